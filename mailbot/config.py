@@ -146,6 +146,7 @@ class Settings:
             max_replies_per_hour=self.policy.max_replies_per_hour,
             max_serials_per_mail=self.policy.max_serials_per_mail,
             require_dmarc_pass=self.security.require_dmarc_pass,
+            authserv_id=self.security.authserv_id,
             acknowledge_escalations=self.policy.acknowledge_escalations,
         )
 

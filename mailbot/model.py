@@ -11,6 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Serial findings are defined beside the serial code, which the desktop app embeds on its own.
+from .serials import SerialFinding, SerialStatus
+
 
 class Outcome(str, enum.Enum):
     """What happened to one mail, as recorded and reported (PRODUCT.md section 6)."""
@@ -67,21 +70,6 @@ class Reason(str, enum.Enum):
     RATE_LIMITED = "rate_limited"
 
 
-class SerialStatus(str, enum.Enum):
-    OK = "ok"  # well formed, check symbol right
-    MISTYPED = "mistyped"  # well formed, check symbol wrong
-    UNREADABLE = "unreadable"  # looks like an attempt (product prefix) but is not 16 symbols
-
-
-@dataclass(frozen=True)
-class SerialFinding:
-    """A serial-like string found in a mail."""
-
-    as_found: str  # the text exactly as the customer wrote it
-    normalized: str  # canonical "AMC-XXXX-XXXX-XXXX-XXXX" (best effort when not OK)
-    status: SerialStatus
-
-
 @dataclass(frozen=True)
 class AuthResult:
     """Authentication-Results from our own receiving server (RFC 8601); None = not reported."""
@@ -119,6 +107,8 @@ class Inbound:
     auth: AuthResult
     size: int
     problems: tuple[str, ...] = ()  # defects noticed while parsing, for staff
+    readable: bool = True  # False: nothing usable could be read; escalated as unreadable
+    too_many_serials: bool = False  # more serial-like strings than policy allows
 
     @property
     def reply_address(self) -> str:
@@ -189,6 +179,7 @@ class Policy:
     max_replies_per_hour: int = 10
     max_serials_per_mail: int = 100
     require_dmarc_pass: bool = False
+    authserv_id: str = ""
     acknowledge_escalations: bool = True
 
 
@@ -202,6 +193,7 @@ class Facts:
     transfers_in_window: dict[int, int]  # seat_key -> transfers within the window
     previous_mistyped: int  # earlier mails from this sender that got `clarify` for a typo
     replies_last_hour: int  # replies we sent to this sender in the last hour
+    bounced_replies: tuple[str, ...] = ()  # our outbox Message-IDs a bounce names
 
 
 class Action(str, enum.Enum):

@@ -1,0 +1,104 @@
+"""Wiring: settings in, an App with real adapters out. The only place that picks
+implementations; everything else receives them. Nothing connects until it is used."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .config import ConfigError, Settings, secret
+from .interfaces import Clock, MailSender, Mailbox, OrderSource, SystemClock
+from .model import Policy
+from .render import Renderer
+from .store import Store
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def store(self) -> Store:
+        return self.overrides.get("store") or Store.open(self.settings.store_path)
+
+    @cached_property
+    def policy(self) -> Policy:
+        return self.overrides.get("policy") or self.settings.decision_policy()
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings.templates_dir)
+
+    @cached_property
+    def mailbox(self) -> Mailbox:
+        if "mailbox" in self.overrides:
+            return self.overrides["mailbox"]
+        m = self.settings.mailbox
+        if m.kind == "maildir":
+            from .mailboxes.maildir import MaildirMailbox
+
+            assert m.path is not None
+            return MaildirMailbox(m.path)
+        from .mailboxes.imap import ImapMailbox
+
+        return ImapMailbox(m)
+
+    @cached_property
+    def sender(self) -> MailSender:
+        if "sender" in self.overrides:
+            return self.overrides["sender"]
+        o = self.settings.outbox
+        if o.kind == "directory":
+            from .senders.outbox_dir import OutboxDirectory
+
+            assert o.path is not None
+            return OutboxDirectory(o.path)
+        from .senders.smtp import SmtpSender
+
+        return SmtpSender(o)
+
+    @cached_property
+    def orders(self) -> OrderSource:
+        if "orders" in self.overrides:
+            return self.overrides["orders"]
+        o = self.settings.orders
+        if o.kind == "csv":
+            from .orders.csv_file import CsvOrders
+
+            assert o.path is not None
+            return CsvOrders(o.path)
+        from .orders.stripe_source import StripeOrders
+
+        key = secret(o.api_key_env, o.api_key_file, "the Stripe API key")
+        return StripeOrders(o, api_key=key)
+
+    @cached_property
+    def signer(self) -> Any:
+        if "signer" in self.overrides:
+            return self.overrides["signer"]
+        from .keys import KeyFileError, Signer, load_private_key
+
+        s = self.settings.signing
+        passphrase = os.environ.get(s.passphrase_env, "").encode() if s.passphrase_env else None
+        try:
+            key = load_private_key(s.private_key, passphrase or None)
+        except KeyFileError as exc:
+            raise ConfigError(str(exc)) from None
+        p = self.settings.product
+        return Signer(key, p.code, edition=p.edition, license_days=p.license_days)
+
+    def close(self) -> None:
+        for name in ("mailbox", "sender"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+def build(settings: Settings, **overrides: Any) -> App:
+    clock = overrides.pop("clock", None) or SystemClock()
+    return App(settings=settings, clock=clock, overrides=overrides)

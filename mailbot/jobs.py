@@ -1,0 +1,15 @@
+"""The periodic jobs of `mailbot run` besides mail and outbox, as (name, callable, seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .bootstrap import App
+from .queries import expire_pending_payments
+
+
+def scheduled_jobs(app: App) -> list[tuple[str, Callable[[], Any], float]]:
+    return [
+        ("expire-payments", lambda: expire_pending_payments(app.store, app.clock.now()), 3600),
+    ]

@@ -1,0 +1,64 @@
+"""Structured logging: one JSON object (or one key=value line) per event.
+
+Fields come from `extra={...}`. Anything that looks like a license string or a secret is cut
+down before it is written, as a second line of defence behind the callers' own care.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# A license string: a product prefix with "1-" and at least a few groups of eight symbols.
+_LICENSE = re.compile(r"\b([A-Z0-9]{2,8}1-[0-9A-Z]{8})(?:[-\s]?[0-9A-Z]{4,8}){3,}", re.I)
+_SECRET_KEYS = ("password", "secret", "token", "api_key", "authorization", "passphrase")
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LICENSE.sub(lambda m: m.group(1) + "…", value)
+    return value
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": redact(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            if any(s in key.lower() for s in _SECRET_KEYS):
+                value = "[redacted]"
+            fields[key] = redact(value)
+        if record.exc_info:
+            fields["error"] = redact(self.formatException(record.exc_info).splitlines()[-1])
+        if self.as_json:
+            return json.dumps(fields, default=str, ensure_ascii=False)
+        head = f"{fields.pop('ts')} {fields.pop('level'):7} {fields.pop('event')}"
+        fields.pop("logger")
+        rest = " ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}"
+                        for k, v in fields.items())
+        return f"{head} {rest}".rstrip()
+
+
+def configure(level: str = "info", as_json: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(as_json))
+    root = logging.getLogger("mailbot")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

@@ -1,0 +1,94 @@
+"""A Maildir folder as the inbound mailbox (the embedded default).
+
+Waiting mail is in `new/` (and unflagged in `cur/`, where a mail client may have moved it).
+A mail is moved to `cur/` with the Seen flag (and Flagged when a person must look at it) only
+after its outcome is committed, so a crash leaves it waiting. The key is the unique part of the
+file name, which the Maildir spec keeps across `new/` -> `cur/` and flag changes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..model import Fetched, Outcome
+
+DONE_FLAG = "S"  # Seen: processed by mailbot
+ATTENTION_FLAG = "F"  # Flagged: escalated to a person
+
+
+def _unique(name: str) -> str:
+    return name.split(":", 1)[0]
+
+
+class MaildirMailbox:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        for sub in ("new", "cur", "tmp"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
+    def _waiting(self) -> list[Path]:
+        waiting = [p for p in (self.path / "new").iterdir() if not p.name.startswith(".")]
+        for p in (self.path / "cur").iterdir():
+            flags = p.name.partition(":2,")[2]
+            if DONE_FLAG not in flags and not p.name.startswith("."):
+                waiting.append(p)
+        # Maildir names begin with the delivery time: name order is arrival order, and unlike
+        # mtimes it survives copying the folder.
+        return sorted(waiting, key=lambda p: p.name)
+
+    def fetch_new(self, max_size: int) -> Iterator[Fetched]:
+        for path in self._waiting():
+            try:
+                stat = path.stat()
+                raw = path.read_bytes() if stat.st_size <= max_size else None
+            except FileNotFoundError:
+                continue  # taken by another worker or a mail client meanwhile
+            yield Fetched(
+                key=f"maildir:{_unique(path.name)}",
+                raw=raw,
+                size=stat.st_size,
+                received_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+                extra={"path": str(path)},
+            )
+
+    def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
+        for fetched, outcome in done:
+            unique = fetched.key.removeprefix("maildir:")
+            current = self._find(unique)
+            if current is None:
+                continue  # already moved (crash after the move, before our bookkeeping)
+            flags = set(current.name.partition(":2,")[2]) | {DONE_FLAG}
+            if outcome is Outcome.ESCALATED:
+                flags.add(ATTENTION_FLAG)
+            target = self.path / "cur" / f"{unique}:2,{''.join(sorted(flags))}"
+            if current != target:
+                os.replace(current, target)
+
+    def _find(self, unique: str) -> Path | None:
+        candidate = self.path / "new" / unique
+        if candidate.exists():
+            return candidate
+        for p in (self.path / "cur").glob(f"{unique}*"):
+            if _unique(p.name) == unique:
+                return p
+        return None
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        time.sleep(timeout)
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def deliver(self, raw: bytes) -> Path:
+        """Drop a mail into new/ the way an MTA does (tmp/ then rename): for demos and tests."""
+        unique = f"{time.time_ns()}.{os.getpid()}_{os.urandom(4).hex()}.mailbot"
+        tmp = self.path / "tmp" / unique
+        tmp.write_bytes(raw)
+        target = self.path / "new" / unique
+        os.replace(tmp, target)
+        return target

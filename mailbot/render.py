@@ -1,0 +1,131 @@
+"""Replies from Jinja2 templates: a text part, an HTML alternative, and the headers that keep
+other robots from answering (RFC 3834) and mail clients threading.
+
+Templates live in the shipped `templates/` folder; a `[templates] path` in config is searched
+first, so a vendor overrides one file without copying the rest. Each customer-facing outcome has
+`NAME.txt` and `NAME.html`; the first line of the text template may be `Subject: ...`.
+HTML is autoescaped: a serial or a name from a customer's mail cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LOOP_HEADER = "X-Mailbot-Loop"
+
+
+@dataclass(frozen=True)
+class Composed:
+    message_id: str  # without angle brackets
+    to: str
+    subject: str
+    raw: bytes
+
+
+class Renderer:
+    def __init__(self, override_dir: Path | None = None) -> None:
+        folders = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
+        loader = jinja2.FileSystemLoader(folders)
+        self._text = jinja2.Environment(
+            loader=loader,
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._html = jinja2.Environment(
+            loader=loader,
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def has(self, name: str) -> bool:
+        try:
+            self._text.get_template(f"{name}.txt")
+        except jinja2.TemplateNotFound:
+            return False
+        return True
+
+    def names(self) -> list[str]:
+        return sorted(
+            n[: -len(".txt")]
+            for n in self._text.list_templates(extensions=["txt"])
+            if not n.startswith("_")
+        )
+
+    def render(self, name: str, context: Mapping[str, Any]) -> tuple[str, str, str | None]:
+        """(subject, text, html or None) for template NAME."""
+        text = self._text.get_template(f"{name}.txt").render(context)
+        subject = ""
+        first, _, rest = text.partition("\n")
+        if first.lower().startswith("subject:"):
+            subject, text = first.split(":", 1)[1].strip(), rest.lstrip("\n")
+        try:
+            html = self._html.get_template(f"{name}.html").render(context)
+        except jinja2.TemplateNotFound:
+            html = None
+        return subject, text, html
+
+
+def new_message_id(from_address: str) -> str:
+    domain = from_address.rpartition("@")[2] or "mailbot.invalid"
+    return f"mailbot.{uuid.uuid4().hex}@{domain}"
+
+
+def compose(
+    *,
+    from_address: str,
+    from_name: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    now: datetime,
+    message_id: str,
+    in_reply_to: str = "",
+    references: Sequence[str] = (),
+    automatic: bool = True,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Composed:
+    msg = EmailMessage()
+    msg["From"] = formataddr((from_name, from_address)) if from_name else from_address
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+        refs = [r for r in references if r][-10:] + [in_reply_to]
+        msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
+    if automatic:
+        # RFC 3834: other robots must not answer us; Exchange reads the second header.
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+    msg[LOOP_HEADER] = from_address
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return Composed(message_id, to, subject, bytes(msg))
+
+
+def reply_subject(original: str, fallback: str) -> str:
+    if not original:
+        return fallback
+    if original.lower().startswith(("re:", "aw:", "sv:")):
+        return original
+    return f"Re: {original}"

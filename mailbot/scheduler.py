@@ -1,0 +1,92 @@
+"""`mailbot run`: the long-running worker, scheduled with APScheduler 3.
+
+All jobs run on one executor thread, one at a time, so the store and the mailbox connection are
+never used by two threads. The mail job waits for new mail in short slices (IMAP IDLE where the
+server has it), so the other jobs interleave and a stop request is seen within seconds. Every job
+has max_instances=1 and coalesce=True: a slow run never piles up copies of itself.
+On SIGTERM or SIGINT the current mail is finished, the scheduler shuts down, and we exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timezone
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from .bootstrap import App
+from .worker import Worker
+
+log = logging.getLogger("mailbot.scheduler")
+WAIT_SLICE = 5.0  # seconds: how often the mail job looks at the stop flag while waiting
+
+
+class Runner:
+    def __init__(self, app: App, extra_jobs: list[tuple[str, Callable[[], Any], float]]
+                 | None = None) -> None:
+        self.app = app
+        self.worker = Worker(app)
+        self.scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
+            timezone=timezone.utc,
+        )
+        self._extra = extra_jobs or []
+        self._last_sweep = 0.0
+
+    def mail_job(self) -> None:
+        """Wait for mail (IDLE or a sleep), then process everything waiting and deliver."""
+        mailbox = self.app.mailbox
+        waited = 0.0
+        poll = float(self.app.settings.mailbox.poll_seconds)
+        while not self.worker.stop.is_set() and waited < poll:
+            if mailbox.wait_for_mail(min(WAIT_SLICE, poll - waited)):
+                break
+            waited += WAIT_SLICE
+        if self.worker.stop.is_set():
+            return
+        self._guarded("poll", self.worker.poll_once)
+        self._guarded("deliver", self.worker.deliver_outbox)
+
+    def _guarded(self, name: str, job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except Exception as exc:  # noqa: BLE001 - log once, the next run tries again
+            log.error("job failed; retrying on its next run", extra={"job": name,
+                                                                     "error": str(exc)})
+
+    def start(self) -> None:
+        self.scheduler.add_job(self.mail_job, "interval", seconds=1, id="mail",
+                               next_run_time=_now())
+        self.scheduler.add_job(lambda: self._guarded("deliver", self.worker.deliver_outbox),
+                               "interval", seconds=30, id="outbox")
+        for name, job, seconds in self._extra:
+            self.scheduler.add_job(lambda job=job, name=name: self._guarded(name, job),
+                                   "interval", seconds=seconds, id=name, next_run_time=_now())
+        self._install_signals()
+        log.info("worker started", extra={"mailbox": self.app.settings.mailbox.kind,
+                                          "outbox": self.app.settings.outbox.kind})
+        self.scheduler.start()
+        log.info("worker stopped")
+
+    def stop(self, *_: Any) -> None:
+        self.worker.stop.set()
+        # shutdown() waits for the running job, which returns after its current mail.
+        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
+                         daemon=True).start()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+
+def _now() -> Any:
+    from datetime import datetime
+
+    return datetime.now(timezone.utc)

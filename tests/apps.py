@@ -1,0 +1,82 @@
+"""A complete mailbot on the embedded backends in a temp folder, for end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mailbot.bootstrap import App, build
+from mailbot.config import Settings, from_dict
+from mailbot.keys import init_key
+from mailbot.mailboxes.maildir import MaildirMailbox
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "data" / "demo"
+
+
+def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
+    data: dict[str, Any] = {
+        "product": {"name": "Amphis Customer", "code": "AMC"},
+        "mailbox": {"kind": "maildir", "path": "maildir"},
+        "outbox": {"kind": "directory", "path": "outbox",
+                   "from_address": "support@amphis.example",
+                   "staff_address": "licensing-team@amphis.example"},
+        "orders": {"kind": "csv", "path": "orders.csv"},
+        "store": {"path": "mailbot.db"},
+        "signing": {"private_key": "keys/signing.pem", "public_keys": "keys/public"},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return from_dict(data, base)
+
+
+def make_app(base: Path, orders_csv: str | None = None, **sections: dict[str, Any]) -> App:
+    """An App over tmp folders; `orders_csv` defaults to the demo orders."""
+    base.mkdir(parents=True, exist_ok=True)
+    if orders_csv is None:
+        shutil.copy(DEMO / "orders.csv", base / "orders.csv")
+    else:
+        (base / "orders.csv").write_text(orders_csv)
+    settings = settings_for(base, **sections)
+    init_key(settings.signing.private_key, settings.signing.public_keys, None)
+    return build(settings, **sections.get("overrides", {}))  # type: ignore[arg-type]
+
+
+def write_config(base: Path, **sections: dict[str, Any]) -> Path:
+    """The same setup as a TOML file, for tests that run the `mailbot` command."""
+    import json
+
+    lines = []
+    settings: dict[str, dict[str, Any]] = {
+        "product": {"name": "Amphis Customer", "code": "AMC"},
+        "mailbox": {"kind": "maildir", "path": "maildir"},
+        "outbox": {"kind": "directory", "path": "outbox",
+                   "from_address": "support@amphis.example",
+                   "staff_address": "licensing-team@amphis.example"},
+        "orders": {"kind": "csv", "path": "orders.csv"},
+        "store": {"path": "mailbot.db"},
+        "signing": {"private_key": "keys/signing.pem", "public_keys": "keys/public"},
+    }
+    for name, values in sections.items():
+        settings.setdefault(name, {}).update(values)
+    for name, values in settings.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    path = base / "mailbot.toml"
+    path.write_text("\n".join(lines) + "\n")
+    if not (base / "orders.csv").exists():
+        shutil.copy(DEMO / "orders.csv", base / "orders.csv")
+    return path
+
+
+def deliver_demo(mailbox: MaildirMailbox) -> list[Path]:
+    """Copy the demo mails into a test Maildir, keeping their names (= arrival order)."""
+    paths = []
+    for src in sorted((DEMO / "maildir" / "new").iterdir()):
+        if src.name.startswith("."):
+            continue
+        target = mailbox.path / "new" / src.name
+        shutil.copy(src, target)
+        paths.append(target)
+    return paths
