@@ -107,7 +107,7 @@ _BOUNCE_SUBJECT = re.compile(
 )
 _DSN_WORDS = re.compile(
     r"could not be delivered|undeliverable|delivery (?:has )?failed|failed permanently"
-    r"|returned to sender|delivery status notification|\b[45]\.\d{1,3}\.\d{1,3}\b"
+    r"|returned to sender|delivery status notification|diagnostic-code|final-recipient"
     r"|mailbox (?:is )?(?:full|unavailable)|user unknown|recipient (?:address )?rejected"
     r"|unzustellbar|konnte nicht zugestellt",
     re.IGNORECASE,
@@ -132,7 +132,8 @@ def bounce(inbound: Inbound, policy: Policy) -> Hit | None:
         return Hit(
             Kind.IGNORE, Reason.BOUNCE, (f"The subject says delivery failed: {inbound.subject!r}.",)
         )
-    if not inbound.return_path and _DSN_WORDS.search(f"{inbound.subject}\n{inbound.text}"):
+    null_sender = any(v.strip() == "<>" for v in inbound.headers.get("return-path", ()))
+    if null_sender and _DSN_WORDS.search(f"{inbound.subject}\n{inbound.text}"):
         return Hit(
             Kind.IGNORE,
             Reason.BOUNCE,
@@ -161,9 +162,8 @@ def machine_report(inbound: Inbound, policy: Policy) -> Hit | None:
 _AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:out of (?:the )?office|automatic reply|auto(?:matic)?[ -]?reply|autoreply|auto:"
-    r"|automatische antwort|abwesenheitsnotiz|abwesend|r[ée]ponse automatique|absence"
-    r"|respuesta autom[áa]tica|risposta automatica|fuori sede|autosvar|automatisch antwoord"
-    r"|afwezig)",
+    r"|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique"
+    r"|respuesta autom[áa]tica|risposta automatica|fuori sede|autosvar|automatisch antwoord)",
     re.IGNORECASE,
 )
 
@@ -223,52 +223,68 @@ _NOT_TRANSFER = re.compile(
     r"|überweisung",
     re.IGNORECASE,
 )
-_OLD_WORDS = re.compile(
-    r"\b(?:old|older|alt|alte|alten|alter|altes|previous|current|existing|from|von|bisher\w*"
-    r"|ancien|ancienne|actuel|vorher\w*|replaced|retired)\b",
+# Words that say which serial is which. The nearest such word before a serial wins ("my new PC
+# ... the old one was AMC-..."); "to"/"nach" are too common to mean "new" on their own.
+_OLD_WORD = re.compile(
+    r"old|older|alt|alte|alten|alter|altes|previous|current|existing|from|von|bisher\w*"
+    r"|vorher\w*|ancien|ancienne|actuel|actuelle|replaced|retired|former",
     re.IGNORECASE,
 )
-_NEW_WORDS = re.compile(
-    r"\b(?:new|newer|neu|neue|neuen|neuer|neues|nouveau|nouvel|nouvelle|to|nach|auf|replacement)\b",
+_NEW_WORD = re.compile(
+    r"new|newer|neu|neue|neuen|neuer|neues|nouveau|nouvel|nouvelle|replacement",
     re.IGNORECASE,
 )
-_CONTEXT_WORDS = 8
+_WORD = re.compile(r"[^\W\d_]+")
 
 
-def _contexts(text: str, serials: tuple[SerialFinding, ...]) -> list[tuple[str, str]]:
-    """(words before, words after) each serial on its line, cut at neighbouring serials."""
+def _label(words: list[str]) -> str | None:
+    """"old", "new" or None from words read outwards from a serial (nearest first)."""
+    for word in words:
+        if _OLD_WORD.fullmatch(word):
+            return "old"
+        if _NEW_WORD.fullmatch(word):
+            return "new"
+    return None
+
+
+def _labels(text: str, serials: tuple[SerialFinding, ...]) -> list[str | None]:
+    """For each serial: what the words next to it on its line call it.
+
+    The words before a serial reach back to the previous serial or the start of its line; the
+    words after it count only when no other serial follows on that line ("AMC-... (old PC)"),
+    since otherwise they describe the next serial.
+    """
     spans: list[tuple[int, int]] = []
     for finding in serials:
         at = text.find(finding.as_found)
         spans.append((at, at + len(finding.as_found)) if at >= 0 else (-1, -1))
-    found = sorted(s for s in spans if s[0] >= 0)
-    result: list[tuple[str, str]] = []
+    placed = sorted(s for s in spans if s[0] >= 0)
+    labels: list[str | None] = []
     for start, end in spans:
         if start < 0:
-            result.append(("", ""))
+            labels.append(None)
             continue
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end
-        left = max([line_start] + [e for s, e in found if e <= start])
-        right = min([line_end] + [s for s, e in found if s >= end])
-        before = " ".join(text[left:start].split()[-_CONTEXT_WORDS:])
-        after = " ".join(text[end:right].split()[:4])
-        result.append((before, after))
-    return result
+        left = max([line_start] + [e for s, e in placed if e <= start])
+        right = min([line_end] + [s for s, e in placed if s >= end])
+        before = _WORD.findall(text[left:start])[::-1]
+        label = _label(before)
+        if label is None and right == line_end:
+            label = _label(_WORD.findall(text[end:right])[:4])
+        labels.append(label)
+    return labels
 
 
-def _old_and_new(text: str, pair: tuple[SerialFinding, SerialFinding]) -> tuple[int, str]:
+def _old_index(text: str, pair: tuple[SerialFinding, SerialFinding]) -> tuple[int, str]:
     """Index (0/1) of the old serial in `pair`, and how that was decided."""
-    contexts = _contexts(text, pair)
-    for side in (0, 1):  # the words before a serial first, then those after it
-        old = [bool(_OLD_WORDS.search(c[side])) for c in contexts]
-        new = [bool(_NEW_WORDS.search(c[side])) for c in contexts]
-        if old[0] != old[1]:
-            return (0 if old[0] else 1), "the old one is named as old/previous/current/from"
-        if new[0] != new[1]:
-            return (1 if new[0] else 0), "the new one is named as new/to"
-    return 0, "neither is named old or new: the first one mentioned is taken as the old one"
+    first, second = _labels(text, pair)
+    if (first == "old") != (second == "old"):
+        return (0 if first == "old" else 1), "it is named as the old/current/previous one"
+    if (first == "new") != (second == "new"):
+        return (1 if first == "new" else 0), "the other one is named as the new one"
+    return 0, "neither is clearly named old or new, so the first one mentioned is taken as old"
 
 
 def transfer(inbound: Inbound, policy: Policy) -> Hit | None:
@@ -288,7 +304,7 @@ def transfer(inbound: Inbound, policy: Policy) -> Hit | None:
             ),
         )
     pair = (ok[0], ok[1])
-    old_index, how = _old_and_new(inbound.text, pair)
+    old_index, how = _old_index(inbound.text, pair)
     old, new = pair[old_index], pair[1 - old_index]
     return Hit(
         Kind.TRANSFER,
@@ -360,8 +376,11 @@ def question(inbound: Inbound, policy: Policy) -> Hit | None:
     return None
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
 def no_serial(inbound: Inbound, policy: Policy) -> Hit | None:
-    if not inbound.text.strip():
+    if len(_WORD_CHAR.findall(inbound.text[:200])) < 3:
         return Hit(Kind.ESCALATE, Reason.NO_SERIAL, ("The mail has no text and no serial.",))
     if _MENTIONS_SERIAL.search(inbound.text) or _MENTIONS_SERIAL.search(inbound.subject):
         return Hit(

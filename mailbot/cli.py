@@ -365,8 +365,11 @@ def explain(files: tuple[Path, ...], as_json: bool) -> None:
       mailbot explain data/demo/maildir/new/*.eml --json
     """
     from .explain import explain_file
+    from .worker import Worker
 
     app = open_app()
+    # Decisions need current orders; refreshing the copy of a local orders file decides nothing.
+    Worker(app).sync_local_orders()
     results = [explain_file(app, f) for f in files]
     if as_json:
         print_json(results)

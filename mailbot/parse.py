@@ -68,6 +68,9 @@ KEPT_HEADERS = (
     "content-type",
     "x-ms-exchange-generated-message-source",
     "authentication-results",
+    # Not in the original list: "" in Inbound.return_path cannot tell a null sender "<>" from
+    # a missing header, and only a real null sender makes a delivery-failure text a bounce.
+    "return-path",
 )
 
 _COMPAT = email.policy.compat32

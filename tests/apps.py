@@ -63,6 +63,7 @@ def write_config(base: Path, **sections: dict[str, Any]) -> Path:
     for name, values in settings.items():
         lines.append(f"[{name}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    base.mkdir(parents=True, exist_ok=True)
     path = base / "mailbot.toml"
     path.write_text("\n".join(lines) + "\n")
     if not (base / "orders.csv").exists():

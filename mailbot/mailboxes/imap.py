@@ -31,7 +31,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -477,8 +477,9 @@ class ImapMailbox:
 
     def _with_bodies(
         self, validity: int, chunk: list[int], meta: dict[int, _Meta], max_size: int
-    ) -> Iterator[Fetched]:
-        """Yield the chunk in UID order, fetching small bodies a few at a time."""
+    ) -> Generator[Fetched, None, bool]:
+        """Yield the chunk in UID order, fetching small bodies a few at a time; False when
+        the rest has to wait for the next call (server gone, UIDVALIDITY changed)."""
         group: list[int] = []
         group_bytes = 0
         wanted = [uid for uid in chunk if uid in meta]  # others were expunged meanwhile

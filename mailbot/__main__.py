@@ -1,0 +1,5 @@
+"""`python -m mailbot` is the `mailbot` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""End to end on the embedded backends: Maildir in, outbox folder out, orders from CSV."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailbot.keys import load_public_keys
+from mailbot.license import InvalidLicense, verify_license
+from mailbot.model import Outcome
+from mailbot.worker import Worker
+
+from .apps import DEMO, deliver_demo, make_app, write_config
+
+# What each demo mail must come to (data/demo/maildir, in arrival order).
+DEMO_OUTCOMES = [
+    ("alice@northwind.example", "issued", None),
+    ("bob@contoso.example", "issued", None),
+    ("klaus.becker@beispiel.example", "issued", None),
+    ("alice@northwind.example", "resent", None),
+    ("it@fabrikam.example", "issued", None),
+    ("maria@adventure-works.example", "ignored", "auto_reply"),
+    ("mailer-daemon@mx.tailspin.example", "ignored", "bounce"),
+    ("alice@northwind.example", "transferred", None),
+    ("nina@wingtip.example", "clarify", None),
+    ("sam.jones@gmail.com", "awaiting_payment", None),
+    ("it@fabrikam.example", "issued", None),
+    ("it@fabrikam.example", "issued", None),
+    ("maria@adventure-works.example", "escalated", "question"),
+    ("tom@tailspin.example", "escalated", "refunded_order"),
+    ("bob@contoso.example", "escalated", "question"),
+]
+
+
+def licenses_in(outbox: Path) -> list[tuple[str, str, str]]:
+    """(recipient, serial, license string) for every license in every reply."""
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        serial = None
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("Serial number:"):
+                serial = line.split(":", 1)[1].strip()
+            elif line.startswith("License string:"):
+                found.append((str(msg["To"]), serial, line.split(":", 1)[1].strip()))
+    return found
+
+
+def test_demo_mail_reaches_every_outcome_and_licenses_verify(tmp_path: Path) -> None:
+    app = make_app(tmp_path, mailbox={"path": "maildir"},
+                   orders={"payment_link": "https://buy.stripe.com/test_demo"})
+    deliver_demo(app.mailbox)  # type: ignore[arg-type]
+    worker = Worker(app)
+    processed = worker.poll_once()
+    report = worker.deliver_outbox()
+
+    got = [(p.sender, p.outcome.value, p.reason.value if p.reason else None) for p in processed]
+    assert got == DEMO_OUTCOMES
+    assert {o.value for o in Outcome} <= {p.outcome.value for p in processed}
+    assert report.sent == 13 and report.failed == 0
+
+    publics = load_public_keys(app.settings.signing.public_keys)
+    licenses = licenses_in(app.settings.outbox.path)  # type: ignore[arg-type]
+    assert len(licenses) == 11  # 9 issued + 1 re-sent + 1 transferred
+    for recipient, serial, string in licenses:
+        info = verify_license(string, serial=serial, public_keys=publics, product_code="AMC")
+        assert info.serial == serial
+        # A license for one serial never verifies for another.
+        other = next(s for _, s, _ in licenses if s != serial)
+        with pytest.raises(InvalidLicense):
+            verify_license(string, serial=other, public_keys=publics, product_code="AMC")
+    # The re-sent license is the very same string.
+    alice = [s for r, serial, s in licenses if serial == licenses[0][1]]
+    assert len(alice) == 2 and alice[0] == alice[1]
+
+    # Every mail was moved out of new/ and a second pass changes nothing.
+    assert not [p for p in (app.mailbox.path / "new").iterdir()]  # type: ignore[attr-defined]
+    files_before = sorted(app.settings.outbox.path.iterdir())  # type: ignore[union-attr]
+    assert worker.poll_once() == []
+    assert worker.deliver_outbox().sent == 0
+    assert sorted(app.settings.outbox.path.iterdir()) == files_before  # type: ignore[union-attr]
+
+
+def test_replies_are_threaded_and_marked_automatic(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    deliver_demo(app.mailbox)  # type: ignore[arg-type]
+    worker = Worker(app)
+    worker.poll_once()
+    worker.deliver_outbox()
+    first = sorted(app.settings.outbox.path.glob("*.eml"))[0]  # type: ignore[union-attr]
+    msg = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg["In-Reply-To"] == "<demo-01@northwind.example>"
+    assert "<demo-01@northwind.example>" in msg["References"]
+    row = app.store.one("SELECT message_id FROM outbox ORDER BY id LIMIT 1")
+    assert msg["Message-ID"] == f"<{row['message_id']}>"  # type: ignore[index]
+    assert msg.get_body(preferencelist=("html",)) is not None
+
+
+def test_html_reply_escapes_what_the_customer_wrote(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    raw = (b"From: \"<b>Eve</b>\" <eve@northwind.example>\nTo: support@amphis.example\n"
+           b"Subject: x\nMessage-ID: <eve-1@northwind.example>\n\n"
+           b"my serial is AMC-<script>alert(1)</script> and AMC-1234-5678-9ABC-DEF0\n")
+    app.mailbox.deliver(raw)  # type: ignore[attr-defined]
+    worker = Worker(app)
+    worker.poll_once()
+    worker.deliver_outbox()
+    out = next(app.settings.outbox.path.glob("*.eml")).read_bytes()  # type: ignore[union-attr]
+    msg = email.message_from_bytes(out, policy=email.policy.default)
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert "<script>" not in html and "<b>Eve" not in html
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_quick_start_through_the_command_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, orders={"payment_link": "https://buy.stripe.com/test_x"})
+    (tmp_path / "maildir" / "new").mkdir(parents=True)
+    for src in sorted((DEMO / "maildir" / "new").glob("1*")):
+        (tmp_path / "maildir" / "new" / src.name).write_bytes(src.read_bytes())
+    assert run_cli(config, "keys", "init").returncode == 0
+    first = run_cli(config, "run", "--once")
+    assert first.returncode == 0, first.stderr
+    assert "15 mail(s) processed" in first.stdout and "replies sent: 13" in first.stdout
+
+    again = run_cli(config, "run", "--once", "--json")
+    assert json.loads(again.stdout)["processed"] == [] and json.loads(again.stdout)["sent"] == 0
+
+    for _, serial, string in licenses_in(tmp_path / "outbox"):
+        ok = run_cli(config, "license", "verify", "--serial", serial, string)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert ok.stdout.startswith("valid")
+        flipped = string[:-1] + ("A" if string[-1] != "A" else "B")
+        assert run_cli(config, "license", "verify", "--serial", serial, flipped).returncode == 1
+
+    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    assert [(m["sender"], m["outcome"], m["reason"]) for m in listed] == DEMO_OUTCOMES
+    for m in listed:
+        assert {"message_id", "sender", "outcome", "reason", "serials"} <= set(m)
+        for s in m["serials"]:
+            assert {"serial", "as_found", "new"} <= set(s)
+
+    queue = json.loads(run_cli(config, "queue", "list", "--json").stdout)
+    assert sorted(q["reason"] for q in queue) == ["question", "question", "refunded_order"]
+    for q in queue:
+        assert {"id", "reason", "state", "sender", "message_id", "serials"} <= set(q)
+    shown = run_cli(config, "queue", "show", str(queue[0]["id"]))
+    assert shown.returncode == 0 and "Why the bot stopped" in shown.stdout
+
+
+def test_explain_changes_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert run_cli(config, "keys", "init").returncode == 0
+    files = [str(p) for p in sorted((DEMO / "maildir" / "new").glob("1*"))]
+    out = run_cli(config, "explain", "--json", *files)
+    assert out.returncode == 0, out.stderr
+    items = json.loads(out.stdout)
+    assert [i["file"] for i in items] == files
+    # Decided one by one on an empty store: nothing licensed yet, so no resend or transfer.
+    assert items[0]["outcome"] == "issued" and items[5]["reason"] == "auto_reply"
+    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    assert listed == []
+
+
+def test_bad_config_is_one_plain_sentence(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[mailbox]\nkind = "maildir"\npath = "m"\npassword = "hunter2"\n')
+    out = run_cli(bad, "run", "--once")
+    assert out.returncode == 2
+    assert "password_env" in out.stderr and "Traceback" not in out.stderr
+    assert "hunter2" not in out.stderr
+
+    missing_key = write_config(tmp_path / "nokey")
+    out = run_cli(missing_key, "run", "--once")
+    assert out.returncode == 2 and "mailbot keys init" in out.stderr
