@@ -95,7 +95,7 @@ def loop(inbound: Inbound, policy: Policy) -> Hit | None:
 
 
 _BOUNCE_SENDERS = frozenset(
-    {"mailer-daemon", "mailerdaemon", "postmaster", "mail-delivery-subsystem", "mail.delivery.subsystem"}
+    {"mailer-daemon", "mailerdaemon", "mail-delivery-subsystem", "mail.delivery.subsystem"}
 )
 _BOUNCE_SUBJECT = re.compile(
     r"^\s*(?:undeliverable|undelivered mail|unzustellbar|nicht zustellbar|non remis"
@@ -124,6 +124,14 @@ def bounce(inbound: Inbound, policy: Policy) -> Hit | None:
     local = _local_part(inbound.sender)
     if local in _BOUNCE_SENDERS:
         return Hit(Kind.IGNORE, Reason.BOUNCE, (f"Sent by the mail system ({inbound.sender}).",))
+    if local == "postmaster" and _DSN_WORDS.search(f"{inbound.subject}\n{inbound.text}"):
+        # A postmaster is also a person who may write to us; only their failure reports are
+        # bounces.
+        return Hit(
+            Kind.IGNORE,
+            Reason.BOUNCE,
+            (f"A delivery failure report from {inbound.sender}.",),
+        )
     if inbound.headers.get("x-failed-recipients"):
         return Hit(
             Kind.IGNORE, Reason.BOUNCE, ("Has an X-Failed-Recipients header: a delivery failure.",)

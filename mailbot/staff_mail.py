@@ -55,6 +55,22 @@ def thread_of(raw: bytes | None, message_id: str = "", subject: str = "",
                   sender=sender or "", sender_name=from_name, reply_to=reply_addr)
 
 
+def mail_text(raw: bytes | None, limit: int = 0) -> str:
+    """The readable text of a stored mail (plain part, else HTML as is), for people."""
+    if not raw:
+        return ""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        body = msg.get_body(preferencelist=("plain", "html"))
+        text = body.get_content() if body is not None else ""
+    except Exception:  # noqa: BLE001 - staff still get the headers
+        return "(the body could not be decoded; see the raw mail)"
+    text = str(text).replace("\r\n", "\n").strip()
+    if limit and len(text) > limit:
+        text = text[:limit].rstrip() + "\n[...]"
+    return text
+
+
 def base_context(app: App) -> dict[str, Any]:
     settings = app.settings
     return {

@@ -253,9 +253,13 @@ def test_events_with_duplicates_and_out_of_order(stripe_checkout_server: StripeC
     a = server.add_session("a@example.com", seats=2)
     b = server.add_session("b@example.com", seats=1)
     pi = server.add_payment_intent(3, 15000, receipt_email="pi@example.com")
+    server.reset_requests()
     orders, cursor = source.events_since(cursor)
     assert sorted(o.order_id for o in orders) == sorted([a["id"], b["id"], pi["id"]])
     assert len(orders) == 3
+    # one events page, each session once, the custom PaymentIntent once; the sessions'
+    # own payment_intent.succeeded events cost nothing more
+    assert server.request_count == 1 + 2 + 1
 
     # The overlap window re-reads the same events: nothing is reported twice.
     server.reset_requests()

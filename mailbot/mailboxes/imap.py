@@ -312,6 +312,7 @@ class ImapMailbox:
         self._clock = clock
         self._sleep = sleep
         self._client: IMAPClient | None = None
+        self._probe_client: IMAPClient | None = None
         self._uidvalidity: int | None = None
         self._last_uidvalidity: int | None = None
         self._delimiter: str | None = None
@@ -356,11 +357,7 @@ class ImapMailbox:
 
     def _prepare(self, client: IMAPClient) -> None:
         client.normalise_times = False  # aware datetimes, not local wall-clock time
-        listing = client.list_folders("", "")
-        delimiter = listing[0][1] if listing else None
-        if isinstance(delimiter, bytes):
-            delimiter = delimiter.decode("ascii", "replace")
-        self._delimiter = delimiter or None
+        self._learn_delimiter(client)
         name = self._server_name(self._settings.folder)
         try:
             selected = client.select_folder(name)
@@ -386,6 +383,13 @@ class ImapMailbox:
                     f"IMAP folder {name!r} on {self._where} does not accept keywords, so "
                     f"move = false cannot mark mail as done. Set move = true."
                 )
+
+    def _learn_delimiter(self, client: IMAPClient) -> None:
+        listing = client.list_folders("", "")
+        delimiter = listing[0][1] if listing else None
+        if isinstance(delimiter, bytes):
+            delimiter = delimiter.decode("ascii", "replace")
+        self._delimiter = delimiter or None
 
     def _trouble(self, exc: BaseException) -> None:
         self._failures += 1
@@ -730,21 +734,22 @@ class ImapMailbox:
         return True
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            client.logout()
-        except Exception:
-            _discard(client)
+        for client in (self._client, self._probe_client):
+            if client is None:
+                continue
+            try:
+                client.logout()
+            except Exception:
+                _discard(client)
+        self._client = self._probe_client = None
 
     # -- for `mailbot doctor` -----------------------------------------------------------------
 
-    def _connected(self) -> IMAPClient:
-        """Connect now, ignoring backoff, and say why not in words."""
-        if self._client is not None:
-            return self._client
-        self._retry_at = 0.0
+    def _probe(self) -> IMAPClient:
+        """A connection for inspection only (no folder selected, so a missing inbox folder
+        can be reported rather than fail the connection). Raises with plain words."""
+        if self._probe_client is not None:
+            return self._probe_client
         try:
             client = self._connect()
         except _CONNECTION_ERRORS as exc:
@@ -754,23 +759,23 @@ class ImapMailbox:
                 f"the server is running."
             ) from None
         try:
-            self._prepare(client)
+            self._learn_delimiter(client)
         except _CONNECTION_ERRORS as exc:
             _discard(client)
             raise MailboxUnavailable(f"IMAP server {self._where} dropped us ({exc})") from None
         except BaseException:
             _discard(client)
             raise
-        self._client = client
+        self._probe_client = client
         return client
 
     def folders(self) -> list[str]:
         """Every folder on the server (server spelling)."""
-        client = self._connected()
+        client = self._probe()
         return [str(name) for _, _, name in client.list_folders()]
 
     def capabilities(self) -> frozenset[str]:
-        client = self._connected()
+        client = self._probe()
         return frozenset(c.decode("ascii", "replace") for c in client.capabilities())
 
     def folder_report(self) -> list[FolderInfo]:
@@ -790,5 +795,6 @@ class ImapMailbox:
             if not configured:
                 continue
             name = self._server_name(configured)
-            report.append(FolderInfo(role=role, name=name, exists=name in existing))
+            exists = name in existing or (role == "inbox" and name.upper() == "INBOX")
+            report.append(FolderInfo(role=role, name=name, exists=exists))
         return report

@@ -135,7 +135,7 @@ def charge_state(
     receipt = str(charge.get("receipt_number") or "")
     amount = int(charge.get("amount") or 0)
     refunded = int(charge.get("amount_refunded") or 0)
-    if (amount > 0 and refunded >= amount) or (charge.get("refunded") and refunded == 0):
+    if amount > 0 and refunded >= amount:
         return ChargeState(OrderStatus.REFUNDED, seats, charge_id, receipt)
     refunded_seats = 0
     base = seats_amount if seats_amount > 0 else amount
@@ -493,7 +493,9 @@ class StripeOrders:
                 time.sleep(wait)
                 continue
             except stripe.APIConnectionError as exc:
-                raise StripeUnavailable(f"Stripe unreachable during {what}: {exc.user_message or exc}") from exc
+                raise StripeUnavailable(
+                    f"Stripe unreachable during {what}: {exc.user_message or exc}"
+                ) from exc
             except (stripe.AuthenticationError, stripe.PermissionError) as exc:
                 raise StripeUnavailable(
                     f"Stripe refused the API key during {what} (HTTP {exc.http_status}): "
@@ -508,7 +510,8 @@ class StripeOrders:
                 ) from exc
             except stripe.StripeError as exc:  # 5xx after the library's retries, and the rest
                 raise StripeUnavailable(
-                    f"Stripe error during {what} (HTTP {exc.http_status}): {exc.user_message or exc}"
+                    f"Stripe error during {what} (HTTP {exc.http_status}): "
+                    f"{exc.user_message or exc}"
                 ) from exc
             if isinstance(result, stripe.StripeObject):
                 return result.to_dict()
@@ -892,7 +895,8 @@ class StripeOrders:
         if found or self._scan_pages <= 0:
             return list(found.values())
 
-        scans: list[tuple[str, str, dict[str, Any], Callable[[Mapping[str, Any]], Order | None]]] = []
+        Convert = Callable[[Mapping[str, Any]], Order | None]
+        scans: list[tuple[str, str, dict[str, Any], Convert]] = []
         if checkout:
             scans.append((
                 "scan recent Checkout Sessions",
@@ -945,7 +949,9 @@ class StripeOrders:
         try:
             stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance)
         except stripe.SignatureVerificationError as exc:
-            raise WebhookRejected(f"webhook signature does not verify: {exc.user_message or exc}") from None
+            raise WebhookRejected(
+                f"webhook signature does not verify: {exc.user_message or exc}"
+            ) from None
         try:
             body = json.loads(payload)
         except ValueError:

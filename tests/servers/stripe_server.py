@@ -343,7 +343,8 @@ class StripeCheckoutServer:
         with self._lock:
             session = self._sessions[session_id]
             pi = self._intents[session["payment_intent"]]
-            self._succeed(pi, session["customer_details"]["email"], session["customer_details"]["name"] or "")
+            details = session["customer_details"]
+            self._succeed(pi, details["email"], details["name"] or "")
             session["payment_status"] = "paid"
             self._emit("payment_intent.succeeded", pi)
             self._emit("checkout.session.async_payment_succeeded", session)
@@ -424,7 +425,7 @@ class StripeCheckoutServer:
     def event_ids(self) -> list[str]:
         """Visible event ids, oldest first."""
         with self._lock:
-            return [e for e in self._sorted(self._visible, self._events)][::-1]
+            return self._sorted(self._visible, self._events)[::-1]
 
     # ---- object construction (caller holds the lock) ------------------------------------
 
@@ -517,7 +518,9 @@ class StripeCheckoutServer:
             self._succeed(pi, email, name, receipt_number)
         return pi
 
-    def _succeed(self, pi: dict[str, Any], email: str, name: str, receipt_number: str | None = None) -> None:
+    def _succeed(
+        self, pi: dict[str, Any], email: str, name: str, receipt_number: str | None = None
+    ) -> None:
         charge = example("charge")
         charge.update(
             id=self._new_id("ch_", 24),
@@ -531,7 +534,8 @@ class StripeCheckoutServer:
             payment_intent=pi["id"],
             payment_method=self._new_id("pm_", 24),
             receipt_email=pi["receipt_email"] or email or None,
-            receipt_number=receipt_number or f"{random.randint(1000, 9999)}-{random.randint(1000, 9999)}",
+            receipt_number=receipt_number
+            or f"{random.randint(1000, 9999)}-{random.randint(1000, 9999)}",
             refunded=False,
             disputed=False,
             status="succeeded",
