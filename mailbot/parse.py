@@ -123,10 +123,12 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
         if codec or not declared:
             return text, None
         return text, f"unknown charset {declared!r}, read as UTF-8"
-    # UTF-8 with a stray broken byte stays UTF-8; Latin-1 text fails on nearly every accent.
-    non_ascii = sum(1 for b in data if b > 0x7F)
+    # UTF-8 with a stray broken byte stays UTF-8; Latin-1 text fails on nearly every accent,
+    # so it decodes to (almost) no valid non-ASCII characters at all.
     text = data.decode("utf-8", errors="replace")
-    if non_ascii and text.count("\ufffd") * 10 <= non_ascii:
+    broken = text.count("\ufffd")
+    valid = sum(1 for ch in text if ch > "\x7f") - broken
+    if valid >= 3 * broken:
         return text, f"charset {declared or 'undeclared'}: damaged UTF-8, read with replacements"
     if codec and codec not in _SINGLE_BYTE_OR_UTF:
         try:
@@ -251,6 +253,10 @@ def _is_quote_element(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
     return bool(_QUOTE_CLASSES.intersection(values.get("class", "").split()))
 
 
+class _Quote(str):
+    """A chunk of converted HTML that belongs to a quote (kept in place until the end)."""
+
+
 class _HtmlText(HTMLParser):
     """Visible text of an HTML body, with quote elements (Gmail, Apple, Yahoo) set apart.
 
@@ -263,9 +269,8 @@ class _HtmlText(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.buffers: list[list[str]] = [[]]
+        self.buffers: list[list[str]] = [[]]  # plain str: text; _Quote: a decided quote
         self.open: list[tuple[str, bool]] = []  # div/blockquote elements: (tag, is_quote)
-        self.quoted: list[str] = []
         self.skip = 0
         self.in_head = False
         self.pre = 0
@@ -326,13 +331,19 @@ class _HtmlText(HTMLParser):
     def _close_quote(self) -> None:
         if len(self.buffers) < 2:
             return
-        inner = _tidy("".join(self.buffers.pop()))
+        pieces = self.buffers.pop()
+        own = _tidy("".join(p for p in pieces if not isinstance(p, _Quote)))
         before = _tidy(_tail(self.buffers[-1], 400))
         last_line = before.rsplit("\n", 1)[-1] if before else ""
-        if _starts_with_forward(inner) or _FORWARD.match(_bare(last_line)):
-            self._emit("\n" + inner + "\n")
-        elif inner:
-            self.quoted.append(inner)
+        if _starts_with_forward(own) or _FORWARD.match(_bare(last_line)):
+            # Forwarded content is new text; quotes inside it stay quotes.
+            self.buffers[-1].append("\n")
+            self.buffers[-1].extend(pieces)
+            self.buffers[-1].append("\n")
+        else:
+            whole = _tidy("".join(pieces))
+            if whole:
+                self.buffers[-1].append(_Quote(whole))
 
     def finish(self) -> tuple[str, str]:
         self.close()
@@ -342,7 +353,9 @@ class _HtmlText(HTMLParser):
                 self._close_quote()
         while len(self.buffers) > 1:
             self._close_quote()
-        return _tidy("".join(self.buffers[0])), "\n\n".join(self.quoted)
+        root = self.buffers[0]
+        new = _tidy("".join(p for p in root if not isinstance(p, _Quote)))
+        return new, "\n\n".join(p for p in root if isinstance(p, _Quote))
 
 
 def _tail(pieces: list[str], size: int) -> str:
@@ -350,6 +363,8 @@ def _tail(pieces: list[str], size: int) -> str:
     taken: list[str] = []
     total = 0
     for piece in reversed(pieces):
+        if isinstance(piece, _Quote):
+            continue
         taken.append(piece)
         total += len(piece)
         if total >= size:
@@ -1137,5 +1152,9 @@ def _mostly_binary(text: str) -> bool:
     if not text.strip():
         return True
     sample = text[:4000]
-    bad = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\n\r"))
-    return bad * 5 > len(sample)
+    bad = sum(
+        1
+        for ch in sample
+        if ch == "\ufffd" or ord(ch) < 32 and ch not in "\t\n\r" or "\x7f" <= ch <= "\x9f"
+    )
+    return bad * 10 > len(sample)

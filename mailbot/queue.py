@@ -517,7 +517,9 @@ def reply(app: App, escalation_id: int, actor: str, now: datetime, *,
         to = thread.reply_address
         if not to:
             raise QueueError(f"escalation #{escalation_id} has no sender address to reply to")
-        results = _reply_results(store, esc, to)
+        # A written answer carries exactly what the person wrote; license strings travel only
+        # with the templates made for them.
+        results = _reply_results(store, esc, to) if template else []
         if template in LICENSE_TEMPLATES and not any(r["license_string"] for r in results):
             raise QueueError(
                 f"template {template} carries license strings, but {to} holds no active "

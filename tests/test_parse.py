@@ -387,7 +387,7 @@ def test_html_gmail_quote_and_forward() -> None:
         '<div dir="ltr">ok thanks</div><div class="gmail_quote"><div class="gmail_attr">'
         f"On Mon wrote:</div><blockquote class=\"gmail_quote\">{S1}</blockquote></div>"
     )
-    assert html_to_text(reply) == ("ok thanks", f"On Mon wrote:\n{S1}")
+    assert html_to_text(reply) == ("ok thanks", f"On Mon wrote:\n\n{S1}")
     forward = (
         '<div dir="ltr">see below</div><div class="gmail_quote"><div class="gmail_attr">'
         "---------- Forwarded message ---------<br>From: A &lt;a@x&gt;<br></div>"

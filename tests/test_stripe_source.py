@@ -239,6 +239,18 @@ def test_line_items_beyond_the_expanded_handful_are_fetched(
     assert any("/line_items" in path for _, path in server.requests)
 
 
+def test_session_list_without_line_items_expansion_falls_back_per_session(
+        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    server = stripe_checkout_server
+    server.refuse_list_line_items = True
+    for i in range(3):
+        server.add_session(f"c{i}@example.com", seats=i + 1)
+    source = make_orders(payment_intent_orders=False)
+    assert sorted(o.seats for o in source.all_orders()) == [1, 2, 3]
+    # the refused list, the list again, one /line_items per session
+    assert source.count_calls == 2 + 3
+
+
 # ---- incremental sync ----------------------------------------------------------------------
 
 

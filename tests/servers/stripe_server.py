@@ -143,6 +143,8 @@ class StripeCheckoutServer:
         self.emit_duplicate_events = False
         self.shuffle_events = False
         self.hold_events = False  # new events invisible until release_events()
+        # Refuse expand=data.line_items on the session list (in case Stripe ever does).
+        self.refuse_list_line_items = False
         self.requests: list[tuple[str, str]] = []
         self.clock_offset = 0
         self._lock = threading.RLock()
@@ -703,6 +705,10 @@ class StripeCheckoutServer:
                 raise StripeErrorResponse(400, "Invalid customer_details", param="customer_details")
             rows = [s for s in rows if (s["customer_details"] or {}).get("email") == details["email"]]
         rows = self._created(rows, params)
+        if self.refuse_list_line_items and "data.line_items" in (params.get("expand") or []):
+            raise StripeErrorResponse(
+                400, "This property cannot be expanded (line_items).", param="expand"
+            )
         return self._list("/v1/checkout/sessions", rows, params)
 
     def _h_get_session(self, params: dict[str, Any], id: str) -> dict[str, Any]:
