@@ -505,4 +505,4 @@ def main() -> None:
 
 
 # Staff commands live in their own module and attach themselves to `cli` on import.
-from . import staff_cli  # noqa: E402,F401
+from . import staff_cli, sync_cli  # noqa: E402,F401

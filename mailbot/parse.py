@@ -704,7 +704,7 @@ class _Walk:
         elif ctype == "multipart/related":
             start = _param(part, "start", lower=False)
             root = next(
-                (k for k in kids if start and str(k.get("content-id", "")).strip() == start),
+                (k for k in kids if start and start in _raw_values(k, "content-id")),
                 kids[0],
             )
             self.walk(root, depth + 1, quoted, embedded, fwd)
@@ -798,11 +798,13 @@ class _Walk:
         name = _filename(part)
         if name and not quoted:
             self.attachments.append(name)
-        subject = decode_header_text("subject", inner.get("subject", "") or "")
-        sender = ", ".join(a for _, a in _addresses("from", str(inner.get("from", "") or "")))
+        subject = decode_header_text("subject", (_raw_values(inner, "subject") or [""])[0])
+        sender = ", ".join(
+            a for _, a in _addresses("from", (_raw_values(inner, "from") or [""])[0])
+        )
         if returned:
-            for value in inner.get_all("message-id", []) or []:
-                self.bounced.extend(_message_ids(str(value)))
+            for value in _raw_values(inner, "message-id"):
+                self.bounced.extend(_message_ids(value))
         summary = f"[attached message from {sender or 'unknown sender'}: {subject}]"
         (self.quoted if quoted else self.new).append(summary)
         self.walk(inner, depth + 1, quoted, True, bool(_FORWARD_SUBJECT.match(subject)))
@@ -829,8 +831,8 @@ class _Walk:
         if record:
             try:
                 headers = Parser(policy=_COMPAT).parsestr(text, headersonly=True)
-                for value in headers.get_all("message-id", []) or []:
-                    self.bounced.extend(_message_ids(str(value)))
+                for value in _raw_values(headers, "message-id"):
+                    self.bounced.extend(_message_ids(value))
             except Exception:  # noqa: BLE001
                 self.bounced.extend(_HEADER_MSG_ID.findall(text))
         self.quoted.append(text)
@@ -874,6 +876,16 @@ class _Walk:
         if fresh:
             self.new.append(fresh)
         self.quoted.extend(x for x in (history, old) if x)
+
+
+def _raw_values(part: Message, name: str) -> list[str]:
+    """A header's values as the raw strings (compat32's get() hands out Header objects for
+    8-bit values, which are not strings)."""
+    name = name.lower()
+    try:
+        return [str(v).strip() for k, v in part.raw_items() if str(k).lower() == name]
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def _param(part: Message, name: str, lower: bool = True) -> str:

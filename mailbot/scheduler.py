@@ -61,6 +61,9 @@ class Runner:
                                                                      "error": str(exc)})
 
     def start(self) -> None:
+        # The mail job is re-armed every second and usually still running: APScheduler's
+        # "skipped: maximum number of running instances" is the design here, not news.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.scheduler.add_job(self.mail_job, "interval", seconds=1, id="mail",
                                next_run_time=_now())
         self.scheduler.add_job(lambda: self._guarded("deliver", self.worker.deliver_outbox),

@@ -185,7 +185,10 @@ class Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        # One connection per process, used by one thread at a time (the scheduler runs its jobs
+        # on a single executor thread; the main thread only closes it at exit).
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                               check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")

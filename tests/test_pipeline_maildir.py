@@ -186,3 +186,30 @@ def test_bad_config_is_one_plain_sentence(tmp_path: Path) -> None:
     missing_key = write_config(tmp_path / "nokey")
     out = run_cli(missing_key, "run", "--once")
     assert out.returncode == 2 and "mailbot keys init" in out.stderr
+
+
+def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> None:
+    """The flanker corpus (bounces, complaints, broken MIME, odd charsets) through `run --once`."""
+    corpus = Path(__file__).parent / "corpus" / "flanker"
+    files = sorted(corpus.rglob("*.eml"))
+    assert len(files) >= 40
+    config = write_config(tmp_path)
+    assert run_cli(config, "keys", "init").returncode == 0
+    inbox = tmp_path / "maildir" / "new"
+    inbox.mkdir(parents=True)
+    for n, f in enumerate(files):
+        (inbox / f"{n:04d}.{f.stem}.corpus").write_bytes(f.read_bytes())
+    out = run_cli(config, "run", "--once", "--json")
+    assert out.returncode == 0, out.stderr
+    processed = json.loads(out.stdout)["processed"]
+    assert len(processed) == len(files)
+    by_name = {f.relative_to(corpus).as_posix(): p for f, p in zip(files, processed)}
+    for name, p in by_name.items():
+        assert p["outcome"] in ("ignored", "escalated"), name
+        assert p["reason"] != "internal_error", name
+        if name.startswith("bounce/"):
+            assert (p["outcome"], p["reason"]) == ("ignored", "bounce"), name
+    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    assert not [m for m in listed if m["outcome"] in ("issued", "resent", "transferred")]
+    assert not list((tmp_path / "outbox").glob("*.eml")) or all(
+        b"License string" not in p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml"))

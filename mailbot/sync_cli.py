@@ -1,0 +1,1 @@
+"""Commands for order sync from Stripe and its webhook (attached to `cli` on import)."""
