@@ -661,7 +661,7 @@ class _Walk:
             return
         self.defects(part)
         ctype = part.get_content_type()
-        payload = part.get_payload()
+        payload = _payload(part)
         if ctype.startswith("multipart/"):
             if isinstance(payload, list):
                 self.multipart(part, ctype, payload, depth, quoted, embedded, fwd)
@@ -772,7 +772,7 @@ class _Walk:
             kind = kid.get_content_type()
             if kind in ("message/rfc822", "message/global"):
                 self.embedded_message(
-                    kid, kid.get_payload(), depth + 1, True, returned=rtype in _BOUNCE_REPORTS
+                    kid, _payload(kid), depth + 1, True, returned=rtype in _BOUNCE_REPORTS
                 )
             elif kind == "text/rfc822-headers":
                 self.returned_headers(kid, record=rtype in _BOUNCE_REPORTS)
@@ -876,6 +876,14 @@ class _Walk:
         if fresh:
             self.new.append(fresh)
         self.quoted.extend(x for x in (history, old) if x)
+
+
+def _payload(part: Message) -> object:
+    """get_payload() without its exceptions (a NUL in the charset label raises ValueError)."""
+    try:
+        return part.get_payload()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _raw_values(part: Message, name: str) -> list[str]:

@@ -449,6 +449,9 @@ class ImapMailbox:
                 return
 
     def _list_waiting(self, client: IMAPClient) -> tuple[int, list[int]]:
+        # Dovecot (and others) answer SEARCH from the session's last synced view; NOOP
+        # syncs it, so mail that arrived since our last command is included.
+        client.noop()
         criteria: list[str] = ["UNDELETED"]
         if not self._settings.move:
             criteria += ["UNKEYWORD", KEYWORD]

@@ -96,7 +96,7 @@ def parse_token_text(text: str) -> OAuthToken:
     stripped = text.strip()
     if not stripped:
         raise TokenError("the token is empty")
-    if not stripped.startswith("{"):
+    if not stripped.startswith(("{", "[")):
         token = stripped.splitlines()[0].strip()
         return OAuthToken(access_token=token, bare=True)
     try:

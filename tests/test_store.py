@@ -1,0 +1,60 @@
+"""The SQLite store: schema versions, all-or-nothing transactions, the one-license rule."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailbot.store import SCHEMA_VERSION, Store
+
+from .builders import T0, license_, new_serial, order
+
+
+def test_schema_is_created_once_and_reopens(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    assert store.schema_version() == SCHEMA_VERSION
+    store.upsert_orders([order()], T0)
+    store.close()
+    again = Store.open(tmp_path / "db.sqlite")
+    assert again.schema_version() == SCHEMA_VERSION
+    assert again.order("ORD-1") is not None
+
+
+def test_refuses_a_newer_database(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    store.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION + 1)},
+                            pk="key")
+    store.close()
+    with pytest.raises(RuntimeError, match="upgrade mailbot"):
+        Store.open(tmp_path / "db.sqlite")
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    with pytest.raises(ZeroDivisionError), store.transaction():
+        store.upsert_orders([order()], T0)
+        store.add_license(license_(new_serial()))
+        1 / 0  # noqa: B018
+    assert store.all_orders() == []
+    assert store.next_license_no() == 1
+
+
+def test_one_active_license_per_serial_is_enforced_by_the_database(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    s = new_serial()
+    store.add_license(license_(s, no=1))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_license(license_(s, no=2))
+    store.revoke_license(1, "transferred", T0)
+    store.add_license(license_(s, no=2))  # after revocation, staff may license it again
+    assert store.licenses_for_serials([s])[s].license_no == 2
+
+
+def test_order_aliases_find_orders_by_any_reference(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    store.upsert_orders([order("cs_test_1", aliases=("pi_123", "ch_456"))], T0)
+    assert [o.order_id for o in store.orders_by_reference(["PI_123"])] == ["cs_test_1"]
+    assert [o.order_id for o in store.orders_by_reference(["cs_test_1"])] == ["cs_test_1"]
+    assert store.orders_by_reference(["pi_999"]) == []
