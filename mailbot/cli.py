@@ -344,7 +344,7 @@ def _print_summary(processed: list[Any], delivery: Any) -> None:
                             ["sender", "outcome", "reason", "serials"], rows))
         counts = Counter(p.outcome.value for p in processed)
         console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    line = f"replies sent: {delivery.sent}"
+    line = f"mail sent: {delivery.sent}"
     if delivery.retrying:
         line += f", waiting to retry: {delivery.retrying}"
     if delivery.failed:

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from .model import License, LicenseState, Order, OrderStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def iso(at: datetime) -> str:
@@ -173,7 +173,23 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["pending_payments"].create_index(["state", "expires_at"])
 
 
-MIGRATIONS = {1: _migration_1}
+def _migration_2(db: sqlite_utils.Database) -> None:
+    # Stripe webhook deliveries, queued by id: the HTTP endpoint only records that an event
+    # exists; the sync fetches it again from Stripe (the body is never trusted as sent).
+    db["webhook_events"].create(
+        {
+            "id": str,  # evt_...; a redelivery of the same event is the same row
+            "received_at": str,
+            "processed_at": str,
+            "attempts": int,
+            "last_error": str,
+        },
+        pk="id",
+    )
+    db["webhook_events"].create_index(["processed_at", "received_at"])
+
+
+MIGRATIONS = {1: _migration_1, 2: _migration_2}
 
 
 class Store:

@@ -377,7 +377,9 @@ def test_idle_wakes_within_a_fraction_of_a_second(dovecot: DovecotServer, box_fo
     threading.Timer(0.3, deliver).start()
     assert box.wait_for_mail(10) is True
     woke_at = time.monotonic()
-    assert appended_at and woke_at - appended_at[0] < 0.5
+    # Dovecot itself waits 0.5 s after a change before telling IDLE sessions (it batches
+    # notifications); the adapter adds next to nothing on top.
+    assert appended_at and woke_at - appended_at[0] < 0.9
     assert [f.message_id for f in box.fetch_new(BIG)] == ["request-1@example.org"]
 
     started = time.monotonic()
