@@ -293,7 +293,7 @@ def _customer_tables(c: dict[str, Any], skip_escalation: int | None = None) -> N
                             [[m["id"], (m["received_at"] or "")[:16].replace("T", " "),
                               m["subject"], m["outcome"] + (f" ({m['reason']})"
                                                             if m["reason"] else ""),
-                              ", ".join(m["serials"])] for m in c["messages"]]))
+                              "\n".join(m["serials"])] for m in c["messages"]]))
     others = [e for e in c["escalations"] if e["id"] != skip_escalation]
     if others:
         console.print(table("Escalations" if skip_escalation is None else "Other escalations",

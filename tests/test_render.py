@@ -1,0 +1,58 @@
+"""Reply templates and the composed message."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+from mailbot.render import Renderer, compose
+
+from .builders import T0
+
+CONTEXT = {
+    "product": {"name": "Amphis Customer", "code": "AMC"},
+    "customer_name": "Zoë <Müller>",
+    "results": [{"serial": "AMC-X", "as_found": "amc-x", "action": "issue", "reason": None,
+                 "reason_text": "", "old_serial": None, "license_string": "AMC1-ABC",
+                 "pay_url": ""}],
+    "licensed": True,
+    "outcome": "issued",
+    "original_subject": "hi",
+    "support_name": "Amphis Support",
+    "support_address": "support@amphis.example",
+}
+
+
+def test_every_outcome_has_text_and_html() -> None:
+    r = Renderer()
+    for name in ("issued", "resent", "transferred", "awaiting_payment", "clarify", "escalated"):
+        subject, text, html = r.render(name, CONTEXT)
+        assert subject and "Amphis Customer" in subject
+        assert "AMC1-ABC" in text and html is not None and "AMC1-ABC" in html
+        assert "<Müller>" in text and "&lt;Müller&gt;" in html  # HTML is autoescaped
+
+
+def test_a_templates_folder_overrides_one_file(tmp_path: Path) -> None:
+    (tmp_path / "issued.txt").write_text("Subject: Here you go\nLicense: "
+                                         "{{ results[0].license_string }}\n")
+    r = Renderer(tmp_path)
+    subject, text, _ = r.render("issued", CONTEXT)
+    assert subject == "Here you go" and text.strip() == "License: AMC1-ABC"
+    assert "Hello" in r.render("clarify", CONTEXT)[1]  # the others still come from templates/
+
+
+def test_composed_reply_headers() -> None:
+    c = compose(from_address="support@amphis.example", from_name="Amphis Support",
+                to="zoe@example.com", subject="Ihre Lizenz für Amphis", text="Grüße\n",
+                html="<p>Grüße</p>", now=T0, message_id="mailbot.1@amphis.example",
+                in_reply_to="orig@example.com", references=("a@x", "orig@example.com"))
+    msg = email.message_from_bytes(c.raw, policy=email.policy.default)
+    assert msg["Subject"] == "Ihre Lizenz für Amphis"
+    assert msg["Message-ID"] == "<mailbot.1@amphis.example>"
+    assert msg["In-Reply-To"] == "<orig@example.com>"
+    assert msg["References"] == "<a@x> <orig@example.com>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg.get_body(preferencelist=("plain",)).get_content().rstrip() == "Grüße"
+    assert "Grüße" in msg.get_body(preferencelist=("html",)).get_content()
