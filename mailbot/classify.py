@@ -49,7 +49,7 @@ class Hit:
     new_serial: str | None = None
 
 
-Check = Callable[[Inbound, Policy], "Hit | None"]
+Check = Callable[[Inbound, Policy], Hit | None]
 
 
 def _first(inbound: Inbound, name: str) -> str:
@@ -115,11 +115,12 @@ _DSN_WORDS = re.compile(
 
 
 def bounce(inbound: Inbound, policy: Policy) -> Hit | None:
-    if inbound.report_type == "delivery-status" or inbound.content_type == "message/delivery-status":
+    dsn = inbound.report_type == "delivery-status"
+    if dsn or inbound.content_type == "message/delivery-status":
         return Hit(
             Kind.IGNORE,
             Reason.BOUNCE,
-            ("A delivery status notification (multipart/report; report-type=delivery-status).",),
+            (f"A delivery status notification ({inbound.content_type}, delivery-status).",),
         )
     local = _local_part(inbound.sender)
     if local in _BOUNCE_SENDERS:
@@ -227,7 +228,8 @@ _TRANSFER_WORDS = re.compile(
 )
 # Payments, not licenses: "paid by bank transfer" must not revoke anything.
 _NOT_TRANSFER = re.compile(
-    r"(?:bank|wire|money|sepa|credit)[ -]?transfer|transfer(?:red)? (?:the )?(?:money|payment|amount|funds)"
+    r"(?:bank|wire|money|sepa|credit)[ -]?transfer"
+    r"|transfer(?:red)? (?:the )?(?:money|payment|amount|funds)"
     r"|überweisung",
     re.IGNORECASE,
 )

@@ -350,6 +350,9 @@ def _print_summary(processed: list[Any], delivery: Any) -> None:
     if delivery.failed:
         line += f", failed: {delivery.failed} (see `mailbot queue list`)"
     console.print(line)
+    if delivery.blocked:
+        err_console.print(f"[bold red]nothing could be sent:[/] {delivery.blocked}",
+                          highlight=False)
 
 
 @cli.command()

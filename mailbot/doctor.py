@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import ConfigError, MailboxSettings, OutboxSettings, Settings
 from .mailboxes.imap import ImapMailbox, MailboxAuthError, MailboxError
-from .senders.smtp import SmtpConfigError, open_smtp
+from .senders.smtp import open_smtp
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,7 @@ def check_outbox(outbox: OutboxSettings) -> Check:
     where = f"{outbox.host}:{outbox.port}"
     try:
         smtp = open_smtp(outbox)
-    except SmtpConfigError as exc:
-        return Check("smtp", False, str(exc))
-    except ConfigError as exc:
+    except ConfigError as exc:  # SmtpConfigError included: login, STARTTLS, certificate
         return Check("smtp", False, str(exc))
     except (OSError, smtplib.SMTPException) as exc:
         return Check(
@@ -114,20 +112,14 @@ def check_outbox(outbox: OutboxSettings) -> Check:
             f"is running.",
         )
     try:
-        steps = ["EHLO"]
-        if outbox.security == "starttls":
-            steps.append("STARTTLS")
-        if outbox.security == "tls":
-            steps.insert(0, "TLS")
-        if outbox.username:
-            steps.append(f"AUTH as {outbox.username}")
-        detail = f"{where}: {', '.join(steps)} ok; no mail sent"
-    finally:
-        try:
-            smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            smtp.close()
-    return Check("smtp", True, detail)
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+    steps = {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(outbox.security,
+                                                                        ["EHLO"])
+    if outbox.username:
+        steps.append(f"AUTH as {outbox.username}")
+    return Check("smtp", True, f"{where}: {', '.join(steps)} ok; no mail sent")
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -11,8 +11,17 @@ from .queries import expire_pending_payments
 
 
 def scheduled_jobs(app: App) -> list[tuple[str, Callable[[], Any], float]]:
-    return [
+    jobs: list[tuple[str, Callable[[], Any], float]] = [
         ("expire-payments", lambda: expire_pending_payments(app.store, app.clock.now()), 3600),
         # Checks every minute; sends only when a digest is due (see notify.py).
         ("staff-digest", lambda: send_digest(app, app.clock.now()), 60),
     ]
+    if app.settings.orders.kind == "stripe":
+        from .order_sync import JOB_BUDGET_SECONDS, sync_orders
+
+        # Incremental every sync_minutes; the full re-list comes due every full_resync_hours
+        # and runs in slices of the budget, so mail never waits long behind it.
+        jobs.append(("stripe-sync",
+                     lambda: sync_orders(app, budget_seconds=JOB_BUDGET_SECONDS),
+                     max(1, app.settings.orders.sync_minutes) * 60))
+    return jobs

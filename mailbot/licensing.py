@@ -35,6 +35,14 @@ class Sent:
     to: str
 
 
+def refresh_orders(app: App) -> None:
+    """Read a local orders file again if it changed (an order typed in a minute ago counts).
+    Stripe orders have their own sync job; this never goes to the network."""
+    from .worker import Worker
+
+    Worker(app).sync_local_orders()
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 _LIST_COLUMNS = (
@@ -296,6 +304,7 @@ def grant(app: App, serial: str, email: str, reason: str, actor: str, now: datet
           order_id: str | None = None, force: bool = False,
           mail: bool = True) -> tuple[License, Sent | None]:
     """License SERIAL by hand: against an order, or without one (a manual grant, with reason)."""
+    refresh_orders(app)
     try:
         with app.store.transaction() as store:
             lic = issue(app, store, serial=serial, actor=actor, now=now, order_id=order_id,

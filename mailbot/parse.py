@@ -26,6 +26,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import functools
 import hashlib
 import re
 import unicodedata
@@ -92,7 +93,6 @@ _SUPERSETS = {
     "iso8859-9": "cp1254",
     "big5": "big5hkscs",
 }
-_SINGLE_BYTE_OR_UTF = {"utf-8", "ascii", "cp1252", "iso8859-1", "latin-1"}
 
 
 def _codec(label: str | None) -> str | None:
@@ -107,35 +107,56 @@ def _codec(label: str | None) -> str | None:
     return _SUPERSETS.get(name, name)
 
 
+@functools.lru_cache(maxsize=64)
+def _single_byte(codec: str) -> bool:
+    """True for Latin-1-like codecs, where any bytes decode: the labels often put on UTF-8 text
+    by mistake."""
+    if codec.startswith("utf"):
+        return False
+    try:
+        return len(bytes(range(256)).decode(codec, errors="replace")) == 256
+    except Exception:  # noqa: BLE001 - a codec that cannot decode bytes at all
+        return False
+
+
 def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
-    """Decode text whatever its label says. Returns (text, a problem note or None)."""
+    """Decode text whatever its label says. Returns (text, a problem note or None).
+
+    Valid UTF-8 with non-ASCII in it is taken as UTF-8 when the label is a single-byte one or
+    unknown: UTF-8 mislabelled as us-ascii or iso-8859-1 is common, Latin-1 text that happens to
+    be valid UTF-8 is not. Multi-byte labels (Shift_JIS, GBK, ...) are trusted first.
+    """
     codec = _codec(declared)
-    if codec:
+    latin_like = codec is None or codec == "utf-8" or _single_byte(codec)
+    if latin_like and data.isascii():
+        return data.decode("ascii"), None
+    label = declared or "undeclared"
+    if latin_like:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if codec == "utf-8" or not declared:
+                return text, None
+            return text, f"charset {label!r} read as UTF-8"
+    if codec and codec != "utf-8":
         try:
             return data.decode(codec), None
         except Exception:  # noqa: BLE001 - UnicodeDecodeError, or a codec that cannot do bytes
             pass
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        if codec or not declared:
-            return text, None
-        return text, f"unknown charset {declared!r}, read as UTF-8"
     # UTF-8 with a stray broken byte stays UTF-8; Latin-1 text fails on nearly every accent,
     # so it decodes to (almost) no valid non-ASCII characters at all.
     text = data.decode("utf-8", errors="replace")
     broken = text.count("\ufffd")
     valid = sum(1 for ch in text if ch > "\x7f") - broken
     if valid >= 3 * broken:
-        return text, f"charset {declared or 'undeclared'}: damaged UTF-8, read with replacements"
-    if codec and codec not in _SINGLE_BYTE_OR_UTF:
+        return text, f"charset {label}: damaged UTF-8, read with replacements"
+    if codec and not latin_like:
         try:
-            return data.decode(codec, errors="replace"), f"damaged {declared} text"
+            return data.decode(codec, errors="replace"), f"damaged {label} text"
         except Exception:  # noqa: BLE001
             pass
-    label = declared or "undeclared"
     return data.decode("cp1252", errors="replace"), f"charset {label} did not fit, read as cp1252"
 
 
@@ -240,10 +261,14 @@ _BLOCK_TAGS = frozenset(
 )
 _CELL_TAGS = frozenset({"td", "th"})
 _SKIP_TAGS = frozenset({"script", "style", "title", "template", "svg", "xml"})
+_HEAD_TAGS = frozenset({"meta", "link", "base", "noscript", "object", "o:officedocumentsettings"})
 _QUOTE_CLASSES = frozenset(
     {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "protonmail_quote", "zmail_extra"}
 )
 _SPACES = re.compile(r"\s+")
+# Hostile HTML (thousands of unclosed quote divs) must not make closing them quadratic.
+_MAX_OPEN = 500
+_MAX_QUOTE_DEPTH = 12
 
 
 def _is_quote_element(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
@@ -289,14 +314,16 @@ class _HtmlText(HTMLParser):
             self.in_head = False
             self.skip = 0
             return
+        if self.in_head and tag not in _HEAD_TAGS:
+            self.in_head = False  # body content without <body> (or without </head>)
         if tag == "pre":
             self.pre += 1
         if tag in _CELL_TAGS:
             self._emit("\t")
         elif tag in _BLOCK_TAGS:
             self._emit("\n")
-        if tag in ("div", "blockquote"):
-            quote = _is_quote_element(tag, attrs)
+        if tag in ("div", "blockquote") and len(self.open) < _MAX_OPEN:
+            quote = len(self.buffers) < _MAX_QUOTE_DEPTH and _is_quote_element(tag, attrs)
             if quote:
                 self.buffers.append([])
             self.open.append((tag, quote))
@@ -320,7 +347,7 @@ class _HtmlText(HTMLParser):
                     break
         if tag in _CELL_TAGS:
             self._emit("\t")
-        elif tag in _BLOCK_TAGS:
+        elif tag in _BLOCK_TAGS and tag not in ("br", "hr"):  # <br/> is one break, not two
             self._emit("\n")
 
     def handle_data(self, data: str) -> None:
@@ -436,9 +463,10 @@ _HEADER_LINE = re.compile(
     r"|betreff|objet|asunto|oggetto|reply-to|antwort an)\s*:",
     re.IGNORECASE,
 )
-_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|enc|vs|doorst)\s*:", re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|enc|doorst)\s*:", re.IGNORECASE)
 _REPLY_SUBJECT = re.compile(
-    r"^\s*(?:re|aw|antw|antwort|sv|vs|r|ref|rif|odp|yn|回复|答复)\s*(?:\[\d+\])?\s*:", re.IGNORECASE
+    r"^\s*(?:re|aw|antw|antwort|sv|vs|r|ref|rif|odp|yn|回复|答复)\s*(?:\[\d+\])?\s*:",
+    re.IGNORECASE,
 )
 
 
@@ -454,29 +482,30 @@ def _starts_with_forward(text: str) -> bool:
     return False
 
 
-def _reply_header_kind(lines: list[str], i: int) -> str:
-    """"intro" for "On ... wrote:", "block" for Outlook style headers, "" for neither."""
+def _reply_header_kind(lines: list[str], i: int) -> tuple[str, int]:
+    """("intro", lines) for "On ... wrote:" (clients wrap it over up to 3 lines), ("block", 1)
+    for Outlook style headers, ("", 0) for neither."""
     line = _bare(lines[i])
     if not line:
-        return ""
+        return "", 0
     if _INTRO_START.match(line):
         joined = line
         for k in range(3):
             if _REPLY_INTRO.match(joined):
-                return "intro"
+                return "intro", k + 1
             if i + k + 1 >= len(lines) or len(joined) > 400:
                 break
             joined = f"{joined} {_bare(lines[i + k + 1])}"
-        return ""
+        return "", 0
     if _ORIGINAL.match(line):
-        return "block"
+        return "block", 1
     if _UNDERSCORES.match(line):
         following = [_bare(x) for x in lines[i + 1 : i + 5] if x.strip()][:2]
-        return "block" if any(_FROM_LINE.match(x) for x in following) else ""
+        return ("block", 1) if any(_FROM_LINE.match(x) for x in following) else ("", 0)
     if _FROM_LINE.match(line):
         following = [_bare(x) for x in lines[i + 1 : i + 7]]
-        return "block" if any(_SENT_LINE.match(x) for x in following) else ""
-    return ""
+        return ("block", 1) if any(_SENT_LINE.match(x) for x in following) else ("", 0)
+    return "", 0
 
 
 def _header_block_end(lines: list[str], start: int) -> int:
@@ -521,7 +550,7 @@ def split_quotes(text: str, forwarded: bool = False) -> tuple[str, str]:
             forwarded = False
             i = end
             continue
-        kind = _reply_header_kind(lines, i) if bare else ""
+        kind, span = _reply_header_kind(lines, i) if bare else ("", 0)
         if kind == "block" and forwarded:
             end = _header_block_end(lines, i + 1)
             new.extend(lines[i:end])
@@ -529,10 +558,10 @@ def split_quotes(text: str, forwarded: bool = False) -> tuple[str, str]:
             i = end
             continue
         if kind == "intro":
-            following = next((x for x in lines[i + 1 : i + 4] if x.strip()), "")
+            following = next((x for x in lines[i + span : i + span + 3] if x.strip()), "")
             if following.lstrip().startswith(">"):
-                quoted.append(line)
-                i += 1
+                quoted.extend(lines[i : i + span])
+                i += span
                 continue
         if kind:
             quoted.extend(lines[i:])
@@ -576,8 +605,8 @@ _TEXT_ATTACHMENT_TYPES = frozenset(
     {"text/plain", "text/csv", "text/tab-separated-values", "text/comma-separated-values"}
 )
 _BOUNCE_REPORTS = frozenset({"delivery-status", ""})
-_HEADER_MSG_ID = re.compile(r"^\s*message-id\s*:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
-_ACTION = re.compile(r"^\s*action\s*:\s*([a-z-]+)", re.IGNORECASE | re.MULTILINE)
+_HEADER_MSG_ID = re.compile(r"^[ \t]*message-id[ \t]*:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
+_ACTION = re.compile(r"^[ \t]*action[ \t]*:[ \t]*([a-z-]+)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -951,7 +980,8 @@ _ORDER_PATTERNS = (
     re.compile(r"(?<![A-Za-z0-9_])((?:pi|ch|py)_[A-Za-z0-9]{8,})"),
 )
 _RECEIPT = re.compile(
-    r"(?:receipt|quittung|beleg|re[çc]u)\s*(?:number|no\.?|nr\.?|n°|#)?\s*[:#]?\s*#?\s*(\d{4}-\d{4})"
+    r"(?:receipt|quittung|beleg|re[çc]u)\s*(?:number|no\.?|nr\.?|n°|#)?\s*[:#]?\s*#?\s*"
+    r"(\d{4}-\d{4})"
     r"|#\s?(\d{4}-\d{4})(?!\d)",
     re.IGNORECASE,
 )

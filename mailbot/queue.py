@@ -105,6 +105,19 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_AGE_UNITS[unit]: number})
 
 
+def serial_items(stored: str | None) -> list[dict[str, Any]]:
+    """An escalation's serials as the bot recorded them. Older paths (expired pay-link requests)
+    store bare serial strings; they become items like the others, so nothing downstream needs
+    to care."""
+    items = []
+    for item in json.loads(stored or "[]"):
+        if isinstance(item, str):
+            item = {"serial": item, "as_found": item, "status": "ok", "new": False,
+                    "action": None, "reason": None, "order_id": None, "old_serial": None}
+        items.append(item)
+    return items
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -144,7 +157,7 @@ def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | No
         params,
     )
     for r in rows:
-        r["serials"] = json.loads(r["serials"] or "[]")
+        r["serials"] = serial_items(r["serials"])
     return rows
 
 
@@ -155,7 +168,7 @@ def get_escalation(store: Store, escalation_id: int) -> dict[str, Any]:
     row = store.one("SELECT * FROM escalations WHERE id = ?", [escalation_id])
     if row is None:
         raise QueueError(f"no escalation #{escalation_id}; `mailbot queue list --all` lists them")
-    row["serials"] = json.loads(row["serials"] or "[]")
+    row["serials"] = serial_items(row["serials"])
     row["facts"] = json.loads(row["facts"] or "{}")
     row["message"] = store.one(
         "SELECT id, mailbox_key, message_id, sender, subject, received_at, processed_at, "
@@ -232,15 +245,21 @@ def suggested_commands(esc: dict[str, Any]) -> list[str]:
     customer = esc.get("customer") or {}
     free_orders = [o for o in customer.get("orders", []) if o["status"] == "paid"
                    and o["free"] > 0]
-    serial_items = esc.get("serials") or []
+    items = esc.get("serials") or []
     commands: list[str] = []
-    if reason in ("no_order", "unpaid_order", "seats_exhausted", "refunded_order",
-                  "disputed_order", "ambiguous_order", "payment_expired", "serial_revoked",
-                  "sender_unverified"):
+    if reason in ("refunded_order", "disputed_order"):
+        commands.append(f'mailbot queue reject {n} --reason "reason"')
+        commands.append(f"mailbot queue reply {n} --text-file answer.txt")
+        commands.append(f'mailbot queue issue {n} --grant "reason"')
+    elif reason in ("no_order", "unpaid_order", "seats_exhausted", "ambiguous_order",
+                    "payment_expired", "serial_revoked", "sender_unverified"):
         if free_orders and reason not in ("sender_unverified", "ambiguous_order"):
             commands.append(f"mailbot queue retry {n}")
         for o in free_orders[:2]:
             commands.append(f"mailbot queue issue {n} --order {o['order_id']}")
+        if not free_orders and reason in ("no_order", "unpaid_order", "seats_exhausted"):
+            commands.append(f"mailbot queue reply {n} --text-file answer.txt")
+            commands.append(f"mailbot queue retry {n}  # once the order is in")
         commands.append(f'mailbot queue issue {n} --grant "reason"')
         commands.append(f'mailbot queue reject {n} --reason "reason"')
     elif reason == "transfer_review":
@@ -266,9 +285,9 @@ def suggested_commands(esc: dict[str, Any]) -> list[str]:
     else:  # no_serial, question, unreadable, too_large, and reasons added later
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
         commands.append(f'mailbot queue resolve {n} --note "nothing to do"')
-    if any(item.get("status") == "ok" for item in serial_items) and reason in (
-            "no_serial", "question"):
-        commands.insert(0, f'mailbot queue issue {n} --grant "reason"')
+    if reason == "question" and free_orders and any(
+            item.get("status") == "ok" for item in items):
+        commands.insert(1, f"mailbot queue issue {n} --order {free_orders[0]['order_id']}")
     return list(dict.fromkeys(commands))
 
 
@@ -397,7 +416,7 @@ def _serials_to_license(store: Store, esc: dict[str, Any], given: Sequence[str],
                                       for s in given))
         except LicenseError as exc:
             raise QueueError(str(exc)) from None
-    items = json.loads(esc["serials"] or "[]")
+    items = serial_items(esc["serials"])
     chosen = []
     for item in items:
         if item.get("status") != "ok" or item.get("action") in ("issue", "resend", "transfer"):
@@ -424,6 +443,7 @@ def issue(app: App, escalation_id: int, actor: str, now: datetime, *,
     if bool(order_id) == bool(grant_reason and grant_reason.strip()):
         raise QueueError('say either --order ORDER or --grant "reason" (a license without an '
                          'order)')
+    licensing.refresh_orders(app)
     store = app.store
     try:
         with store.transaction():
@@ -468,7 +488,7 @@ def transfer(app: App, escalation_id: int, actor: str, now: datetime, *,
     with store.transaction():
         esc = _require_open(store, escalation_id)
         if not (old_serial and new_serial):
-            items = [i for i in json.loads(esc["serials"] or "[]") if i.get("old_serial")]
+            items = [i for i in serial_items(esc["serials"]) if i.get("old_serial")]
             if len(items) != 1:
                 raise QueueError(f"escalation #{escalation_id} does not name one transfer; "
                                  "give --old SERIAL and --new SERIAL")
@@ -559,7 +579,7 @@ def reply_templates(app: App) -> list[str]:
 
 
 def _reply_results(store: Store, esc: dict[str, Any], to: str) -> list[dict[str, Any]]:
-    items = json.loads(esc["serials"] or "[]")
+    items = serial_items(esc["serials"])
     results = []
     for item in items:
         base = {"serial": item["serial"], "as_found": item["as_found"], "reason": None,
@@ -592,7 +612,7 @@ def retry(app: App, escalation_id: int, actor: str, now: datetime) -> ActionResu
         raise QueueError(f"the mail of #{escalation_id} was not stored (too large or lost); "
                          "decide by hand (`mailbot queue issue` or `reply`)")
     worker = Worker(app)
-    worker.sync_local_orders()  # an order typed into the CSV file a minute ago counts
+    licensing.refresh_orders(app)
     settings = app.settings
     inbound = parse_message(msg["raw"], product_code=settings.product.code,
                             authserv_id=settings.security.authserv_id,

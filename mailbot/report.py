@@ -323,8 +323,10 @@ def render_csv(report: Report, section: str = "orders") -> str:
 
 
 def money(amount: int, currency: str) -> str:
+    if not amount:
+        return "-"  # unknown (a CSV without amounts) reads better as a dash than as 0.00
     if not currency:
-        return str(amount) if amount else "-"
+        return str(amount)
     # Stripe's zero-decimal currencies are the exception; two decimals fit the rest.
     zero_decimal = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
                     "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
@@ -335,45 +337,53 @@ def money(amount: int, currency: str) -> str:
 
 def render_tables(report: Report) -> list[Any]:
     """Rich renderables for people: exceptions first, then orders, then totals."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    def new_table(title: str, columns: list[tuple[str, str, bool]]) -> Table:
+        t = Table(title=f"\n{title}", title_justify="left", title_style="bold",
+                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name, justify, whole in columns:
+            t.add_column(name, justify=justify, no_wrap=whole,  # type: ignore[arg-type]
+                         overflow="fold")
+        return t
 
     out: list[Any] = []
     p = report.period
     out.append(Text(f"Finance report {p.start.isoformat()} .. {p.end.isoformat()}",
                     style="bold"))
     if report.exceptions:
-        t = Table(title=f"Exceptions ({len(report.exceptions)})", title_justify="left",
-                  header_style="bold")
-        for c in ("kind", "order", "serial", "license", "customer", "when", "detail"):
-            t.add_column(c, overflow="fold")
+        t = new_table(f"Exceptions ({len(report.exceptions)})",
+                      [("kind", "left", True), ("order", "left", True),
+                       ("serial", "left", True), ("what", "left", False)])
         for e in report.exceptions:
             style = "red" if e.kind in EXCEPTION_KINDS[:3] else None
-            t.add_row(e.kind, e.order_id or "", e.serial or "",
-                      f"#{e.license_no}" if e.license_no else "", e.email,
-                      (e.at or "")[:10], e.detail, style=style)
+            when = f" ({e.at[:10]})" if e.at else ""
+            what = f"{e.email}: {e.detail}{when}" if e.email else f"{e.detail}{when}"
+            t.add_row(e.kind, e.order_id or "-", e.serial or "", what, style=style)
         out.append(t)
     else:
-        out.append(Text("No exceptions.", style="green"))
-    t = Table(title=f"Orders ({len(report.orders)})", title_justify="left", header_style="bold")
-    for c, justify in (("order", "left"), ("customer", "left"), ("status", "left"),
-                       ("created", "left"), ("amount", "right"), ("seats", "right"),
-                       ("refunded", "right"), ("licenses", "right"), ("free", "right")):
-        t.add_column(c, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        out.append(Text("\nNo exceptions.", style="green"))
+    t = new_table(f"Orders ({len(report.orders)})",
+                  [("order", "left", True), ("customer", "left", False),
+                   ("status", "left", True), ("seats", "right", True),
+                   ("refunded", "right", True), ("licensed", "right", True),
+                   ("free", "right", True), ("amount", "right", True)])
     for o in report.orders:
         free = Text(str(o.seats_free), style="red" if o.seats_free < 0 else "")
-        t.add_row(o.order_id, o.email, o.status, o.created[:10],
-                  money(o.amount_total, o.currency), str(o.paid_seats), str(o.refunded_seats),
-                  str(o.licenses_issued), free)
+        t.add_row(o.order_id, o.email, o.status, str(o.paid_seats), str(o.refunded_seats),
+                  str(o.licenses_issued), free, money(o.amount_total, o.currency))
     out.append(t)
     if report.totals:
-        t = Table(title="Totals per currency", title_justify="left", header_style="bold")
-        for c in ("currency", "orders", "amount", "paid seats", "refunded", "usable",
-                  "licenses", "free"):
-            t.add_column(c, justify="left" if c == "currency" else "right")
+        t = new_table("Totals per currency",
+                      [("currency", "left", True), ("orders", "right", True),
+                       ("seats", "right", True), ("refunded", "right", True),
+                       ("usable", "right", True), ("licensed", "right", True),
+                       ("free", "right", True), ("amount", "right", True)])
         for s in report.totals:
-            t.add_row(s.currency.upper() or "-", str(s.orders), money(s.amount_total, s.currency),
-                      str(s.paid_seats), str(s.refunded_seats), str(s.usable_seats),
-                      str(s.licenses_issued), str(s.seats_free))
+            t.add_row(s.currency.upper() or "-", str(s.orders), str(s.paid_seats),
+                      str(s.refunded_seats), str(s.usable_seats), str(s.licenses_issued),
+                      str(s.seats_free), money(s.amount_total, s.currency))
         out.append(t)
     return out

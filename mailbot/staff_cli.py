@@ -180,7 +180,10 @@ def queue_show(escalation_id: int, raw: bool, as_json: bool) -> None:
       mailbot queue show 3
       mailbot queue show 3 --raw > mail.eml
     """
+    from .licensing import refresh_orders
+
     app = open_app()
+    refresh_orders(app)
     with plain_errors():
         esc = get_escalation(app.store, escalation_id)
     message = dict(esc.pop("message") or {})
@@ -812,11 +815,11 @@ def report(start: datetime | None, end: datetime | None, fmt: str, section: str,
       mailbot report --from 2025-04-01 --to 2025-04-30 --format csv -o april.csv
       mailbot report --format json | jq '.exceptions'
     """
+    from .licensing import refresh_orders
     from .report import load_report, period_for, render_csv, render_json, render_tables, size_of
-    from .worker import Worker
 
     app = open_app()
-    Worker(app).sync_local_orders()
+    refresh_orders(app)
     now = app.clock.now()
     try:
         period = period_for(start.date() if start else None, end.date() if end else None,
@@ -871,9 +874,11 @@ def customer(email: str, as_json: bool) -> None:
     Example:
       mailbot customer it@acme.example
     """
+    from .licensing import refresh_orders
     from .queue import customer_overview
 
     app = open_app()
+    refresh_orders(app)
     overview = customer_overview(app.store, email)
     if as_json:
         print_json(overview)

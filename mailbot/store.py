@@ -187,6 +187,8 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["webhook_events"].create_index(["processed_at", "received_at"])
+    # When a paid pay-link request was licensed and mailed (staff see it beside the request).
+    db["pending_payments"].add_column("fulfilled_at", str)
 
 
 MIGRATIONS = {1: _migration_1, 2: _migration_2}

@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .bootstrap import App
+from .config import ConfigError
 from .classify import Classification, Kind, classify
 from .decide import decide
 from .license import short
@@ -67,6 +69,7 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    blocked: str = ""  # a configuration problem stopped all sending
 
 
 def gather(store: Store, inbound: Inbound, cls: Classification, app: App, now: datetime) -> Facts:
@@ -158,6 +161,9 @@ class Worker:
             return Processed(fetched.key, known["id"], "", "", Outcome(known["outcome"]),
                              Reason(known["reason"]) if known["reason"] else None,
                              already_done=True)
+        moved = self._same_mail_new_key(fetched)
+        if moved is not None:
+            return moved
         if fetched.raw is None:
             return self._record_unparsed(fetched, Reason.TOO_LARGE,
                                          f"{fetched.size} bytes, over the "
@@ -170,6 +176,27 @@ class Worker:
                                                               "error": trace.splitlines()[-1]})
             return self._record_unparsed(fetched, Reason.INTERNAL_ERROR,
                                          "an error inside mailbot while deciding", error=trace)
+
+    def _same_mail_new_key(self, fetched: Fetched) -> Processed | None:
+        """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
+        under a new key. Same folder, same Message-ID, not yet marked done: it is the same
+        copy, so the row takes the new key and only the move is left to do."""
+        if not fetched.message_id or not fetched.key.startswith("imap:"):
+            return None
+        folder = fetched.key.rsplit(":", 2)[0]
+        store = self.app.store
+        row = store.one(
+            "SELECT id, mailbox_key, outcome, reason FROM messages WHERE message_id = ? "
+            "AND mailbox_done = 0 AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            [fetched.message_id],
+        )
+        if row is None or row["mailbox_key"].rsplit(":", 2)[0] != folder:
+            return None
+        store.update_message(row["id"], mailbox_key=fetched.key)
+        log.info("mail came back under a new key; finishing its move",
+                 extra={"old_key": row["mailbox_key"], "key": fetched.key})
+        return Processed(fetched.key, row["id"], "", "", Outcome(row["outcome"]),
+                         Reason(row["reason"]) if row["reason"] else None, already_done=True)
 
     def _process(self, fetched: Fetched, raw: bytes) -> Processed:
         settings = self.app.settings
@@ -214,10 +241,16 @@ class Worker:
             return  # a local file is already fully loaded
         if self.app.store.orders_for_email(inbound.sender):
             return
+        if time.monotonic() < getattr(self, "_lookup_paused_until", 0.0):
+            return  # the source just failed: the rest of the batch decides on local facts
         try:
             found = lookup(inbound.sender)
         except Exception as exc:  # noqa: BLE001 - an outage must not stop mail
-            log.warning("live order lookup failed", extra={"error": str(exc)})
+            log.warning("live order lookup failed; none for a minute",
+                        extra={"error": str(exc)})
+            # Each attempt waits out the source's retries: pay that once per outage, not once
+            # per mail of a batch.
+            self._lookup_paused_until = time.monotonic() + 60.0
             return
         if found:
             with self.app.store.transaction() as store:
@@ -422,7 +455,16 @@ class Worker:
             if not rows:
                 break
             seen.update(r["id"] for r in rows)
-            results = self.app.sender.send([(r["id"], r["to_addr"], r["raw"]) for r in rows])
+            try:
+                results = self.app.sender.send(
+                    [(r["id"], r["to_addr"], r["raw"]) for r in rows])
+            except ConfigError as exc:
+                # Every row would fail alike (login refused, no STARTTLS): leave them pending,
+                # use up none of their attempts, and say what to fix.
+                log.error("cannot send mail", extra={"error": str(exc)})
+                report.errors.append(str(exc))
+                report.blocked = str(exc)
+                break
             append_sent = getattr(self.app.mailbox, "append_sent", None)
             for r in rows:
                 delivery = results.get(r["id"])

@@ -34,7 +34,8 @@ def test_parses_fast_and_is_never_a_license_request(path: Path) -> None:
     inbound = parse_message(raw, authserv_id="mx.amphis.example")
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"{elapsed:.2f} s"
-    assert not any(p.startswith("could not parse the mail") for p in inbound.problems), inbound.problems
+    crashed = any(p.startswith("could not parse the mail") for p in inbound.problems)
+    assert not crashed, inbound.problems
     assert inbound.size == len(raw)
     result = classify(inbound, POLICY)
     assert result.kind in (Kind.IGNORE, Kind.ESCALATE), result
@@ -63,7 +64,10 @@ def test_the_torture_test_is_well_under_a_second() -> None:
         ("zed.eml", ("20090708054735.GC7578@example.com",)),
         ("mailbox-full.eml", ("4E326A95.3010907@example.com",)),
         # Gmail returns the original inline in a text/plain bounce.
-        ("gmail-invalid-address.eml", ("CAKsfaBUUGqVZiaMrmH3TRPfq1odQPtM7Ey5YW1SgyJJRHtAjgw@mail.gmail.com",)),
+        (
+            "gmail-invalid-address.eml",
+            ("CAKsfaBUUGqVZiaMrmH3TRPfq1odQPtM7Ey5YW1SgyJJRHtAjgw@mail.gmail.com",),
+        ),
         # A delay warning is not a failure: nothing to mark as bounced.
         ("no-mx.eml", ()),
         ("delayed.eml", ()),  # the returned message has no Message-ID
@@ -85,7 +89,8 @@ def test_complaints_are_machine_mail_not_bounces() -> None:
 
 def test_forged_looking_auth_headers_in_the_corpus_are_ignored() -> None:
     # enclosed-endless.eml carries Google's Authentication-Results: not our server's.
-    inbound = parse_message((CORPUS / "enclosed-endless.eml").read_bytes(), authserv_id="mx.amphis.example")
+    raw = (CORPUS / "enclosed-endless.eml").read_bytes()
+    inbound = parse_message(raw, authserv_id="mx.amphis.example")
     assert inbound.auth.dmarc is None and inbound.auth.dkim is None
-    google = parse_message((CORPUS / "enclosed-endless.eml").read_bytes(), authserv_id="mx.google.com")
+    google = parse_message(raw, authserv_id="mx.google.com")
     assert (google.auth.spf, google.auth.dkim) == ("pass", "pass")

@@ -211,7 +211,7 @@ def test_mark_done_moves_to_created_folders_one_command_per_folder(
                 Outcome.CLARIFY, Outcome.AWAITING_PAYMENT]
     spy = FetchSpy(monkeypatch)
 
-    box.mark_done(list(zip(fetched, outcomes)))
+    box.mark_done(list(zip(fetched, outcomes, strict=True)))
 
     # Dovecot's Maildir++ uses "." as hierarchy delimiter; config's "/" is translated.
     assert sorted(folder for _, folder in spy.moves) == [
@@ -223,8 +223,17 @@ def test_mark_done_moves_to_created_folders_one_command_per_folder(
     assert list(box.fetch_new(BIG)) == []
 
     # Idempotent: the crash may come between the move and the worker's bookkeeping.
-    box.mark_done(list(zip(fetched, outcomes)))
+    box.mark_done(list(zip(fetched, outcomes, strict=True)))
     assert len(uids_in(dovecot, login, "mailbot.processed")) == 4
+
+    # A folder deleted behind our back is created again.
+    admin = dovecot.client(login)
+    admin.delete_folder("mailbot.ignored")
+    admin.logout()
+    dovecot.append(login, "INBOX", mail(7))
+    (late,) = box.fetch_new(BIG)
+    box.mark_done([(late, Outcome.IGNORED)])
+    assert len(uids_in(dovecot, login, "mailbot.ignored")) == 1
 
 
 def test_without_move_capability_copy_delete_expunge(
@@ -385,6 +394,27 @@ def test_idle_wakes_within_a_fraction_of_a_second(dovecot: DovecotServer, box_fo
     started = time.monotonic()
     assert box.wait_for_mail(0.3) is False
     assert 0.25 < time.monotonic() - started < 1.5
+
+
+def test_idle_is_renewed_before_servers_drop_it(dovecot: DovecotServer, box_for: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "IDLE_RENEW_SECONDS", 0.2)  # 25 minutes in production
+    idles: list[float] = []
+    original = IMAPClient.idle
+
+    def counting_idle(client: IMAPClient) -> Any:
+        idles.append(time.monotonic())
+        return original(client)
+
+    monkeypatch.setattr(IMAPClient, "idle", counting_idle)
+    login, _ = dovecot.user("renew")
+    box = box_for(login)
+    assert list(box.fetch_new(BIG)) == []
+
+    assert box.wait_for_mail(0.7) is False
+    assert len(idles) >= 3  # re-issued every 0.2 s
+    threading.Timer(0.3, dovecot.append, (login, "INBOX", mail(1))).start()
+    assert box.wait_for_mail(5) is True  # mail arriving across renewals still wakes it
 
 
 def test_idle_survives_a_server_restart(dovecot: DovecotServer, box_for: Any) -> None:
@@ -562,7 +592,9 @@ def test_token_parsing() -> None:
         1700000000.0)
     assert "t" not in repr(parse_token_text('{"access_token": "t"}').access_token[1:])
     assert "secret-value" not in repr(parse_token_text('{"access_token": "secret-value"}'))
-    for broken in ("", "{", '[{"access_token": "t"}]', '{"expires_at": 5}', '{"access_token": "t", "expires_at": "x"}'):
+    broken_texts = ("", "{", '[{"access_token": "t"}]', '{"expires_at": 5}',
+                    '{"access_token": "t", "expires_at": "x"}')
+    for broken in broken_texts:
         with pytest.raises(TokenError):
             parse_token_text(broken)
 

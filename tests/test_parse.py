@@ -213,7 +213,8 @@ def test_missing_message_id_is_synthesized_stably() -> None:
 
 def test_broken_encoded_words_do_not_break_the_subject() -> None:
     raw = mail("x", headers="").replace(
-        b"Subject: license", b"Subject: =?utf-8?B?broken and =?x-unknown?Q?caf=E9?= =?utf-8?Q?ok=C3=A9?="
+        b"Subject: license",
+        b"Subject: =?utf-8?B?broken and =?x-unknown?Q?caf=E9?= =?utf-8?Q?ok=C3=A9?=",
     )
     inbound = parse_message(raw)
     assert "broken" in inbound.subject
@@ -243,7 +244,10 @@ def test_addresses_and_return_path() -> None:
             "Return-Path: <Bounces@Customer.example>\n"
             "References: <a@x> <b@y>\n\t<c@z>\n"
         ),
-    ).replace(b"To: support@amphis.example", b'To: "Support, Amphis" <Support@Amphis.example>, x@y.example')
+    ).replace(
+        b"To: support@amphis.example",
+        b'To: "Support, Amphis" <Support@Amphis.example>, x@y.example',
+    )
     inbound = parse_message(raw)
     assert inbound.reply_to == "other@elsewhere.example"
     assert inbound.return_path == "bounces@customer.example"
@@ -289,9 +293,12 @@ def test_mistyped_and_unreadable_serials_are_kept() -> None:
 
 
 def test_serial_in_a_fresh_subject_counts_but_not_in_a_reply_subject() -> None:
-    fresh = parse_message(mail("see subject").replace(b"Subject: license", f"Subject: {S4}".encode()))
+    def with_subject(subject: str) -> bytes:
+        return mail("thanks").replace(b"Subject: license", f"Subject: {subject}".encode())
+
+    fresh = parse_message(with_subject(S4))
     assert normalized(fresh.serials) == [S4]
-    reply = parse_message(mail("thanks").replace(b"Subject: license", f"Subject: Re: {S4}".encode()))
+    reply = parse_message(with_subject(f"Re: {S4}"))
     assert reply.serials == () and normalized(reply.quoted_serials) == [S4]
 
 
@@ -352,7 +359,8 @@ def test_other_attachments_are_named_only() -> None:
     pdf = base64.b64encode(f"%PDF-1.4 {S1}".encode()).decode()
     raw = mail(
         f"--b\nContent-Type: text/plain\n\nsee attached\n--b\n"
-        f'Content-Type: application/pdf\nContent-Disposition: attachment; filename="=?utf-8?Q?Rechnung_M=C3=A4rz.pdf?="\n'
+        "Content-Type: application/pdf\n"
+        'Content-Disposition: attachment; filename="=?utf-8?Q?Rechnung_M=C3=A4rz.pdf?="\n'
         f"Content-Transfer-Encoding: base64\n\n{pdf}\n--b--\n",
         ctype='multipart/mixed; boundary="b"',
     )
@@ -401,10 +409,16 @@ def test_html_gmail_quote_and_forward() -> None:
 def test_html_apple_forward_marker_before_blockquote() -> None:
     html = (
         "<div>FYI</div><div><br><div>Begin forwarded message:</div><br>"
-        f'<blockquote type="cite"><div><b>From: </b>Lukas</div><div>serial {S4}</div></blockquote></div>'
+        '<blockquote type="cite"><div><b>From: </b>Lukas</div>'
+        f"<div>serial {S4}</div></blockquote></div>"
     )
     new, quoted = html_to_text(html)
     assert S4 in new and quoted == ""
+
+
+def test_html_without_body_tag_and_line_breaks() -> None:
+    new, _ = html_to_text(f"<html><head><title>t</title><p>serial {S1}<br/>line<br>end")
+    assert new == f"serial {S1}\nline\nend"
 
 
 def test_html_unclosed_and_broken_markup() -> None:
@@ -439,7 +453,9 @@ def test_outlook_header_block_and_underscore_rule() -> None:
     )
     new, quoted = split_quotes(text)
     assert new == "Thanks" and S1 in quoted
-    german = f"Danke\n\nVon: Support <s@a.example>\nGesendet: Montag, 1. Januar 2024\nAn: mich\n\n{S1}"
+    german = (
+        f"Danke\n\nVon: Support <s@a.example>\nGesendet: Montag, 1. Januar 2024\nAn: mich\n\n{S1}"
+    )
     assert split_quotes(german)[0] == "Danke"
 
 
@@ -453,6 +469,16 @@ def test_interleaved_answers_after_an_intro_stay_new() -> None:
     new, quoted = split_quotes(text)
     assert new == S2
     assert "Which serial" in quoted
+
+
+def test_a_wrapped_intro_before_interleaved_answers() -> None:
+    text = (
+        "On Mon, Jan 1, 2024 at 10:00 AM Amphis Support <support@amphis.example>\n"
+        "wrote:\n"
+        "> Which serial?\n"
+        f"{S2}\n"
+    )
+    assert split_quotes(text) == (S2, "\n".join(text.split("\n")[:3]))
 
 
 def test_a_sentence_that_looks_like_an_intro_is_not_a_quote() -> None:
@@ -477,8 +503,9 @@ def test_forward_markers_are_not_quotes() -> None:
 
 def test_order_refs() -> None:
     text = (
-        "Paid via cs_live_a1B2c3D4e5F6g7H8i9J0 (pi_3MtwBwLkdIwHu7ix28a3tqPa, ch_3MtwBwLkdIwHu7ix2ZzZ)"
-        " receipt number 1939-3215, see #2024-0001 and our order ord-55x1 / ORD-2024-17. py_1AbCdEfGhIjK"
+        "Paid via cs_live_a1B2c3D4e5F6g7H8i9J0 (pi_3MtwBwLkdIwHu7ix28a3tqPa,"
+        " ch_3MtwBwLkdIwHu7ix2ZzZ) receipt number 1939-3215, see #2024-0001 and our order"
+        " ord-55x1 / ORD-2024-17. py_1AbCdEfGhIjK"
     )
     refs = find_order_refs(text)
     assert refs == (
@@ -508,6 +535,10 @@ def test_order_refs() -> None:
         ("Grüße".encode("latin-1"), "us-ascii", "Grüße"),
         ("日本語".encode("cp932"), "shift_jis", "日本語"),
         ("Grüße".encode("utf-8"), None, "Grüße"),
+        ("Grüße".encode("utf-8"), "iso-8859-1", "Grüße"),  # UTF-8 mislabelled as Latin-1
+        ("Grüße".encode("utf-8"), "us-ascii", "Grüße"),
+        ("zażółć".encode("iso-8859-2"), "iso-8859-2", "zażółć"),
+        ("中文".encode("gbk"), "gb2312", "中文"),
         (b"caf\xc3\xa9 with one bad byte \xff here and \xc3\xa9\xc3\xa9\xc3\xa9", "utf-8", None),
     ],
 )
@@ -520,7 +551,8 @@ def test_decode_bytes_fallbacks(data: bytes, label: str | None, expected: str | 
 
 
 def test_decode_bytes_never_raises_on_odd_labels() -> None:
-    for label in ("base64", "rot13", "zlib", "utf-16", "", "utf-8\x00", "../../etc", "unknown-8bit"):
+    odd = ("base64", "rot13", "zlib", "utf-16", "", "utf-8\x00", "../../etc", "unknown-8bit")
+    for label in odd:
         text, _ = decode_bytes(b"plain \xff bytes", label)
         assert isinstance(text, str)
 
@@ -601,7 +633,12 @@ SAMPLES = sorted(MAIL.glob("*.eml")) + sorted(
 )
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@FUZZ
 @given(st.binary(max_size=4000))
 def test_never_raises_on_random_bytes(raw: bytes) -> None:
     inbound = parse_message(raw)
@@ -610,7 +647,7 @@ def test_never_raises_on_random_bytes(raw: bytes) -> None:
     assert not _crashed(inbound)
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
     st.sampled_from(SAMPLES),
     st.lists(
@@ -627,7 +664,9 @@ def test_never_raises_on_random_bytes(raw: bytes) -> None:
         max_size=6,
     ),
 )
-def test_never_raises_on_mutated_real_mail(path: Path, edits: list[tuple[str, float, bytes]]) -> None:
+def test_never_raises_on_mutated_real_mail(
+    path: Path, edits: list[tuple[str, float, bytes]]
+) -> None:
     data = bytearray(path.read_bytes())
     for op, where, chunk in edits:
         at = int(where * len(data))
@@ -645,5 +684,6 @@ def test_never_raises_on_mutated_real_mail(path: Path, edits: list[tuple[str, fl
     assert inbound.size == len(data)
     assert not _crashed(inbound)
     # Everything downstream (SQLite, JSON) must be able to store what came out.
-    for text in (inbound.text, inbound.quoted_text, inbound.subject, inbound.sender, *inbound.problems):
+    texts = (inbound.text, inbound.quoted_text, inbound.subject, inbound.sender, *inbound.problems)
+    for text in texts:
         text.encode("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.servers.smtp_sink import SmtpSink
 pytestmark = pytest.mark.servers
 
 
-def reply(n: int, to: str = "customer@example.org", body: str = "Your license: see below.") -> bytes:
+def reply(n: int, to: str = "customer@example.org", body: str = "Your license: below.") -> bytes:
     # CRLF, a dot-leading line and 8-bit text: the bytes must arrive exactly as handed over.
     return (
         f"From: Support <support@amphis.example>\r\n"
@@ -28,7 +29,7 @@ def reply(n: int, to: str = "customer@example.org", body: str = "Your license: s
         f"{body}\r\n"
         f".a line that starts with a dot\r\n"
         f"Grüße\r\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def test_batch_goes_out_on_one_connection_untouched(smtp_sink: SmtpSink) -> None:
@@ -165,7 +166,10 @@ def test_untrusted_certificate_and_missing_starttls_are_config_errors(
 
 def test_empty_batch_opens_no_connection(smtp_sink: SmtpSink) -> None:
     calls = []
-    sender = SmtpSender(smtp_sink.outbox_settings(), connect=lambda: calls.append(1))  # type: ignore[arg-type,return-value]
+    def connect() -> Any:
+        calls.append(1)
+
+    sender = SmtpSender(smtp_sink.outbox_settings(), connect=connect)
     assert sender.send([]) == {}
     assert calls == []
 

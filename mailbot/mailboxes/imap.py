@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
@@ -71,6 +72,9 @@ PROCESSED_OUTCOMES = frozenset(
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, IMAPClientAbortError, EOFError)
 
 T = TypeVar("T")
+
+# How a pass over a listing ended.
+_DONE, _DOWN, _RELIST = "done", "down", "relist"
 
 
 class MailboxError(Exception):
@@ -432,21 +436,32 @@ class ImapMailbox:
     def fetch_new(self, max_size: int) -> Iterator[Fetched]:
         """Yield waiting mail, oldest UID first; bodies over max_size bytes as raw=None."""
         self._flush_pending()
-        try:
-            validity, uids = self._call(self._list_waiting)
-        except MailboxUnavailable:
-            return
+        # A second listing only when UIDVALIDITY changes under us: the same mail then comes
+        # again under new keys, which the worker recognises by Message-ID.
+        for _ in range(2):
+            try:
+                validity, uids = self._call(self._list_waiting)
+            except MailboxUnavailable:
+                return
+            status = yield from self._fetch_listed(validity, uids, max_size)
+            if status != _RELIST:
+                return
+
+    def _fetch_listed(
+        self, validity: int, uids: list[int], max_size: int
+    ) -> Generator[Fetched, None, str]:
         for start in range(0, len(uids), META_CHUNK):
             chunk = uids[start:start + META_CHUNK]
             try:
-                meta = self._call(lambda c: self._fetch_meta(c, validity, chunk))
+                meta = self._call(partial(self._fetch_meta, validity=validity, chunk=chunk))
             except MailboxUnavailable:
-                return
+                return _DOWN
             if meta is None:
-                return  # UIDVALIDITY changed on reconnect: the next call lists afresh
-            completed = yield from self._with_bodies(validity, chunk, meta, max_size)
-            if not completed:
-                return
+                return _RELIST
+            status = yield from self._with_bodies(validity, chunk, meta, max_size)
+            if status != _DONE:
+                return status
+        return _DONE
 
     def _list_waiting(self, client: IMAPClient) -> tuple[int, list[int]]:
         # Dovecot (and others) answer SEARCH from the session's last synced view; NOOP
@@ -484,9 +499,8 @@ class ImapMailbox:
 
     def _with_bodies(
         self, validity: int, chunk: list[int], meta: dict[int, _Meta], max_size: int
-    ) -> Generator[Fetched, None, bool]:
-        """Yield the chunk in UID order, fetching small bodies a few at a time; False when
-        the rest has to wait for the next call (server gone, UIDVALIDITY changed)."""
+    ) -> Generator[Fetched, None, str]:
+        """Yield the chunk in UID order, fetching small bodies a few at a time."""
         group: list[int] = []
         group_bytes = 0
         wanted = [uid for uid in chunk if uid in meta]  # others were expunged meanwhile
@@ -499,11 +513,11 @@ class ImapMailbox:
             if not (last or len(small) >= BODY_CHUNK_COUNT or group_bytes >= BODY_CHUNK_BYTES):
                 continue
             try:
-                bodies = self._call(lambda c: self._fetch_bodies(c, validity, small))
+                bodies = self._call(partial(self._fetch_bodies, validity=validity, uids=small))
             except MailboxUnavailable:
-                return False
+                return _DOWN
             if bodies is None:
-                return False
+                return _RELIST
             for member in group:
                 info = meta[member]
                 if info.size > max_size:
@@ -522,7 +536,7 @@ class ImapMailbox:
                            "folder": self._settings.folder},
                 )
             group, group_bytes = [], 0
-        return True
+        return _DONE
 
     def _fetch_bodies(
         self, client: IMAPClient, validity: int, uids: list[int]
@@ -586,13 +600,12 @@ class ImapMailbox:
                 flag_only.add(uid)
             else:
                 by_folder.setdefault(target, set()).add(uid)
-        for uids in uid_sets(flag_only) if flag_only else ():
-            client.add_flags(uids, [KEYWORD], silent=True)
+        for part in uid_sets(flag_only):
+            client.add_flags(part, [KEYWORD], silent=True)
         problems: list[str] = []
         for configured, uids in by_folder.items():
             try:
-                name = self._ensure_folder(client, configured)
-                self._move(client, uids, name)
+                self._file(client, configured, uids)
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
@@ -602,6 +615,18 @@ class ImapMailbox:
                 "; ".join(problems) + ". Check the folder settings in [mailbox] and the "
                 "account's rights; the mail stays in the inbox until this works."
             )
+
+    def _file(self, client: IMAPClient, configured: str, uids: set[int]) -> None:
+        name = self._ensure_folder(client, configured)
+        try:
+            self._move(client, uids, name)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError:
+            # Someone may have deleted the folder since we last made sure of it.
+            self._known_folders.discard(name)
+            name = self._ensure_folder(client, configured)
+            self._move(client, uids, name)
 
     def _move(self, client: IMAPClient, uids: set[int], folder: str) -> None:
         for part in uid_sets(uids):

@@ -84,7 +84,9 @@ def _expiry(value: Any) -> float | None:
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise TokenError(f"expires_at {value!r} is neither epoch seconds nor ISO 8601") from None
+            raise TokenError(
+                f"expires_at {value!r} is neither epoch seconds nor ISO 8601"
+            ) from None
         if parsed.tzinfo is None:  # google-auth writes naive UTC
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.timestamp()
@@ -97,8 +99,7 @@ def parse_token_text(text: str) -> OAuthToken:
     if not stripped:
         raise TokenError("the token is empty")
     if not stripped.startswith(("{", "[")):
-        token = stripped.splitlines()[0].strip()
-        return OAuthToken(access_token=token, bare=True)
+        return OAuthToken(access_token=stripped.splitlines()[0].strip(), bare=True)
     try:
         doc = json.loads(stripped)
     except json.JSONDecodeError as exc:
@@ -135,7 +136,9 @@ def needs_refresh(token: OAuthToken, now: float, margin: float = REFRESH_MARGIN_
 def refresh_request(token: OAuthToken) -> tuple[str, bytes]:
     """The OAuth 2.0 refresh (RFC 6749 section 6): URL and form body."""
     if not token.refreshable:
-        raise TokenError("the token cannot be refreshed: it needs refresh_token, token_uri, client_id")
+        raise TokenError(
+            "the token cannot be refreshed: it needs refresh_token, token_uri and client_id"
+        )
     parsed = urllib.parse.urlsplit(token.token_uri)
     loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
     if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):

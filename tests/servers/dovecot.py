@@ -16,10 +16,10 @@ skips. `scripts/ensure-dovecot` installs the Debian package on a fresh machine.
 
 from __future__ import annotations
 
+import grp
 import itertools
 import os
 import pwd
-import grp
 import re
 import secrets
 import shutil
@@ -102,11 +102,17 @@ class DovecotServer:
             uid, gid = mail.pw_uid, mail.pw_gid
             internal_user, login_user = "dovecot", "dovenull"
             internal_group = "dovecot"
+            rootless = ""
         else:
-            # Rootless Dovecot: every process runs as the current user.
+            # Rootless Dovecot: every process runs as the current user, and chroot() is not
+            # allowed, so the services that chroot by default must not.
             uid, gid = os.geteuid(), os.getegid()
             internal_user = login_user = pwd.getpwuid(uid).pw_name
             internal_group = grp.getgrgid(gid).gr_name
+            rootless = "\n".join(
+                f"service {name} {{\n  chroot =\n}}"
+                for name in ("anvil", "ipc", "old-stats", "aggregator", "imap-urlauth-login")
+            ) + "\nservice imap-login {\n  chroot =\n}\n"
         for folder in (self.root / "run", self.root / "state", self._users_dir,
                        self._secrets_dir, self._home_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -159,6 +165,7 @@ service anvil {{
     mode = 0
   }}
 }}
+{rootless}
 service imap-login {{
   inet_listener imap {{
     address = {HOST}

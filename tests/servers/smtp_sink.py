@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session, SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbot.config import OutboxSettings
 from tests.servers.tls import shared_certificate
@@ -204,12 +204,13 @@ class _Handler:
                 code = sink._fail.pop(0)
                 return f"{code} {'5' if code >= 500 else '4'}.3.0 failed by the test"
             login = session.auth_data
+            peer: Any = session.peer  # (host, port) for TCP; typed loosely by aiosmtpd
             sink._messages.append(
                 Received(
                     mail_from=str(envelope.mail_from),
                     rcpt_tos=tuple(envelope.rcpt_tos),
                     data=bytes(envelope.original_content or b""),
-                    peer=tuple(session.peer[:2]),  # type: ignore[arg-type]
+                    peer=(str(peer[0]), int(peer[1])),
                     authenticated_as=login.login.decode() if isinstance(login, LoginPassword)
                     else "",
                 )
