@@ -6,13 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 from .bootstrap import App
-from .notify import send_digest
+from .notify import escalation_created, send_digest
 from .queries import expire_pending_payments
 
 
 def scheduled_jobs(app: App) -> list[tuple[str, Callable[[], Any], float]]:
     jobs: list[tuple[str, Callable[[], Any], float]] = [
-        ("expire-payments", lambda: expire_pending_payments(app.store, app.clock.now()), 3600),
+        ("expire-payments",
+         lambda: expire_pending_payments(
+             app.store, app.clock.now(),
+             on_escalated=lambda store, esc, now: escalation_created(app, store, esc, now)),
+         3600),
         # Checks every minute; sends only when a digest is due (see notify.py).
         ("staff-digest", lambda: send_digest(app, app.clock.now()), 60),
     ]

@@ -55,14 +55,12 @@ def send_digest(app: App, now: datetime) -> int:
     to = app.settings.outbox.staff_address
     if staff.notify not in ("digest", "immediate") or not to:
         return 0
+    # Look first without a write lock: most minutes there is nothing due.
+    if not _due(app.store, staff.notify, staff.digest_minutes, now):
+        return 0
     with app.store.transaction() as store:
-        pending = store.query(
-            "SELECT id, created_at FROM escalations WHERE state = 'open' AND notified_at IS NULL "
-            "ORDER BY created_at, id")
+        pending = _due(store, staff.notify, staff.digest_minutes, now)
         if not pending:
-            return 0
-        oldest = parse_iso(pending[0]["created_at"]) or now
-        if staff.notify == "digest" and now < oldest + timedelta(minutes=staff.digest_minutes):
             return 0
         items = [_item(app, store, p["id"]) for p in pending]
         queue_mail(app, store, to=to, template="staff_digest",
@@ -75,6 +73,19 @@ def send_digest(app: App, now: datetime) -> int:
         store.set_state(DIGEST_STATE, iso(now))
     log.info("staff digest queued", extra={"escalations": len(items)})
     return len(items)
+
+
+def _due(store: Store, mode: str, minutes: int, now: datetime) -> list[dict[str, Any]]:
+    """The escalations a digest would list now, or [] when none is due."""
+    pending = store.query(
+        "SELECT id, created_at FROM escalations WHERE state = 'open' AND notified_at IS NULL "
+        "ORDER BY created_at, id")
+    if not pending:
+        return []
+    oldest = parse_iso(pending[0]["created_at"]) or now
+    if mode == "digest" and now < oldest + timedelta(minutes=minutes):
+        return []
+    return pending
 
 
 def _item(app: App, store: Store, escalation_id: int) -> dict[str, Any]:

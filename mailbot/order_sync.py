@@ -49,6 +49,8 @@ STATE_LAST_FULL = "stripe:last_full"
 # next run instead of holding mail back (the cursor makes that free).
 JOB_BUDGET_SECONDS = 30.0
 WEBHOOK_BATCH = 100
+WEBHOOK_KEEP = timedelta(days=30)
+WEBHOOK_GIVE_UP = 3  # refusals (not outages) of one event before it is dropped
 OVERUSE_REASONS = (Reason.REFUNDED_ORDER.value, Reason.DISPUTED_ORDER.value)
 
 Progress = Callable[[int], None]
@@ -61,15 +63,21 @@ class SyncReport:
     mode: str = "incremental"  # "backfill" (first) | "full" (re-list) | "incremental" | "file"
     resumed: bool = False  # a re-list continued from a saved cursor
     complete: bool = True  # False: a re-list stopped at its time budget; the next run resumes
-    orders: int = 0  # orders stored (new or changed or unchanged), all steps together
+    stored: set[str] = field(default_factory=set)  # ids of the orders stored, all steps
     pages: int = 0  # re-list pages stored
-    events_orders: int = 0  # of `orders`: orders behind new events
+    events_orders: int = 0  # orders named by new events (some also in a re-list)
     webhook_events: int = 0  # queued webhook events processed
     fulfilled: list[str] = field(default_factory=list)  # pay-link requests fulfilled
     licenses_issued: int = 0
     escalations: list[int] = field(default_factory=list)  # created by this sync
     api_calls: int = 0
     seconds: float = 0.0
+
+    @property
+    def orders(self) -> int:
+        """Orders stored (new, changed or unchanged), each counted once: the first sync re-reads
+        the last minutes' events after its re-list, which names some orders a second time."""
+        return len(self.stored)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -120,7 +128,8 @@ def _sync_file(app: App, source: Any, report: SyncReport) -> None:
     report.mode = "file"
     orders = list(source.all_orders())
     with app.store.transaction() as store:
-        report.orders = store.upsert_orders(orders, app.clock.now())
+        store.upsert_orders(orders, app.clock.now())
+    report.stored.update(o.order_id for o in orders)
 
 
 def _sync_stripe(app: App, source: StripeOrders, report: SyncReport, full: bool,
@@ -168,7 +177,7 @@ def _incremental(app: App, source: StripeOrders, cursor: str, report: SyncReport
     with app.store.transaction() as store:
         store.upsert_orders(orders, app.clock.now())
         store.set_state(STATE_EVENTS, new_cursor)
-    report.orders += len(orders)
+    report.stored.update(o.order_id for o in orders)
     report.events_orders += len(orders)
     if orders:
         _after_upsert(app, report)
@@ -202,7 +211,7 @@ def _relist(app: App, source: StripeOrders, state: dict[str, Any] | None, report
                 else:
                     store.set_state(STATE_RELIST, json.dumps(
                         dict(state, cursor=cursor, orders=count)))
-            report.orders += len(orders)
+            report.stored.update(o.order_id for o in orders)
             report.pages += 1
             if orders:
                 _after_upsert(app, report)
@@ -254,23 +263,36 @@ def process_webhook_events(app: App, report: SyncReport | None = None,
                        "ORDER BY received_at, id LIMIT ?", [limit])
     done = 0
     for row in rows:
+        attempts = int(row["attempts"] or 0) + 1
         try:
             orders = source.orders_for_event(row["id"])
         except StripeUnavailable as exc:
+            if exc.permanent and attempts >= WEBHOOK_GIVE_UP:
+                # Stripe keeps refusing this one: drop it rather than block the queue; the
+                # Events API sync reads the same change anyway.
+                log.warning("webhook event given up", extra={"event": row["id"],
+                                                              "error": str(exc)})
+                store.db["webhook_events"].update(row["id"], {
+                    "attempts": attempts, "last_error": str(exc)[:500],
+                    "processed_at": iso(app.clock.now())})
+                continue
             store.db["webhook_events"].update(row["id"], {
-                "attempts": int(row["attempts"] or 0) + 1, "last_error": str(exc)[:500]})
+                "attempts": attempts, "last_error": str(exc)[:500]})
             raise
         with store.transaction():
             store.upsert_orders(orders, app.clock.now())
             store.db["webhook_events"].update(row["id"], {
-                "processed_at": iso(app.clock.now()),
-                "attempts": int(row["attempts"] or 0) + 1, "last_error": None})
+                "processed_at": iso(app.clock.now()), "attempts": attempts, "last_error": None})
         done += 1
         if report is not None:
-            report.orders += len(orders)
+            report.stored.update(o.order_id for o in orders)
             report.webhook_events += 1
         if orders:
             _after_upsert(app, report or SyncReport())
+    if rows and len(rows) < limit:
+        # The ids are only needed while Stripe may redeliver (it retries for 3 days).
+        store.db.execute("DELETE FROM webhook_events WHERE processed_at < ?",
+                         [iso(app.clock.now() - WEBHOOK_KEEP)])
     return done
 
 

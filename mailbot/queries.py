@@ -4,6 +4,7 @@ them (recording an offline order, expiring unpaid pay-link requests)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -66,16 +67,27 @@ def order_rows(store: Store, email: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def expire_pending_payments(store: Store, now: datetime) -> int:
+def expire_pending_payments(
+    store: Store, now: datetime,
+    on_escalated: Callable[[Store, int, datetime], None] | None = None,
+) -> int:
     """Pay-link requests nobody paid in time go to a person (who may chase or close them)."""
     expired = store.query(
         "SELECT * FROM pending_payments WHERE state = 'open' AND expires_at <= ?", [iso(now)])
     for p in expired:
+        serials = [
+            {"serial": s, "as_found": s, "status": "ok", "new": False,
+             "action": "await_payment", "reason": Reason.PAYMENT_EXPIRED.value,
+             "order_id": None, "old_serial": None}
+            for s in json.loads(p["serials"] or "[]")
+        ]
         with store.transaction():
             store.db["pending_payments"].update(p["id"], {"state": "expired"})
-            store.add_escalation(
+            esc = store.add_escalation(
                 {"message_row": p["message_row"], "reason": Reason.PAYMENT_EXPIRED.value,
                  "detail": f"pay-link request {p['id']} was not paid by {p['expires_at']}",
-                 "sender": p["sender"], "serials": p["serials"], "facts": "{}"},
+                 "sender": p["sender"], "serials": json.dumps(serials), "facts": "{}"},
                 "mailbot", now)
+            if on_escalated is not None:
+                on_escalated(store, esc, now)
     return len(expired)

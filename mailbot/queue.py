@@ -25,7 +25,6 @@ from . import licensing
 from .bootstrap import App
 from .licensing import LicenseError
 from .model import License, Outcome
-from .queries import order_rows
 from .staff_mail import Thread, queue_mail, thread_of
 from .store import Store, iso, parse_iso
 
@@ -206,7 +205,7 @@ def customer_overview(store: Store, email: str, exclude_message: int | None = No
     if not email:
         return {"email": "", "orders": [], "seats": _seats([]), "licenses": [], "messages": [],
                 "escalations": [], "pending_payments": []}
-    orders = order_rows(store, email)
+    orders = _order_rows(store, email)
     licenses = store.query(
         "SELECT license_no, serial, order_id, state, issued_at, revoked_at, revoked_reason, "
         "replaced_by, granted_by, grant_reason FROM licenses WHERE customer_email = ? "
@@ -226,6 +225,24 @@ def customer_overview(store: Store, email: str, exclude_message: int | None = No
         p["serials"] = json.loads(p["serials"] or "[]")
     return {"email": email, "orders": orders, "seats": _seats(orders), "licenses": licenses,
             "messages": messages, "escalations": escalations, "pending_payments": pending}
+
+
+def _order_rows(store: Store, email: str) -> list[dict[str, Any]]:
+    """The customer's orders with seats used and free (the same fields as `mailbot orders list`),
+    counting only this customer's licenses: it runs inside the worker's transaction when a
+    notification is written, so it must not scan every license."""
+    orders = store.orders_for_email(email)
+    used: dict[str, int] = {}
+    for lic in store.active_licenses_for_orders(o.order_id for o in orders):
+        if lic.order_id:
+            used[lic.order_id] = used.get(lic.order_id, 0) + 1
+    return [
+        {"order_id": o.order_id, "email": o.email, "name": o.name, "status": o.status.value,
+         "seats": o.seats, "refunded_seats": o.refunded_seats, "used": used.get(o.order_id, 0),
+         "free": o.usable_seats - used.get(o.order_id, 0), "source": o.source,
+         "created": iso(o.created), "currency": o.currency, "amount_total": o.amount_total}
+        for o in orders
+    ]
 
 
 def _seats(orders: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -279,9 +296,9 @@ def suggested_commands(esc: dict[str, Any]) -> list[str]:
         commands.append(f"mailbot queue retry {n}")
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
     elif reason == "reply_bounced":
-        commands.append(f"mailbot customer {esc['sender']}" if esc.get("sender")
-                        else f"mailbot queue show {n}")
         commands.append(f'mailbot queue resolve {n} --note "reached the customer by phone"')
+        if esc.get("sender"):
+            commands.append(f"mailbot customer {esc['sender']}")
     else:  # no_serial, question, unreadable, too_large, and reasons added later
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
         commands.append(f'mailbot queue resolve {n} --note "nothing to do"')
@@ -600,10 +617,7 @@ def retry(app: App, escalation_id: int, actor: str, now: datetime) -> ActionResu
     """Decide again on the stored mail, with today's facts (an order arrived, a sync caught up).
     A decision a person need not take is carried out and the escalation resolved; otherwise it
     stays open with the new explanation."""
-    from .classify import classify
-    from .decide import decide
-    from .parse import parse_message
-    from .worker import Worker, facts_json, gather, serials_json
+    from .worker import Worker
 
     store = app.store
     esc = _require_open(store, escalation_id)
@@ -613,6 +627,25 @@ def retry(app: App, escalation_id: int, actor: str, now: datetime) -> ActionResu
                          "decide by hand (`mailbot queue issue` or `reply`)")
     worker = Worker(app)
     licensing.refresh_orders(app)
+    try:
+        return _retry(app, store, worker, escalation_id, msg, actor, now)
+    except QueueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the mail that broke the bot may break it again
+        last = f"{type(exc).__name__}: {exc}"
+        with store.transaction():
+            store.add_audit(escalation_id, actor, "retried", f"failed again: {last}", now)
+        raise QueueError(f"deciding #{escalation_id} failed again ({last}); reply or issue by "
+                         "hand") from None
+
+
+def _retry(app: App, store: Store, worker: Any, escalation_id: int, msg: dict[str, Any],
+           actor: str, now: datetime) -> ActionResult:
+    from .classify import classify
+    from .decide import decide
+    from .parse import parse_message
+    from .worker import facts_json, gather, serials_json
+
     settings = app.settings
     inbound = parse_message(msg["raw"], product_code=settings.product.code,
                             authserv_id=settings.security.authserv_id,

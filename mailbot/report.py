@@ -4,7 +4,9 @@
 from the store, and `render_csv` / `render_json` / `render_tables` turn a Report into what people
 and spreadsheets read.
 
-Figures per order (orders created within the period):
+The orders listed are those created within the period and those whose licenses changed in it
+(a license issued or revoked), so this month's report also shows last month's order that got its
+licenses this month. Figures per order:
 - seats: bought; paid_seats: bought, unless the order was never paid;
 - refunded_seats: all of them for a refunded order, else the whole seats removed by partial
   refunds; usable_seats: what can carry licenses (paid orders only, less refunded seats);
@@ -201,7 +203,9 @@ def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], per
                 "over_seats", f"{len(active)} active license(s) on {order.usable_seats} usable "
                 f"seat(s) ({order.seats} bought, {refunded_seats(order)} refunded)",
                 order.order_id, None, None, order.email))
-        if period.contains(order.created):
+        touched = any(period.contains(lic.issued_at) or period.contains(lic.revoked_at)
+                      for lic in mine)
+        if period.contains(order.created) or touched:
             revoked = [lic for lic in mine if lic.state == "revoked"]
             transfers = sum(1 for lic in revoked if lic.replaced_by)
             line = OrderLine(
@@ -214,7 +218,8 @@ def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], per
                 transfers=transfers, seats_free=order.usable_seats - len(active),
             )
             lines.append(line)
-            if order.status is OrderStatus.PAID and order.usable_seats > 0 and not mine:
+            if (order.status is OrderStatus.PAID and order.usable_seats > 0 and not mine
+                    and period.contains(order.created)):
                 problems.append(ReportException(
                     "unused_order", f"paid for {order.usable_seats} seat(s), no license issued",
                     order.order_id, None, None, order.email, iso(order.created)))

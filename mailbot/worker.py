@@ -156,7 +156,7 @@ class Worker:
 
     def process(self, fetched: Fetched) -> Processed:
         store = self.app.store
-        known = store.message_by_key(fetched.key)
+        known = None  # MUTATION
         if known is not None:
             return Processed(fetched.key, known["id"], "", "", Outcome(known["outcome"]),
                              Reason(known["reason"]) if known["reason"] else None,
@@ -362,6 +362,8 @@ class Worker:
                 BOT, now,
             )
             escalation_created(self.app, store, esc, now)
+        if decision.reason is Reason.REPLY_BOUNCED and facts.bounced_replies:
+            mark_replies_bounced(store, facts.bounced_replies, inbound.message_id)
         if decision.reply_to:
             self.queue_reply(store, row, inbound, decision, shown, facts, now)
 
@@ -515,6 +517,18 @@ def mark_reply_failed(store: Store, message_row: int, detail: str, now: datetime
          "sender": msg["sender"] if msg else "", "serials": msg["serials"] if msg else "[]",
          "facts": "{}"},
         BOT, now,
+    )
+
+
+def mark_replies_bounced(store: Store, message_ids: Sequence[str], dsn_message_id: str) -> None:
+    """A DSN names these outbox rows: they reached a server and came back, so they count as
+    failed, and a row still pending (sent, then a crash before it was marked) is not sent again."""
+    if not message_ids:
+        return
+    marks = ",".join("?" * len(message_ids))
+    store.db.execute(
+        f"UPDATE outbox SET state = 'bounced', last_error = ? WHERE message_id IN ({marks})",
+        [f"bounced: delivery report <{dsn_message_id}>", *message_ids],
     )
 
 

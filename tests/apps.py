@@ -31,8 +31,10 @@ def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
     return from_dict(data, base)
 
 
-def make_app(base: Path, orders_csv: str | None = None, **sections: dict[str, Any]) -> App:
-    """An App over tmp folders; `orders_csv` defaults to the demo orders."""
+def make_app(base: Path, orders_csv: str | None = None, overrides: dict[str, Any] | None = None,
+             **sections: dict[str, Any]) -> App:
+    """An App over tmp folders; `orders_csv` defaults to the demo orders; `overrides` go to
+    bootstrap.build (clock, mailbox, sender, ...)."""
     base.mkdir(parents=True, exist_ok=True)
     if orders_csv is None:
         shutil.copy(DEMO / "orders.csv", base / "orders.csv")
@@ -40,7 +42,7 @@ def make_app(base: Path, orders_csv: str | None = None, **sections: dict[str, An
         (base / "orders.csv").write_text(orders_csv)
     settings = settings_for(base, **sections)
     init_key(settings.signing.private_key, settings.signing.public_keys, None)
-    return build(settings, **sections.get("overrides", {}))  # type: ignore[arg-type]
+    return build(settings, **(overrides or {}))
 
 
 def write_config(base: Path, **sections: dict[str, Any]) -> Path:

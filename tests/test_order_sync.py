@@ -212,6 +212,19 @@ def test_backfill_then_incremental_with_duplicate_and_out_of_order_events(
     assert app.store.all_orders() == before
 
 
+def test_first_sync_reads_again_what_changed_just_before_it(
+        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    fresh = [server.add_session(f"f{i}@example.com") for i in range(5)]
+    app = make_stripe_app()
+    report = sync_orders(app)
+    # Events of the minutes before the re-list are read again (Stripe may show them late):
+    # each such order is fetched once more, and counted once.
+    assert report.orders == 5 and report.events_orders == 5
+    assert report.api_calls == 2 + 1 + 5
+    assert {o.order_id for o in app.store.all_orders()} == {s["id"] for s in fresh}
+    assert sync_orders(app).api_calls == 1
+
+
 def test_backfill_resumes_after_a_crash(server: StripeCheckoutServer,
                                         make_stripe_app: MakeApp) -> None:
     old_sessions(server, 45)

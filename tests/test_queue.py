@@ -398,3 +398,18 @@ def test_each_demo_escalation_resolves_with_its_suggested_command(tmp_path: Path
     closed = env.cli_json("queue", "list", "--all")
     assert {i["state"] for i in closed} <= {"resolved", "rejected"}
     assert json.dumps(closed)  # plain JSON for scripts
+
+
+def test_retry_that_fails_again_refuses_in_plain_words(env: Env,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    esc, _ = escalate_no_order(env)
+    import mailbot.decide
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("still broken")
+
+    monkeypatch.setattr(mailbot.decide, "decide", broken)
+    with pytest.raises(QueueError, match="failed again .*still broken"):
+        q.retry(env.app, esc, "alice", env.clock.now())
+    assert env.audit(esc)[-1]["detail"] == "failed again: RuntimeError: still broken"
+    assert env.escalations()[0]["state"] == "open"
