@@ -26,6 +26,9 @@ from .config import ConfigError, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
+if not console.is_terminal:
+    # Piped or in CI logs: rich would assume 80 columns and fold serials mid-way.
+    console = Console(width=140)
 err_console = Console(stderr=True)
 
 
@@ -339,7 +342,7 @@ def _print_summary(processed: list[Any], delivery: Any) -> None:
         console.print("No new mail.")
     else:
         rows = [[p.sender or "-", p.outcome.value, p.reason.value if p.reason else "",
-                 ", ".join(p.serials)] for p in processed]
+                 "\n".join(p.serials)] for p in processed]
         console.print(table(f"{len(processed)} mail(s) processed",
                             ["sender", "outcome", "reason", "serials"], rows))
         counts = Counter(p.outcome.value for p in processed)

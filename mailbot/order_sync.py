@@ -254,7 +254,8 @@ def process_webhook_events(app: App, report: SyncReport | None = None,
     """Fetch each queued event again from Stripe and store the current state of its orders.
 
     Stops at the first StripeUnavailable (the rest stay queued and are tried again later) and
-    re-raises it, so a caller sees the outage."""
+    re-raises it, so a caller sees the outage; an event Stripe keeps refusing (not an outage)
+    is dropped after WEBHOOK_GIVE_UP tries. Returns how many events were processed."""
     source = app.orders
     if not isinstance(source, StripeOrders):
         return 0

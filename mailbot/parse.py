@@ -491,7 +491,7 @@ def _reply_header_kind(lines: list[str], i: int) -> tuple[str, int]:
     if _INTRO_START.match(line):
         joined = line
         for k in range(3):
-            if _REPLY_INTRO.match(joined):
+            if joined.endswith(":") and _REPLY_INTRO.match(joined):
                 return "intro", k + 1
             if i + k + 1 >= len(lines) or len(joined) > 400:
                 break
@@ -605,7 +605,9 @@ _TEXT_ATTACHMENT_TYPES = frozenset(
     {"text/plain", "text/csv", "text/tab-separated-values", "text/comma-separated-values"}
 )
 _BOUNCE_REPORTS = frozenset({"delivery-status", ""})
-_HEADER_MSG_ID = re.compile(r"^[ \t]*message-id[ \t]*:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
+_HEADER_MSG_ID = re.compile(
+    r"^[ \t]*message-id[ \t]*:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE
+)
 _ACTION = re.compile(r"^[ \t]*action[ \t]*:[ \t]*([a-z-]+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -995,13 +997,17 @@ def find_order_refs(text: str) -> tuple[str, ...]:
     "#" as Stripe stores them ("1234-5678"); our order numbers are upper-cased.
     """
     found: dict[str, None] = {}
-    for pattern in _ORDER_PATTERNS:
-        for match in pattern.finditer(text):
-            found.setdefault(match.group(1))
-    for match in _RECEIPT.finditer(text):
-        found.setdefault(match.group(1) or match.group(2))
-    for match in _OUR_ORDER.finditer(text):
-        found.setdefault(match.group(1).upper())
+    # Cheap substring tests first: the regexes cost a quarter second on 2 MB of text.
+    if "_" in text:
+        for pattern in _ORDER_PATTERNS:
+            for match in pattern.finditer(text):
+                found.setdefault(match.group(1))
+    if re.search(r"\d{4}-\d{4}", text):
+        for match in _RECEIPT.finditer(text):
+            found.setdefault(match.group(1) or match.group(2))
+    if "ord-" in text.lower():
+        for match in _OUR_ORDER.finditer(text):
+            found.setdefault(match.group(1).upper())
     return tuple(found)[:MAX_ORDER_REFS]
 
 

@@ -156,7 +156,7 @@ class Worker:
 
     def process(self, fetched: Fetched) -> Processed:
         store = self.app.store
-        known = None  # MUTATION
+        known = store.message_by_key(fetched.key)
         if known is not None:
             return Processed(fetched.key, known["id"], "", "", Outcome(known["outcome"]),
                              Reason(known["reason"]) if known["reason"] else None,

@@ -554,6 +554,15 @@ def test_orders_sync_and_list_commands(tmp_path: Path, server: StripeCheckoutSer
     assert "Traceback" not in result.output
 
 
+def test_orders_sync_with_an_orders_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(cli, ["--config", str(config), "orders", "sync", "--json"],
+                                catch_exceptions=False)
+    summary = json.loads(result.output)
+    rows = (tmp_path / "orders.csv").read_text().strip().splitlines()[1:]
+    assert (summary["mode"], summary["orders"], summary["api_calls"]) == ("file", len(rows), 0)
+
+
 def test_mailbot_run_schedules_the_stripe_sync(make_stripe_app: MakeApp) -> None:
     app = make_stripe_app(sync_minutes=5)
     jobs = {name: seconds for name, _, seconds in scheduled_jobs(app)}
