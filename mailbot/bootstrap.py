@@ -92,9 +92,10 @@ class App:
         return Signer(key, p.code, edition=p.edition, license_days=p.license_days)
 
     def close(self) -> None:
-        for name in ("mailbox", "sender"):
-            if name in self.__dict__:
-                self.__dict__[name].close()
+        for name in ("mailbox", "sender", "orders"):
+            close = getattr(self.__dict__.get(name), "close", None)
+            if close is not None:
+                close()
         if "store" in self.__dict__:
             self.store.close()
 

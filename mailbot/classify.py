@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .model import Inbound, Policy, Reason, SerialFinding, SerialStatus
+from .parse import is_reply_subject, searchable
 
 
 class Kind(str, Enum):
@@ -298,7 +299,9 @@ def _old_index(text: str, pair: tuple[SerialFinding, SerialFinding]) -> tuple[in
 
 
 def transfer(inbound: Inbound, policy: Policy) -> Hit | None:
-    wording_text = _NOT_TRANSFER.sub(" ", f"{inbound.subject}\n{inbound.text}")
+    # A reply's subject is our own ("Your license was transferred"): only fresh words count.
+    subject = "" if is_reply_subject(inbound.subject) else inbound.subject
+    wording_text = _NOT_TRANSFER.sub(" ", f"{subject}\n{inbound.text}")
     wording = _TRANSFER_WORDS.search(wording_text)
     ok = [s for s in inbound.serials if s.status is SerialStatus.OK]
     if not wording or len(ok) < 2:
@@ -314,7 +317,7 @@ def transfer(inbound: Inbound, policy: Policy) -> Hit | None:
             ),
         )
     pair = (ok[0], ok[1])
-    old_index, how = _old_index(inbound.text, pair)
+    old_index, how = _old_index(searchable(inbound.text), pair)
     old, new = pair[old_index], pair[1 - old_index]
     return Hit(
         Kind.TRANSFER,
@@ -357,7 +360,7 @@ _SERVER = re.compile(
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
-    r"\?|^\s*(?:how|what|why|when|where|which|who|can|could|do|does|is|are|will|would|should"
+    r"\?|^[ \t]*(?:how|what|why|when|where|which|who|can|could|do|does|is|are|will|would|should"
     r"|wie|was|warum|wann|wo|welche\w*|kann|können|muss|brauche|comment|pourquoi|est-ce)\b",
     re.IGNORECASE | re.MULTILINE,
 )

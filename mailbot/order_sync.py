@@ -224,7 +224,10 @@ def _relist(app: App, source: StripeOrders, state: dict[str, Any] | None, report
                          extra={"orders": count})
                 return False
     finally:
-        pages.close()
+        # Ends the page walk (and its connection use) when the loop is left early.
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
     return True
 
 

@@ -399,14 +399,44 @@ def _tail(pieces: list[str], size: int) -> str:
     return "".join(reversed(taken))[-size:]
 
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _cut_spans(html: str, start: str, end: str) -> str:
+    """`html` without the start...end spans; an unclosed one runs to the end, as in browsers."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = html.find(start, i)
+        if j < 0:
+            out.append(html[i:])
+            break
+        out.append(html[i:j])
+        k = html.find(end, j + len(start))
+        if k < 0:
+            break
+        out.append(" ")
+        i = k + len(end)
+    return "".join(out)
+
+
+def _defuse(html: str) -> str:
+    """HTML without the constructs that make html.parser quadratic (Python < 3.13.4 rescans the
+    rest of the document for every unclosed comment, marked section or tag at its end): comments
+    and <![...]> sections go (Outlook's conditional comments among them), and a "<" after the
+    last ">" is text."""
+    html = _cut_spans(_cut_spans(html, "<!--", "-->"), "<![", "]>")
+    last = html.rfind(">")
+    if html.find("<", last + 1) >= 0:
+        html = html[: last + 1] + html[last + 1 :].replace("<", "&lt;")
+    return html
 
 
 def html_to_text(html: str) -> tuple[str, str]:
     """(visible new text, quoted text) of an HTML body."""
     try:
         converter = _HtmlText()
-        converter.feed(html)
+        converter.feed(_defuse(html))
         return converter.finish()
     except Exception:  # noqa: BLE001 - html.parser is lenient, but stay safe: strip tags
         import html as html_module
@@ -414,13 +444,17 @@ def html_to_text(html: str) -> tuple[str, str]:
         return _tidy(html_module.unescape(_TAG.sub(" ", html))), ""
 
 
-_TAB_RUN = re.compile(r" *\t[ \t]*")
 _BLANKS = re.compile(r"\n{3,}")
 
 
 def _tidy(text: str) -> str:
+    """Lines stripped, table cells one tab apart, at most one blank line in a row."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    lines = [_TAB_RUN.sub("\t", line).strip(" \t") for line in text.split("\n")]
+    lines = []
+    for line in text.split("\n"):
+        if "\t" in line:  # split, not a regex: " *\t" backtracks quadratically on long spaces
+            line = "\t".join(cell for cell in (c.strip(" ") for c in line.split("\t")) if cell)
+        lines.append(line.strip(" \t"))
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
@@ -973,17 +1007,24 @@ _SEARCH_FIX = str.maketrans(
 )
 
 
-def _searchable(text: str) -> str:
+def searchable(text: str) -> str:
+    """Text as the serial finder reads it (serials' `as_found` are substrings of this)."""
     return unicodedata.normalize("NFKC", text).translate(_SEARCH_FIX)
+
+
+def is_reply_subject(subject: str) -> bool:
+    """True for "Re: ..." and its translations: the subject is ours (or old), not new words."""
+    return bool(_REPLY_SUBJECT.match(subject))
 
 
 _ORDER_PATTERNS = (
     re.compile(r"(?<![A-Za-z0-9_])(cs_(?:live|test)_[A-Za-z0-9]{8,})"),
     re.compile(r"(?<![A-Za-z0-9_])((?:pi|ch|py)_[A-Za-z0-9]{8,})"),
 )
+# Bounded gaps: runs of "\s*" around optional words backtrack polynomially on long whitespace.
 _RECEIPT = re.compile(
-    r"(?:receipt|quittung|beleg|re[çc]u)\s*(?:number|no\.?|nr\.?|n°|#)?\s*[:#]?\s*#?\s*"
-    r"(\d{4}-\d{4})"
+    r"(?:receipt|quittung|beleg|re[çc]u)[ \t]{0,3}(?:number|no\.?|nr\.?|n°|#)?[ \t]{0,3}[:#]?"
+    r"[ \t]{0,3}#?[ \t]{0,3}(\d{4}-\d{4})"
     r"|#\s?(\d{4}-\d{4})(?!\d)",
     re.IGNORECASE,
 )
@@ -1148,24 +1189,24 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
     # The subject of a reply is our own subject coming back; only a fresh subject can carry a
     # new serial ("Serial AMC-..." typed into the subject line).
     limit = max(0, max_serials) + 1
-    reply_subject = bool(_REPLY_SUBJECT.match(subject))
-    new_search = _searchable(text if reply_subject else f"{subject}\n{text}")
+    reply_subject = is_reply_subject(subject)
+    new_search = searchable(text if reply_subject else f"{subject}\n{text}")
     found = list(find_serials(new_search, code, limit=limit))
     if walk.attachment_text and len(found) < limit:
-        attached = _searchable("\n".join(walk.attachment_text))
+        attached = searchable("\n".join(walk.attachment_text))
         found = _dedupe(found + list(find_serials(attached, code, limit=limit)))
     too_many = len(found) > max_serials
     if too_many:
         walk.note(f"more than {max_serials} serial-like strings: only the first {max_serials} kept")
         found = found[: max(0, max_serials)]
     known = {f.normalized for f in found}
-    old_search = _searchable(f"{subject}\n{quoted_text}" if reply_subject else quoted_text)
+    old_search = searchable(f"{subject}\n{quoted_text}" if reply_subject else quoted_text)
     quoted_found = [
         f for f in find_serials(old_search, code, limit=limit) if f.normalized not in known
     ][: max(0, max_serials)]
 
     refs = find_order_refs(
-        _searchable("\n".join([subject, text, *walk.attachment_text, quoted_text]))
+        searchable("\n".join([subject, text, *walk.attachment_text, quoted_text]))
     )
 
     readable = True

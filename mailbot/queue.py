@@ -264,7 +264,13 @@ def suggested_commands(esc: dict[str, Any]) -> list[str]:
                    and o["free"] > 0]
     items = esc.get("serials") or []
     commands: list[str] = []
-    if reason in ("refunded_order", "disputed_order"):
+    if reason in ("refunded_order", "disputed_order") and not esc.get("message_row"):
+        # A finance flag from the order sync: licenses outlived their payment.
+        for item in items[:3]:
+            if item.get("license_no"):
+                commands.append(f'mailbot licenses revoke {item["license_no"]} --reason "refund"')
+        commands.append(f'mailbot queue resolve {n} --note "licenses may stay"')
+    elif reason in ("refunded_order", "disputed_order"):
         commands.append(f'mailbot queue reject {n} --reason "reason"')
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
         commands.append(f'mailbot queue issue {n} --grant "reason"')

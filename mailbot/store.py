@@ -235,7 +235,11 @@ class Store:
                 f"({SCHEMA_VERSION}); upgrade mailbot"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
+            # BEGIN IMMEDIATE and a second look: two processes opening a new database at once
+            # (the worker and a staff command) must not both create the schema.
+            with self.transaction():
+                if self.schema_version() >= version:
+                    continue
                 MIGRATIONS[version](self.db)
                 self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
 

@@ -10,8 +10,17 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .bootstrap import App
-from .cli import Failure, cli, config_option, console, err_console, open_app, orders, print_json
-from .cli import table
+from .cli import (
+    Failure,
+    cli,
+    config_option,
+    console,
+    err_console,
+    open_app,
+    orders,
+    print_json,
+    table,
+)
 from .config import ConfigError, secret
 
 
@@ -73,7 +82,7 @@ def orders_sync(full: bool, as_json: bool) -> None:
     mode = {"backfill": "first sync (every order)", "full": "full re-list",
             "incremental": "changes since the last sync", "file": "orders file read again"}
     what = mode.get(report.mode, report.mode) + (" (resumed)" if report.resumed else "")
-    rows = [
+    rows: list[list[Any]] = [
         ["sync", what],
         ["orders synced", f"{report.orders:,}"],
         ["pay-link requests fulfilled", len(report.fulfilled)],

@@ -116,6 +116,8 @@ class Worker:
 
     def sync_local_orders(self) -> int:
         """Re-read a local orders file when it changed (Stripe has its own sync job)."""
+        if self.app.settings.orders.kind != "csv":
+            return 0
         source = self.app.orders
         version = getattr(source, "version", None)
         if version is None:

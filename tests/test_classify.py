@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbot import serials
 from mailbot.classify import CHECKS, Classification, Kind, classify
@@ -238,6 +240,17 @@ def test_transfer_wording_in_the_subject() -> None:
     assert (result.kind, result.old_serial, result.new_serial) == (Kind.TRANSFER, A, B)
 
 
+def test_our_reply_subject_is_not_transfer_wording() -> None:
+    result = run(mail(f"two more users: {A} {B}", subject="Re: Your license was transferred"))
+    assert result.kind is Kind.REQUEST
+
+
+def test_lookalike_serials_still_get_old_and_new() -> None:
+    fancy = B.replace("-", "\u2011")  # non-breaking hyphens: found via the normalized text
+    result = run(mail(f"Moving to a new PC.\n{A}\n{fancy} (the old one)"))
+    assert (result.kind, result.old_serial, result.new_serial) == (Kind.TRANSFER, B, A)
+
+
 def test_transfer_with_three_serials_goes_to_a_person() -> None:
     result = run(mail(f"Transfer from {A} to {B} and {C}"))
     assert (result.kind, result.reason) == (Kind.ESCALATE, Reason.TRANSFER_REVIEW)
@@ -306,3 +319,20 @@ def test_questions_and_missing_serials() -> None:
 def test_classification_is_pure_and_repeatable() -> None:
     inbound = parse_message((MAIL / "transfer-new-pc.eml").read_bytes())
     assert classify(inbound, POLICY) == classify(inbound, POLICY)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    st.text(max_size=300),
+    st.text(max_size=60).filter(lambda s: "\n" not in s and "\r" not in s),
+    st.sampled_from(["", "Return-Path: <>\n", "Precedence: bulk\n", "Auto-Submitted: no\n"]),
+)
+def test_classify_always_answers(body: str, subject: str, headers: str) -> None:
+    words = f"{body} {A} transfer {B}" if len(body) % 3 == 0 else body
+    result = run(mail(words, subject=subject, headers=headers))
+    assert isinstance(result.kind, Kind)
+    assert result.explanation
+    if result.kind is Kind.TRANSFER:
+        assert result.old_serial and result.new_serial and result.old_serial != result.new_serial
+    if result.kind in (Kind.IGNORE, Kind.ESCALATE):
+        assert result.reason is not None

@@ -344,6 +344,27 @@ def test_text_beyond_the_budget_is_skipped() -> None:
     assert inbound.size == len(raw)
 
 
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"<!--" * 100_000, "text/html"),  # html.parser before 3.13.4 rescans per comment
+        (b"<![CDATA[" * 50_000, "text/html"),
+        (b"<a x=" * 100_000, "text/html"),
+        (b'<div class="gmail_quote">x' * 40_000, "text/html"),
+        (b"a" + b" " * 2_000_000 + b"b", "text/plain"),  # a regex with " *\t" was quadratic
+        (b"receipt" + b" " * 1_000_000 + b"x", "text/plain"),
+        ((b"On 1 x wrote" + b" " * 1000 + b":\n") * 1500, "text/plain"),
+    ],
+    ids=["comments", "marked", "tags", "quotes", "spaces", "receipt", "intros"],
+)
+def test_hostile_bodies_stay_fast(body: bytes, ctype: str) -> None:
+    raw = mail("", ctype=ctype) + body
+    started = time.perf_counter()
+    inbound = parse_message(raw)
+    assert time.perf_counter() - started < 1.5
+    assert inbound.readable
+
+
 def test_multipart_alternative_prefers_plain() -> None:
     raw = mail(
         f"--b\nContent-Type: text/plain\n\nplain {S1}\n--b\nContent-Type: text/html\n\n"
@@ -414,6 +435,14 @@ def test_html_apple_forward_marker_before_blockquote() -> None:
     )
     new, quoted = html_to_text(html)
     assert S4 in new and quoted == ""
+
+
+def test_html_outlook_conditional_comments_are_dropped() -> None:
+    html = (
+        "<p>serial</p><!--[if gte mso 9]><xml><o:OfficeDocumentSettings>AMC-0000-0000-0000-0000"
+        f"</o:OfficeDocumentSettings></xml><![endif]--><p>{S1}</p><![if !supportLists]>-<![endif]>"
+    )
+    assert html_to_text(html) == (f"serial\n\n{S1}\n-", "")
 
 
 def test_html_without_body_tag_and_line_breaks() -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -26,6 +29,8 @@ from typing import Any
 import pytest
 
 from mailbot.bootstrap import App, build
+from mailbot.config import from_dict
+from mailbot.doctor import run_checks
 from mailbot.interfaces import FrozenClock
 from mailbot.keys import init_key, load_public_keys
 from mailbot.license import InvalidLicense, verify_license
@@ -316,7 +321,8 @@ def test_uidvalidity_change_between_decision_and_move(
 
 def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink,
                                      imap_app: Callable[..., App], tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     caplog: pytest.LogCaptureFixture) -> None:
     corpus = make_corpus(80, seed=5, customers=12, seats=10)
     login, _ = dovecot.user("restart")
     append_all(dovecot, login, corpus.mails)
@@ -328,17 +334,21 @@ def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink
     def process(fetched: Any) -> Any:
         nonlocal calls
         calls += 1
-        # Mid-chunk (bodies come 25 at a time) and right after a batch of moves (50).
-        if calls in (13, 51):
+        # Decided mail waits to be filed (moves go in batches of 50), and the next bodies
+        # (fetched 25 at a time) are still on the server.
+        if calls == 40:
             dovecot.restart()
         return original(fetched)
 
     monkeypatch.setattr(worker, "process", process)
-    processed = worker.poll_once()
-    processed += worker.poll_once()  # whatever the outage left behind, if anything
+    with caplog.at_level(logging.INFO, logger="mailbot.mailboxes.imap"):
+        processed = worker.poll_once()
+        processed += worker.poll_once()  # whatever the outage left behind, if anything
     worker.deliver_outbox()
 
-    assert dovecot.running
+    assert calls >= 80 and dovecot.running
+    said = [r.getMessage() for r in caplog.records]
+    assert any("lost" in m for m in said) and any("restored" in m for m in said), said
     new = [p for p in processed if not p.already_done]
     assert len(new) == 80
     rows = app.store.query("SELECT message_id, mailbox_done, reason FROM messages")
@@ -548,3 +558,48 @@ def test_run_as_a_service_answers_through_idle_and_stops_on_sigterm(
     assert [m.rcpt_tos for m in smtp_sink.messages] == [("alice@northwind.example",),
                                                         ("bob@contoso.example",)]
     assert message_ids_in(dovecot, login)["INBOX"] == []
+
+
+def test_the_commented_imap_and_smtp_example_in_config_example_works(
+        dovecot: DovecotServer, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """Uncomment the IMAP and SMTP examples of config.example.toml, point them at the test
+    servers, and run the Quick start mail through them: every setting name there is real."""
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    data = tomllib.loads(text)
+    for section in ("mailbox", "outbox"):
+        body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+        example = body.split("# ---", 1)[1]
+        lines = [m.group(1) for m in re.finditer(r"^# (\w+ = .*)$", example, re.M)]
+        assert len(lines) >= 5, section
+        data[section].update(tomllib.loads("\n".join(lines)))
+        data[section].pop("path", None)
+    assert data["mailbox"]["kind"] == "imap" and data["outbox"]["kind"] == "smtp"
+    login, password = dovecot.user("example")
+    monkeypatch.setenv(data["mailbox"]["password_env"], password)
+    data["mailbox"].update(host=dovecot.host, port=dovecot.port, username=login,
+                           security="none")
+    # The example SMTP account logs in: this sink has no AUTH, so that part stays out.
+    data["outbox"].update(host=smtp_sink.host, port=smtp_sink.port, security="none",
+                          username="")
+    data["orders"] = {"kind": "csv", "path": "orders.csv"}
+    data["store"] = {"path": "mailbot.db"}
+    data["signing"] = {"private_key": "keys/signing.pem", "public_keys": "keys/public"}
+    shutil.copy(DEMO / "orders.csv", tmp_path / "orders.csv")
+    settings = from_dict(data, tmp_path)
+    init_key(settings.signing.private_key, settings.signing.public_keys, None)
+    assert all(c.ok for c in run_checks(settings)), run_checks(settings)
+
+    append_all(dovecot, login, demo_mails()[:1])
+    app = build(settings)
+    try:
+        worker = Worker(app)
+        assert [p.outcome for p in worker.poll_once()] == [Outcome.ISSUED]
+        assert worker.deliver_outbox().sent == 1
+    finally:
+        app.close()
+    [reply] = smtp_sink.wait_for(1)
+    assert reply.rcpt_tos == ("alice@northwind.example",)
+    folders = message_ids_in(dovecot, login)
+    assert folders["INBOX"] == [] and len(folders[PROCESSED]) == 1
+    assert len(folders["Sent"]) == 1  # sent_folder = "Sent" in the example
