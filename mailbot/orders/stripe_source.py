@@ -331,13 +331,30 @@ class _CountingHTTPClient(stripe.HTTPClient):
         *,
         _usage: list[str] | None = None,
     ) -> tuple[bytes, int, Mapping[str, str]]:
+        return self._send(method, url, headers, post_data, stream=False)
+
+    def request_stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        # The library's interface has it; mailbot's calls never stream, but it must work.
+        return self._send(method, url, headers, post_data, stream=True)
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any,
+              stream: bool) -> tuple[Any, int, Mapping[str, str]]:
         with self._lock:
             self.calls += 1
         try:
             response = self._session().request(
-                method, url, headers=headers, data=post_data, timeout=self._timeout
+                method, url, headers=headers, data=post_data, timeout=self._timeout,
+                stream=stream,
             )
-            content = response.content
+            content = response.raw if stream else response.content
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise stripe.APIConnectionError(
                 f"cannot reach Stripe ({type(exc).__name__})", should_retry=True
@@ -347,9 +364,6 @@ class _CountingHTTPClient(stripe.HTTPClient):
                 f"request to Stripe failed ({type(exc).__name__})", should_retry=False
             ) from exc
         return content, response.status_code, response.headers
-
-    def request_stream(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("mailbot never streams from Stripe")
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return _backoff(num_retries, self._retry_delay, self._max_retry_delay)
