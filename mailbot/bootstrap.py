@@ -77,19 +77,25 @@ class App:
         return StripeOrders(o, api_key=key)
 
     @cached_property
-    def signer(self) -> Any:
-        if "signer" in self.overrides:
-            return self.overrides["signer"]
-        from .keys import KeyFileError, Signer, load_private_key
+    def private_key(self) -> Any:
+        """The Ed25519 signing key; a missing or unreadable key is a ConfigError."""
+        from .keys import KeyFileError, load_private_key
 
         s = self.settings.signing
         passphrase = os.environ.get(s.passphrase_env, "").encode() if s.passphrase_env else None
         try:
-            key = load_private_key(s.private_key, passphrase or None)
+            return load_private_key(s.private_key, passphrase or None)
         except KeyFileError as exc:
             raise ConfigError(str(exc)) from None
+
+    @cached_property
+    def signer(self) -> Any:
+        if "signer" in self.overrides:
+            return self.overrides["signer"]
+        from .keys import Signer
+
         p = self.settings.product
-        return Signer(key, p.code, edition=p.edition, license_days=p.license_days)
+        return Signer(self.private_key, p.code, edition=p.edition, license_days=p.license_days)
 
     def close(self) -> None:
         for name in ("mailbox", "sender", "orders"):

@@ -11,7 +11,6 @@ a manual grant: the address staff named), never to an address a mail merely clai
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -323,17 +322,9 @@ def grant(app: App, serial: str, email: str, reason: str, actor: str, now: datet
 
 def signed_revocation_list(app: App, now: datetime) -> bytes:
     """The signed list of every revoked license number (see license.py for the format)."""
-    from .config import ConfigError
-    from .keys import KeyFileError, load_private_key
     from .license import sign_revocation_list
 
-    s = app.settings.signing
-    passphrase = os.environ.get(s.passphrase_env, "").encode() if s.passphrase_env else None
-    try:
-        key = load_private_key(s.private_key, passphrase or None)
-    except KeyFileError as exc:
-        raise ConfigError(str(exc)) from None
-    return sign_revocation_list(key, product_code=app.settings.product.code,
+    return sign_revocation_list(app.private_key, product_code=app.settings.product.code,
                                 revoked=revoked_numbers(app.store), issued_at=now)
 
 

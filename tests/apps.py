@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo"
 
 
-def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
-    data: dict[str, Any] = {
+def config_data(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The test config as plain data: embedded backends in relative folders."""
+    data: dict[str, dict[str, Any]] = {
         "product": {"name": "Amphis Customer", "code": "AMC"},
         "mailbox": {"kind": "maildir", "path": "maildir"},
         "outbox": {"kind": "directory", "path": "outbox",
@@ -28,7 +29,11 @@ def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
-    return from_dict(data, base)
+    return data
+
+
+def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
+    return from_dict(config_data(**sections), base)
 
 
 def make_app(base: Path, orders_csv: str | None = None, overrides: dict[str, Any] | None = None,
@@ -50,19 +55,7 @@ def write_config(base: Path, **sections: dict[str, Any]) -> Path:
     import json
 
     lines = []
-    settings: dict[str, dict[str, Any]] = {
-        "product": {"name": "Amphis Customer", "code": "AMC"},
-        "mailbox": {"kind": "maildir", "path": "maildir"},
-        "outbox": {"kind": "directory", "path": "outbox",
-                   "from_address": "support@amphis.example",
-                   "staff_address": "licensing-team@amphis.example"},
-        "orders": {"kind": "csv", "path": "orders.csv"},
-        "store": {"path": "mailbot.db"},
-        "signing": {"private_key": "keys/signing.pem", "public_keys": "keys/public"},
-    }
-    for name, values in sections.items():
-        settings.setdefault(name, {}).update(values)
-    for name, values in settings.items():
+    for name, values in config_data(**sections).items():
         lines.append(f"[{name}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     base.mkdir(parents=True, exist_ok=True)
