@@ -24,6 +24,8 @@ from .worker import Worker
 
 log = logging.getLogger("mailbot.scheduler")
 WAIT_SLICE = 5.0  # seconds: how often the mail job looks at the stop flag while waiting
+DRAIN_PASSES = 5  # passes in a row while mail keeps coming; then the other jobs get a turn
+MAIL_TICK = 0.25  # seconds between the end of one mail job and the next (it waits inside)
 
 
 class Runner:
@@ -37,34 +39,42 @@ class Runner:
             timezone=timezone.utc,
         )
         self._extra = extra_jobs or []
-        self._last_sweep = 0.0
+        # True when the last pass found mail (and at start-up): more may be waiting, and its
+        # new-mail notice may have come while we were busy, so look again before waiting.
+        self._more_waiting = True
 
     def mail_job(self) -> None:
         """Wait for mail (IDLE or a sleep), then process everything waiting and deliver."""
         mailbox = self.app.mailbox
         waited = 0.0
         poll = float(self.app.settings.mailbox.poll_seconds)
-        while not self.worker.stop.is_set() and waited < poll:
+        while not self._more_waiting and not self.worker.stop.is_set() and waited < poll:
             if mailbox.wait_for_mail(min(WAIT_SLICE, poll - waited)):
                 break
             waited += WAIT_SLICE
         if self.worker.stop.is_set():
             return
-        self._guarded("poll", self.worker.poll_once)
-        self._guarded("deliver", self.worker.deliver_outbox)
+        # Drain: mail that arrived while we worked gets its pass now, not after a wait.
+        for _ in range(DRAIN_PASSES):
+            processed = self._guarded("poll", self.worker.poll_once) or []
+            self._guarded("deliver", self.worker.deliver_outbox)
+            self._more_waiting = any(not p.already_done for p in processed)
+            if not self._more_waiting or self.worker.stop.is_set():
+                break
 
-    def _guarded(self, name: str, job: Callable[[], Any]) -> None:
+    def _guarded(self, name: str, job: Callable[[], Any]) -> Any:
         try:
-            job()
+            return job()
         except Exception as exc:  # noqa: BLE001 - log once, the next run tries again
             log.error("job failed; retrying on its next run", extra={"job": name,
                                                                      "error": str(exc)})
+            return None
 
     def start(self) -> None:
-        # The mail job is re-armed every second and usually still running: APScheduler's
+        # The mail job is re-armed every MAIL_TICK and usually still running: APScheduler's
         # "skipped: maximum number of running instances" is the design here, not news.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        self.scheduler.add_job(self.mail_job, "interval", seconds=1, id="mail",
+        self.scheduler.add_job(self.mail_job, "interval", seconds=MAIL_TICK, id="mail",
                                next_run_time=_now())
         self.scheduler.add_job(lambda: self._guarded("deliver", self.worker.deliver_outbox),
                                "interval", seconds=30, id="outbox")

@@ -396,6 +396,21 @@ def test_idle_wakes_within_a_fraction_of_a_second(dovecot: DovecotServer, box_fo
     assert 0.25 < time.monotonic() - started < 1.5
 
 
+def test_mail_whose_notice_was_swallowed_is_still_seen_at_once(
+        dovecot: DovecotServer, box_for: Any) -> None:
+    """A new-mail notice can come inside another command's response, where the client library
+    drops it; the next wait must still return at once instead of idling until the sweep."""
+    login, _ = dovecot.user("swallowed")
+    box = box_for(login)
+    assert list(box.fetch_new(BIG)) == []
+    dovecot.append(login, "INBOX", mail(1))
+    box._client.noop()  # takes (and, for our purposes, loses) the EXISTS notice
+    started = time.monotonic()
+    assert box.wait_for_mail(10) is True
+    assert time.monotonic() - started < 0.3
+    assert [f.message_id for f in box.fetch_new(BIG)] == ["request-1@example.org"]
+
+
 def test_idle_is_renewed_before_servers_drop_it(dovecot: DovecotServer, box_for: Any,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imap_module, "IDLE_RENEW_SECONDS", 0.2)  # 25 minutes in production

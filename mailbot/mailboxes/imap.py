@@ -318,6 +318,8 @@ class ImapMailbox:
         self._client: IMAPClient | None = None
         self._probe_client: IMAPClient | None = None
         self._uidvalidity: int | None = None
+        # The highest UID fetch_new has listed (per UIDVALIDITY): anything above it is new.
+        self._listed_up_to: tuple[int | None, int] = (None, 0)
         self._last_uidvalidity: int | None = None
         self._delimiter: str | None = None
         self._known_folders: set[str] = set()
@@ -472,7 +474,23 @@ class ImapMailbox:
             criteria += ["UNKEYWORD", KEYWORD]
         uids = sorted(int(uid) for uid in client.search(criteria))
         assert self._uidvalidity is not None
+        if uids:
+            self._listed_up_to = (self._uidvalidity, uids[-1])
         return self._uidvalidity, uids
+
+    def _unlisted_mail(self, client: IMAPClient) -> bool:
+        """Is there mail above the highest UID we listed? A new-mail notice can arrive inside
+        another command's response (which the client library drops), or, with Dovecot, only
+        when an IDLE ends; asking directly before each IDLE misses neither."""
+        client.noop()
+        validity, last = self._listed_up_to
+        if validity != self._uidvalidity:
+            last = 0
+        criteria: list[Any] = ["UNDELETED", "UID", f"{last + 1}:*"]
+        if not self._settings.move:
+            criteria += ["UNKEYWORD", KEYWORD]
+        # "n:*" always matches the highest UID, even below n: compare, don't count.
+        return any(int(uid) > last for uid in client.search(criteria))
 
     def _fetch_meta(
         self, client: IMAPClient, validity: int, chunk: list[int]
@@ -686,6 +704,8 @@ class ImapMailbox:
                 return False
             try:
                 if self._settings.idle and client.has_capability("IDLE"):
+                    if self._unlisted_mail(client):
+                        return True
                     return self._idle(client, deadline)
                 return self._poll(client, deadline)
             except _CONNECTION_ERRORS as exc:
