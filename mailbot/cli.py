@@ -23,6 +23,7 @@ from . import config as config_mod
 from . import serials
 from .bootstrap import App, build
 from .config import ConfigError, Settings
+from .model import Outcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -402,8 +403,8 @@ def messages() -> None:
 
 @messages.command("list")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
-@click.option("--outcome", type=click.Choice([o.value for o in __import__(
-    "mailbot.model", fromlist=["Outcome"]).Outcome]), help="Only this outcome.")
+@click.option("--outcome", type=click.Choice([o.value for o in Outcome]),
+              help="Only this outcome.")
 @click.option("--sender", help="Only mail from this address.")
 @click.option("--limit", type=int, default=0, help="At most this many, newest first (0 = all).")
 @config_option
