@@ -454,10 +454,16 @@ def orders_add(email: str, seats: int, name: str, order_id: str, status: str) ->
       mailbot orders add --email it@acme.example --seats 5 --name "ACME Ltd"
     """
     from .queries import add_manual_order
+    from .worker import Worker
 
     app = open_app()
-    order = add_manual_order(app.store, app.clock.now(), email=email, seats=seats, name=name,
-                             order_id=order_id, status=status)
+    # The orders file's current ids, so one of them is not taken over by this order.
+    Worker(app).sync_local_orders()
+    try:
+        order = add_manual_order(app.store, app.clock.now(), email=email, seats=seats,
+                                 name=name, order_id=order_id, status=status)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
     click.echo(f"order {order.order_id}: {order.seats} seat(s) for {order.email} ({status})")
 
 

@@ -224,13 +224,15 @@ def from_dict(data: dict[str, Any], base_dir: Path, config_path: Path | None = N
     unknown = set(data) - set(sections) - {"store", "templates"}
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    # The key paths' defaults are relative like any configured path: resolve them against the
+    # config folder even when [signing] sets only some of its keys.
+    defaults: dict[str, dict[str, Any]] = {
+        "signing": {"private_key": "data/keys/signing.pem", "public_keys": "data/keys/public"},
+    }
     kwargs: dict[str, Any] = {}
     for name, cls in sections.items():
-        kwargs[name] = _section(cls, dict(data.get(name, {})), base_dir, name)
-    if "signing" not in data:
-        kwargs["signing"] = _section(SigningSettings, {"private_key": "data/keys/signing.pem",
-                                                       "public_keys": "data/keys/public"},
-                                     base_dir, "signing")
+        raw = {**defaults.get(name, {}), **dict(data.get(name, {}))}
+        kwargs[name] = _section(cls, raw, base_dir, name)
     store = data.get("store", {})
     store_path = base_dir / store.get("path", "data/mailbot.db")
     templates = data.get("templates", {})

@@ -64,12 +64,14 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
 
     if facts.replies_last_hour >= policy.max_replies_per_hour:
         why.append(
-            f"{facts.replies_last_hour} replies to {inbound.sender} in the last hour "
+            f"{facts.replies_last_hour} replies to {inbound.sender} (or addresses its request "
+            f"concerns) in the last hour "
             f"(limit {policy.max_replies_per_hour})"
         )
         return Decision(Outcome.IGNORED, Reason.RATE_LIMITED, explanation=tuple(why))
 
-    if cls.kind is Kind.ESCALATE:
+    new_machines = _transfer_of_nothing(inbound, cls, facts)
+    if cls.kind is Kind.ESCALATE and not new_machines:
         assert cls.reason is not None
         return _escalate_mail(inbound, cls.reason, why, policy, acknowledge=_may_ack(cls.reason))
 
@@ -82,6 +84,19 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
     pool = _customer_pool(inbound, facts, why)
     if isinstance(pool, Reason):
         return _escalate_mail(inbound, pool, why, policy, acknowledge=True)
+
+    if new_machines:
+        ok = sum(f.status is SerialStatus.OK for f in inbound.serials)
+        if pool.total_free >= ok:
+            why.append("none of its serials has a license yet, so nothing moves: new PCs, "
+                       "licensed from free seats")
+            return _finish(inbound, _requests(inbound, facts, policy, pool, why), policy, why)
+        # Not enough seats: it may be a move of a license issued outside mailbot.
+        why.append("none of its serials has a license yet, and there are not enough free "
+                   "seats to license them all as new PCs")
+        if cls.kind is Kind.ESCALATE:
+            assert cls.reason is not None
+            return _escalate_mail(inbound, cls.reason, why, policy, acknowledge=True)
 
     if cls.kind is Kind.TRANSFER:
         assert cls.old_serial and cls.new_serial
@@ -133,6 +148,15 @@ def _same_organisation(a: str, b: str) -> bool:
 def _refers_to(order: Order, refs: Iterable[str]) -> bool:
     names = {order.order_id.upper(), *(a.upper() for a in order.aliases)}
     return any(ref.upper() in names for ref in refs)
+
+
+def _transfer_of_nothing(inbound: Inbound, cls: Classification, facts: Facts) -> bool:
+    """Transfer wording ("new computer", "replace") around serials none of which was ever
+    licensed: new machines, not moved ones."""
+    transfer_like = cls.kind is Kind.TRANSFER or (
+        cls.kind is Kind.ESCALATE and cls.reason is Reason.TRANSFER_REVIEW)
+    ok = [f.normalized for f in inbound.serials if f.status is SerialStatus.OK]
+    return transfer_like and bool(ok) and not any(s in facts.licenses for s in ok)
 
 
 def _customer_pool(inbound: Inbound, facts: Facts, why: list[str]) -> _Pool | Reason:
@@ -298,7 +322,7 @@ def _finish(
     elif outcome is Outcome.ESCALATED and not policy.acknowledge_escalations:
         reply_to = ""
     else:
-        reply_to = inbound.reply_address
+        reply_to = _answer_address(inbound, policy)
     return Decision(
         outcome=outcome,
         reason=reason,
@@ -307,6 +331,13 @@ def _finish(
         template=outcome.value if reply_to else "",
         explanation=tuple(why),
     )
+
+
+def _answer_address(inbound: Inbound, policy: Policy) -> str:
+    """Where a reply without a license goes; "" when that is one of our own addresses (a
+    Reply-To naming us would make us write to ourselves)."""
+    address = inbound.reply_address
+    return "" if address in {a.lower() for a in policy.our_addresses} else address
 
 
 def _may_ack(reason: Reason) -> bool:
@@ -322,12 +353,13 @@ def _escalate_mail(
                        reason=reason)
         for f in inbound.serials
     )
-    send_ack = acknowledge and policy.acknowledge_escalations and bool(inbound.reply_address)
+    address = _answer_address(inbound, policy)
+    send_ack = acknowledge and policy.acknowledge_escalations and bool(address)
     return Decision(
         outcome=Outcome.ESCALATED,
         reason=reason,
         results=results,
-        reply_to=inbound.reply_address if send_ack else "",
+        reply_to=address if send_ack else "",
         template=Outcome.ESCALATED.value if send_ack else "",
         explanation=tuple(why),
     )

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-# A license string: a product prefix with "1-" and at least a few groups of eight symbols.
-_LICENSE = re.compile(r"\b([A-Z0-9]{2,8}1-[0-9A-Z]{8})(?:[-\s]?[0-9A-Z]{4,8}){3,}", re.I)
+# A license string: a product prefix with "1-" and at least a few groups of eight symbols,
+# joined by dashes, single spaces, or the line breaks a mail client wraps it with (mid-group too).
+_GROUP = r"(?:-[0-9A-Z]{1,8}|-?[ \t]*\r?\n[ \t]*-?[0-9A-Z]{1,8}|[ \t][0-9A-Z]{8}\b)"
+_LICENSE = re.compile(rf"\b([A-Z0-9]{{2,8}}1-[0-9A-Z]{{8}}){_GROUP}{{3,}}", re.I)
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "authorization", "passphrase")
 
 

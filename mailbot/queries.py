@@ -43,7 +43,16 @@ def add_manual_order(store: Store, now: datetime, *, email: str, seats: int, nam
             prefix = f"MAN-{now:%Y%m%d}-"
             n = store.one("SELECT count(*) AS n FROM orders WHERE order_id LIKE ?",
                           [prefix + "%"])
-            order_id = f"{prefix}{(n['n'] if n else 0) + 1}"
+            number = (n["n"] if n else 0) + 1
+            # A reference typed by hand may already hold the next number.
+            while store.order(f"{prefix}{number}") is not None:
+                number += 1
+            order_id = f"{prefix}{number}"
+        existing = store.order(order_id)
+        if existing is not None and existing.source != "manual":
+            # The sync would put it back anyway; until then its seats would be wrong.
+            raise ValueError(f"order {order_id} comes from {existing.source} and cannot be "
+                             "replaced; choose another --order-id")
         order = Order(order_id=order_id, email=email, name=name, seats=seats,
                       status=OrderStatus(status), created=now, source="manual")
         store.upsert_orders([order], now)
@@ -74,6 +83,7 @@ def expire_pending_payments(
     """Pay-link requests nobody paid in time go to a person (who may chase or close them)."""
     expired = store.query(
         "SELECT * FROM pending_payments WHERE state = 'open' AND expires_at <= ?", [iso(now)])
+    count = 0
     for p in expired:
         serials = [
             {"serial": s, "as_found": s, "status": "ok", "new": False,
@@ -82,7 +92,13 @@ def expire_pending_payments(
             for s in json.loads(p["serials"] or "[]")
         ]
         with store.transaction():
-            store.db["pending_payments"].update(p["id"], {"state": "expired"})
+            # Looked at before the write lock: a sync may have fulfilled it since.
+            changed = store.db.execute(
+                "UPDATE pending_payments SET state = 'expired' WHERE id = ? AND state = 'open'",
+                [p["id"]]).rowcount
+            if not changed:
+                continue
+            count += 1
             esc = store.add_escalation(
                 {"message_row": p["message_row"], "reason": Reason.PAYMENT_EXPIRED.value,
                  "detail": f"pay-link request {p['id']} was not paid by {p['expires_at']}",
@@ -90,4 +106,4 @@ def expire_pending_payments(
                 "mailbot", now)
             if on_escalated is not None:
                 on_escalated(store, esc, now)
-    return len(expired)
+    return count

@@ -101,7 +101,10 @@ def parse_age(text: str) -> timedelta:
     if not match:
         raise ValueError(f"{text!r} is not an age; write e.g. 30m, 2h, 3d or 1w")
     number, unit = float(match.group(1)), match.group(2).lower()
-    return timedelta(**{_AGE_UNITS[unit]: number})
+    try:
+        return timedelta(**{_AGE_UNITS[unit]: number})
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any queue has existed") from None
 
 
 def serial_items(stored: str | None) -> list[dict[str, Any]]:
@@ -144,10 +147,10 @@ def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | No
             raise ValueError("age filters need `now`")
         if older_than is not None:
             where.append("e.created_at <= ?")
-            params.append(iso(now - older_than))
+            params.append(_ago(now, older_than))
         if newer_than is not None:
             where.append("e.created_at >= ?")
-            params.append(iso(now - newer_than))
+            params.append(_ago(now, newer_than))
     rows = store.query(
         "SELECT e.id, e.reason, e.state, e.sender, e.claimed_by, e.created_at, e.updated_at, "
         "e.serials, e.detail, m.message_id, m.subject, e.message_row "
@@ -158,6 +161,13 @@ def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | No
     for r in rows:
         r["serials"] = serial_items(r["serials"])
     return rows
+
+
+def _ago(now: datetime, age: timedelta) -> str:
+    try:
+        return iso(now - age)
+    except OverflowError:  # before year 1: older than anything stored
+        return ""
 
 
 def get_escalation(store: Store, escalation_id: int) -> dict[str, Any]:

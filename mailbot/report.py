@@ -72,8 +72,11 @@ class Period:
         if at is None:
             return False
         lo = datetime.combine(self.start, time.min, tzinfo=timezone.utc)
+        at = at.astimezone(timezone.utc)
+        if self.end >= date.max:  # --to 9999-12-31: there is no day after it
+            return lo <= at
         hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.utc)
-        return lo <= at.astimezone(timezone.utc) < hi
+        return lo <= at < hi
 
 
 def period_for(start: date | None, end: date | None, today: date) -> Period:

@@ -93,6 +93,28 @@ def json_flag(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(func)
 
 
+# SQLite's integers are 64-bit: a longer number is no row of ours, not a crash.
+ROW_ID_MAX = 2**63 - 1
+
+
+class _EscalationId(click.ParamType):
+    """An escalation number as listed ("3" or "#3")."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lstrip("#")
+        if not text.isdigit() or int(text) > ROW_ID_MAX:
+            self.fail(f"{value!r} is not an escalation number", param, ctx)
+        return int(text)
+
+
+ESCALATION_ID = _EscalationId()
+
+
 def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
@@ -167,7 +189,7 @@ def queue_list(show_all: bool, state: str | None, reason: str | None, sender: st
 
 
 @queue.command("show")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--raw", is_flag=True, help="Print the original mail as received, and stop.")
 @json_flag
 @config_option
@@ -316,7 +338,7 @@ def _action(func: F) -> F:
 
 
 @queue.command("claim")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--force", is_flag=True, help="Take it over from a colleague.")
 @click.option("--release", is_flag=True, help="Give it back to the queue.")
 @_action
@@ -338,7 +360,7 @@ def queue_claim(escalation_id: int, force: bool, release: bool, actor: str | Non
 
 
 @queue.command("issue")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--order", "order_id", metavar="ORDER", help="The paid order whose seat it uses.")
 @click.option("--grant", "grant_reason", metavar="REASON",
               help="A manual grant without an order, with the reason (finance sees it).")
@@ -369,7 +391,7 @@ def queue_issue(escalation_id: int, order_id: str | None, grant_reason: str | No
 
 
 @queue.command("transfer")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--old", "old_serial", default="", metavar="SERIAL",
               help="The serial whose license moves (default: from the mail).")
 @click.option("--new", "new_serial", default="", metavar="SERIAL",
@@ -394,7 +416,7 @@ def queue_transfer(escalation_id: int, old_serial: str, new_serial: str, reason:
 
 
 @queue.command("reply")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--template", metavar="NAME", help="A reply template, e.g. clarify or resent "
               "(`mailbot queue templates` lists them).")
 @click.option("--text-file", "text_file", type=click.File("r", encoding="utf-8"),
@@ -413,7 +435,11 @@ def queue_reply(escalation_id: int, template: str | None, text_file: Any, keep_o
     """
     from .queue import reply
 
-    text = text_file.read() if text_file is not None else None
+    try:
+        text = text_file.read() if text_file is not None else None
+    except UnicodeDecodeError:
+        raise Failure(f"{text_file.name} is not UTF-8 text; save it as UTF-8 and try "
+                      "again") from None
     app = open_app()
     with plain_errors():
         result = reply(app, escalation_id, _actor(actor), app.clock.now(), template=template,
@@ -438,7 +464,7 @@ def queue_templates() -> None:
 
 
 @queue.command("reject")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--reason", required=True, help="Why the request is refused.")
 @_action
 def queue_reject(escalation_id: int, reason: str, actor: str | None, as_json: bool) -> None:
@@ -457,7 +483,7 @@ def queue_reject(escalation_id: int, reason: str, actor: str | None, as_json: bo
 
 
 @queue.command("resolve")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--note", "note_text", default="", help="What was done, for the record.")
 @_action
 def queue_resolve(escalation_id: int, note_text: str, actor: str | None, as_json: bool) -> None:
@@ -476,7 +502,7 @@ def queue_resolve(escalation_id: int, note_text: str, actor: str | None, as_json
 
 
 @queue.command("note")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.argument("text", nargs=-1, required=True)
 @_action
 def queue_note(escalation_id: int, text: tuple[str, ...], actor: str | None,
@@ -496,7 +522,7 @@ def queue_note(escalation_id: int, text: tuple[str, ...], actor: str | None,
 
 
 @queue.command("reopen")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--reason", default="", help="Why, for the record.")
 @_action
 def queue_reopen(escalation_id: int, reason: str, actor: str | None, as_json: bool) -> None:
@@ -515,7 +541,7 @@ def queue_reopen(escalation_id: int, reason: str, actor: str | None, as_json: bo
 
 
 @queue.command("retry")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ESCALATION_ID)
 @_action
 def queue_retry(escalation_id: int, actor: str | None, as_json: bool) -> None:
     """Decide again on the stored mail, with today's orders and licenses (after an order
@@ -581,6 +607,8 @@ def licenses_list(email: str | None, order_id: str | None, serial: str | None,
 def _license_no(app: Any, ref: str) -> int:
     """A license number, or a serial (its active license, else its newest)."""
     if ref.lstrip("#").isdigit():
+        if int(ref.lstrip("#")) > ROW_ID_MAX:
+            raise Failure(f"no license #{ref.lstrip('#')}; `mailbot licenses list` lists them")
         return int(ref.lstrip("#"))
     from .licensing import list_licenses
 
@@ -772,9 +800,12 @@ def licenses_revoked(signed: bool, output: Path | None, as_json: bool) -> None:
             sys.stdout.buffer.write(data)
             return
         tmp = output.with_name(f".{output.name}.tmp")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(output)  # a download never sees half a list
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(output)  # a download never sees half a list
+        except OSError as exc:
+            raise Failure(f"cannot write {output}: {exc.strerror or exc}") from None
         err_console.print(f"signed revocation list written to {output}", highlight=False)
         return
     rows = revoked_rows(app.store)
@@ -828,23 +859,27 @@ def report(start: datetime | None, end: datetime | None, fmt: str, section: str,
         raise Failure(str(exc)) from None
     result = _with_progress(lambda progress: load_report(app.store, period, now, progress),
                             size_of(app.store))
-    if fmt == "table" and output is None:
-        for part in render_tables(result):
-            console.print(part)
-        return
-    if fmt == "table":
-        from rich.console import Console
-
-        with output.open("w", encoding="utf-8") as handle:  # type: ignore[union-attr]
-            file_console = Console(file=handle, width=160)
-            for part in render_tables(result):
-                file_console.print(part)
-        return
-    text = render_json(result) + "\n" if fmt == "json" else render_csv(result, section)
+    text = "" if fmt == "table" else (render_json(result) + "\n" if fmt == "json"
+                                      else render_csv(result, section))
     if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
+        if fmt == "table":
+            for part in render_tables(result):
+                console.print(part)
+        else:
+            click.echo(text, nl=False)
+        return
+    try:
+        with output.open("w", encoding="utf-8") as handle:
+            if fmt == "table":
+                from rich.console import Console
+
+                file_console = Console(file=handle, width=160)
+                for part in render_tables(result):
+                    file_console.print(part)
+            else:
+                handle.write(text)
+    except OSError as exc:
+        raise Failure(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 PROGRESS_FROM = 5000  # rows; below that a report is instant

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -458,7 +458,7 @@ class Store:
             return []
         marks = ",".join("?" * len(ids))
         return self.query(
-            f"SELECT id, message_id, to_addr, state, message_row FROM outbox "
+            f"SELECT id, message_id, kind, to_addr, state, message_row FROM outbox "
             f"WHERE message_id IN ({marks})",
             ids,
         )
@@ -488,11 +488,6 @@ class Store:
 
     def add_pending_payment(self, row: dict[str, Any]) -> None:
         self.db["pending_payments"].insert({"state": "open", **row})
-
-    def open_pending_for(self, sender: str) -> list[dict[str, Any]]:
-        return self.query(
-            "SELECT * FROM pending_payments WHERE sender = ? AND state = 'open'", [sender]
-        )
 
 
 def _order_row(order: Order, stamp: str) -> dict[str, Any]:
@@ -543,7 +538,3 @@ def _license(row: dict[str, Any]) -> License:
         key_id=int(row["key_id"] or 0),
         expires_day=int(row["expires_day"] or 0),
     )
-
-
-def window_start(now: datetime, days: int) -> datetime:
-    return now - timedelta(days=days)

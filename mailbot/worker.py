@@ -87,12 +87,15 @@ def gather(store: Store, inbound: Inbound, cls: Classification, app: App, now: d
     seat_keys = [lic.seat_key for lic in licenses.values()]
     bounced: tuple[str, ...] = ()
     if cls.reason is Reason.BOUNCE and inbound.bounced_message_ids:
+        # Only replies to customers: a bounced staff notification escalated would notify the
+        # same bouncing address again, and again.
         bounced = tuple(r["message_id"] for r in store.outbox_by_message_ids(
-            inbound.bounced_message_ids))
+            inbound.bounced_message_ids) if r["kind"] == "reply")
+    # Every address this mail could make us write to: a license for an order named in the
+    # mail goes to the order's address, so a colleague asking must not reset that count.
     hour_ago = now - timedelta(hours=1)
-    replies = store.replies_since(inbound.sender, hour_ago)
-    if inbound.reply_to and inbound.reply_to != inbound.sender:
-        replies += store.replies_since(inbound.reply_to, hour_ago)
+    addresses = {inbound.sender, inbound.reply_to, *(o.email for o in orders.values())} - {""}
+    replies = sum(store.replies_since(a, hour_ago) for a in sorted(addresses))
     return Facts(
         orders=tuple(orders.values()),
         licenses=licenses,

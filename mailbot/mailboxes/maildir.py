@@ -8,6 +8,7 @@ file name, which the Maildir spec keeps across `new/` -> `cur/` and flag changes
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..model import Fetched, Outcome
 
+log = logging.getLogger(__name__)
 DONE_FLAG = "S"  # Seen: processed by mailbot
 ATTENTION_FLAG = "F"  # Flagged: escalated to a person
 
@@ -42,16 +44,24 @@ class MaildirMailbox:
 
     def fetch_new(self, max_size: int) -> Iterator[Fetched]:
         for path in self._waiting():
+            size, mtime = 0, time.time()
             try:
                 stat = path.stat()
-                raw = path.read_bytes() if stat.st_size <= max_size else None
+                size, mtime = stat.st_size, stat.st_mtime
+                raw = path.read_bytes() if size <= max_size else None
             except FileNotFoundError:
                 continue  # taken by another worker or a mail client meanwhile
+            except OSError as exc:
+                # A directory, a file we may not read, a symlink loop: handed over empty, it is
+                # escalated as unreadable and filed, instead of stopping every mail after it.
+                log.warning("cannot read a Maildir entry", extra={"path": str(path),
+                                                                   "error": str(exc)})
+                raw = b""
             yield Fetched(
                 key=f"maildir:{_unique(path.name)}",
                 raw=raw,
-                size=stat.st_size,
-                received_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+                size=size,
+                received_at=datetime.fromtimestamp(mtime, timezone.utc),
                 extra={"path": str(path)},
             )
 

@@ -980,6 +980,11 @@ class StripeOrders:
         event and its object from Stripe (a replayed or stale body changes nothing).
         """
         try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            # The library would raise this itself, as a server error, before checking anything.
+            raise WebhookRejected("webhook body is not UTF-8 text") from None
+        try:
             stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance)
         except stripe.SignatureVerificationError as exc:
             raise WebhookRejected(
