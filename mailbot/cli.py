@@ -298,9 +298,12 @@ def run(once: bool, as_json: bool) -> None:
         Runner(app, extra_jobs=_extra_jobs(app)).start()
         return
     worker = Worker(app)
-    with err_console.status("processing mail…") if not as_json else _null():
-        processed = worker.poll_once()
-        delivery = worker.deliver_outbox()
+    try:
+        with err_console.status("processing mail…") if not as_json else _null():
+            processed = worker.poll_once()
+            delivery = worker.deliver_outbox()
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
     new = [p for p in processed if not p.already_done]
     if as_json:
         print_json({

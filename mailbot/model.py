@@ -192,7 +192,7 @@ class Facts:
     customer_licenses: tuple[License, ...]  # active licenses on the candidate orders
     transfers_in_window: dict[int, int]  # seat_key -> transfers within the window
     previous_mistyped: int  # earlier mails from this sender that got `clarify` for a typo
-    replies_last_hour: int  # replies we sent to this sender in the last hour
+    replies_last_hour: int  # replies in the last hour to any address this mail may make us write to
     bounced_replies: tuple[str, ...] = ()  # our outbox Message-IDs a bounce names
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import threading
 import time
 import traceback
@@ -70,6 +71,12 @@ class DeliveryReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     blocked: str = ""  # a configuration problem stopped all sending
+
+
+def _already_done(key: str, row: dict[str, Any]) -> Processed:
+    """A mail whose outcome an earlier run committed: only its mailbox move may be left."""
+    return Processed(key, row["id"], "", "", Outcome(row["outcome"]),
+                     Reason(row["reason"]) if row["reason"] else None, already_done=True)
 
 
 def gather(store: Store, inbound: Inbound, cls: Classification, app: App, now: datetime) -> Facts:
@@ -163,9 +170,7 @@ class Worker:
         store = self.app.store
         known = store.message_by_key(fetched.key)
         if known is not None:
-            return Processed(fetched.key, known["id"], "", "", Outcome(known["outcome"]),
-                             Reason(known["reason"]) if known["reason"] else None,
-                             already_done=True)
+            return _already_done(fetched.key, known)
         moved = self._same_mail_new_key(fetched)
         if moved is not None:
             return moved
@@ -175,7 +180,14 @@ class Worker:
                                          f"{self.app.settings.policy.max_message_bytes} byte cap")
         try:
             return self._process(fetched, fetched.raw)
-        except Exception:  # noqa: BLE001 - one bad mail must not stop the worker
+        except ConfigError:
+            raise  # a setup problem (orders file, key): the mail waits, the run stops
+        except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the worker
+            known = store.message_by_key(fetched.key)
+            if isinstance(exc, sqlite3.IntegrityError) and known is not None:
+                # Another worker on the same mailbox committed this mail first: only the
+                # move is left, with the outcome that worker recorded.
+                return _already_done(fetched.key, known)
             trace = traceback.format_exc()
             log.error("internal error while deciding", extra={"key": fetched.key,
                                                               "error": trace.splitlines()[-1]})
@@ -200,8 +212,7 @@ class Worker:
         store.update_message(row["id"], mailbox_key=fetched.key)
         log.info("mail came back under a new key; finishing its move",
                  extra={"old_key": row["mailbox_key"], "key": fetched.key})
-        return Processed(fetched.key, row["id"], "", "", Outcome(row["outcome"]),
-                         Reason(row["reason"]) if row["reason"] else None, already_done=True)
+        return _already_done(fetched.key, row)
 
     def _process(self, fetched: Fetched, raw: bytes) -> Processed:
         settings = self.app.settings

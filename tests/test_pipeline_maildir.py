@@ -218,3 +218,17 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
     assert not [m for m in listed if m["outcome"] in ("issued", "resent", "transferred")]
     assert not list((tmp_path / "outbox").glob("*.eml")) or all(
         b"License string" not in p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml"))
+
+
+def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert run_cli(config, "keys", "init").returncode == 0
+    (tmp_path / "orders.csv").unlink()
+    inbox = tmp_path / "maildir" / "new"
+    inbox.mkdir(parents=True)
+    first = sorted((DEMO / "maildir" / "new").glob("1*"))[0]
+    (inbox / first.name).write_bytes(first.read_bytes())
+    out = run_cli(config, "run", "--once")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "orders file" in out.stderr
+    assert [p.name for p in inbox.iterdir()] == [first.name]  # not decided on stale orders

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
+from ..config import ConfigError
 from ..model import Order, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -25,11 +27,11 @@ class CsvOrders:
 
     def all_orders(self) -> Iterator[Order]:
         self.problems = []
-        with self.path.open(newline="", encoding="utf-8-sig") as handle:
+        with self._open() as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
-                raise ValueError(
+                raise ConfigError(
                     f"{self.path}: missing column(s) {', '.join(missing)}; "
                     f"the header must start with {','.join(REQUIRED)}"
                 )
@@ -46,8 +48,22 @@ class CsvOrders:
 
     def version(self) -> str:
         """Changes when the file does: the worker re-reads only then."""
-        stat = self.path.stat()
+        try:
+            stat = self.path.stat()
+        except OSError as exc:
+            raise self._unreadable(exc) from None
         return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+    def _open(self) -> TextIO:
+        try:
+            return self.path.open(newline="", encoding="utf-8-sig")
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: OSError) -> ConfigError:
+        # Deciding on stale orders could license a refunded one: mail waits until this is fixed.
+        return ConfigError(f"cannot read the orders file {self.path} ({exc.strerror}); fix "
+                           f"[orders] path, mail waits until then")
 
 
 def parse_row(row: dict[str, str]) -> Order:
