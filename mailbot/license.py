@@ -8,7 +8,8 @@ Format
 ------
 Payload, 21 bytes, big-endian::
 
-    version(1) | key_id(1) | serial(10) | license_no(4) | issued_day(2) | expires_day(2) | edition(1)
+    version(1) | key_id(1) | serial(10) | license_no(4) | issued_day(2) | expires_day(2)
+    | edition(1)
 
 - `version` is 1.
 - `key_id` is the first byte of SHA-256 over the signing key's 32 raw public bytes. Verifiers

@@ -3,8 +3,8 @@
 Sixteen Crockford base32 symbols after the product code: fifteen random (75 bits) and one check
 symbol, Luhn mod 32 over the fifteen, which catches every single-symbol error and every adjacent
 transposition but one: `0` and `Z` (values 0 and 31) swapped, Luhn mod N's known blind spot, like
-09/90 in Luhn mod 10. Parsing forgives what people do when they retype: any case, O for 0, I or L for 1,
-spaces or missing dashes.
+09/90 in Luhn mod 10. Parsing forgives what people do when they retype: any case, O for 0,
+I or L for 1, spaces or missing dashes.
 
 This module uses the standard library only, so the desktop app can embed it as it is.
 """

@@ -759,7 +759,8 @@ def licenses_grant(serial: str, email: str, order_id: str | None, reason: str, f
     \b
     Examples:
       mailbot licenses grant AMC-5X7P-J077-A92P-0S6Z --order INV-2031
-      mailbot licenses grant AMC-5X7P-J077-A92P-0S6Z --email ceo@acme.example --reason "trade fair demo"
+      mailbot licenses grant AMC-5X7P-J077-A92P-0S6Z --email ceo@acme.example \
+        --reason "trade fair demo"
     """
     from .licensing import grant
 

@@ -325,7 +325,8 @@ class Store:
         # row-by-row upserts were most of a 10,000-order sync's time.
         self.db["orders"].upsert_all([_order_row(o, stamp) for o in orders], pk="order_id")
         self.db["order_aliases"].upsert_all(
-            [{"alias": alias.upper(), "order_id": o.order_id} for o in orders for alias in o.aliases],
+            [{"alias": alias.upper(), "order_id": o.order_id}
+             for o in orders for alias in o.aliases],
             pk="alias",
         )
         return len(orders)

@@ -353,8 +353,8 @@ class Worker:
                 assert r.license_no is not None
                 old = store.license(r.license_no)
                 assert old is not None
-                lic = self.issue_license(store, signer, r.serial, r.recipient, old.order_id, now, row,
-                                  seat_key=old.seat_key)
+                lic = self.issue_license(store, signer, r.serial, r.recipient, old.order_id,
+                                         now, row, seat_key=old.seat_key)
                 store.revoke_license(old.license_no, f"transferred to {r.serial}", now,
                                      replaced_by=lic.license_no)
                 item["license_string"] = lic.license_string
@@ -383,8 +383,9 @@ class Worker:
         if decision.reply_to:
             self.queue_reply(store, row, inbound, decision, shown, facts, now)
 
-    def issue_license(self, store: Store, signer: Any, serial: str, email: str, order_id: str | None,
-               now: datetime, row: int, seat_key: int | None = None) -> License:
+    def issue_license(self, store: Store, signer: Any, serial: str, email: str,
+                      order_id: str | None, now: datetime, row: int,
+                      seat_key: int | None = None) -> License:
         no = store.next_license_no()
         string = signer.sign(serial, no, now.date())
         lic = License(

@@ -11,7 +11,7 @@ from mailbot.model import Outcome, Reason
 from mailbot.worker import Worker
 
 from .apps import config_data, make_app
-from .staff_env import Env, make_env, mail, new_serial, order_row, request
+from .staff_env import make_env, mail, new_serial, order_row, request
 
 STAFF = "licensing-team@amphis.example"
 

@@ -47,6 +47,7 @@ from imapclient.exceptions import (
 
 from ..config import ConfigError, MailboxSettings
 from ..model import Fetched, Outcome
+from ..tls import client_context, untrusted_certificate
 from .imap_auth import TokenError, TokenSource, login_failure_advice, password
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,7 @@ def open_client(
         raise ConfigError("[mailbox] username is empty")
     timeout = SocketTimeout(connect=settings.timeout_seconds, read=settings.timeout_seconds)
     where = f"{settings.host}:{settings.port}"
-    # SSL_CERT_FILE / SSL_CERT_DIR extend the trusted CAs (private CAs, the test servers).
-    context = ssl.create_default_context()
+    context = client_context()
     try:
         if settings.security == "tls":
             client = client_class(settings.host, settings.port, ssl=True, ssl_context=context,
@@ -218,7 +218,7 @@ def open_client(
                             where)
             client = client_class(settings.host, settings.port, ssl=False, timeout=timeout)
     except ssl.SSLCertVerificationError as exc:
-        raise MailboxError(_cert_advice(where, exc)) from None
+        raise MailboxError(untrusted_certificate("IMAP", "mailbox", where, exc)) from None
     try:
         if settings.security == "starttls":
             try:
@@ -229,20 +229,12 @@ def open_client(
                     f"(usually port 993), or check host and port."
                 ) from None
             except ssl.SSLCertVerificationError as exc:
-                raise MailboxError(_cert_advice(where, exc)) from None
+                raise MailboxError(untrusted_certificate("IMAP", "mailbox", where, exc)) from None
         _login(client, settings, tokens)
     except BaseException:
         _discard(client)
         raise
     return client
-
-
-def _cert_advice(where: str, exc: ssl.SSLCertVerificationError) -> str:
-    return (
-        f"the TLS certificate of IMAP server {where} is not trusted "
-        f"({exc.verify_message or exc}). Check [mailbox] host (it must match the "
-        f"certificate); for a private CA point SSL_CERT_FILE at its certificate."
-    )
 
 
 def _login(client: IMAPClient, settings: MailboxSettings, tokens: TokenSource | None) -> None:

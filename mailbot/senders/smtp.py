@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from ..config import ConfigError, OutboxSettings, secret
 from ..interfaces import Delivery
+from ..tls import client_context, untrusted_certificate
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
     Connection problems raise OSError / smtplib errors; configuration problems SmtpConfigError.
     """
     where = f"{settings.host}:{settings.port}"
-    # SSL_CERT_FILE / SSL_CERT_DIR extend the trusted CAs (private CAs, the test servers).
-    context = ssl.create_default_context()
+    context = client_context()
     try:
         smtp: smtplib.SMTP
         if settings.security == "tls":
@@ -57,7 +57,7 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
     except ssl.SSLCertVerificationError as exc:
-        raise SmtpConfigError(_cert_advice(where, exc)) from None
+        raise SmtpConfigError(untrusted_certificate("SMTP", "outbox", where, exc)) from None
     try:
         smtp.ehlo()
         if settings.security == "starttls":
@@ -69,7 +69,7 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
             try:
                 smtp.starttls(context=context)
             except ssl.SSLCertVerificationError as exc:
-                raise SmtpConfigError(_cert_advice(where, exc)) from None
+                raise SmtpConfigError(untrusted_certificate("SMTP", "outbox", where, exc)) from None
             smtp.ehlo()
         if settings.username:
             _login(smtp, settings, where)
@@ -77,14 +77,6 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
         smtp.close()
         raise
     return smtp
-
-
-def _cert_advice(where: str, exc: ssl.SSLCertVerificationError) -> str:
-    return (
-        f"the TLS certificate of SMTP server {where} is not trusted "
-        f"({exc.verify_message or exc}). Check [outbox] host (it must match the certificate); "
-        f"for a private CA point SSL_CERT_FILE at its certificate."
-    )
 
 
 def _login(smtp: smtplib.SMTP, settings: OutboxSettings, where: str) -> None:
