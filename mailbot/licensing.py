@@ -20,7 +20,7 @@ from . import serials
 from .bootstrap import App
 from .model import License, LicenseState, OrderStatus
 from .staff_mail import Thread, queue_mail
-from .store import Store, iso
+from .store import Store, address_filter, iso
 
 class LicenseError(Exception):
     """A license action that cannot be done; the message says why and what to do instead."""
@@ -68,12 +68,9 @@ def list_licenses(store: Store, *, email: str | None = None, order_id: str | Non
     organisation. License strings are not included (see `license_detail`)."""
     where, params = ["1 = 1"], []
     if email:
-        if email.startswith("@"):
-            where.append("customer_email LIKE ?")
-            params.append(f"%{email.lower()}")
-        else:
-            where.append("customer_email = ?")
-            params.append(email.strip().lower())
+        condition, value = address_filter("customer_email", email)
+        where.append(condition)
+        params.append(value)
     if order_id:
         where.append("order_id = ?")
         params.append(order_id)

@@ -26,7 +26,7 @@ from .bootstrap import App
 from .licensing import LicenseError
 from .model import License, Outcome
 from .staff_mail import Thread, queue_mail, thread_of
-from .store import Store, iso, parse_iso
+from .store import Store, address_filter, iso, parse_iso
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -136,12 +136,9 @@ def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | No
         where.append("e.reason = ?")
         params.append(reason)
     if sender:
-        if sender.startswith("@"):
-            where.append("e.sender LIKE ?")
-            params.append(f"%{sender.lower()}")
-        else:
-            where.append("e.sender = ?")
-            params.append(sender.strip().lower())
+        condition, value = address_filter("e.sender", sender)
+        where.append(condition)
+        params.append(value)
     if older_than is not None or newer_than is not None:
         if now is None:
             raise ValueError("age filters need `now`")

@@ -491,6 +491,14 @@ class Store:
         self.db["pending_payments"].insert({"state": "open", **row})
 
 
+def address_filter(column: str, address: str) -> tuple[str, str]:
+    """SQL condition and parameter matching one address, or a whole organisation for
+    "@domain". `column` is a trusted column name, never user input."""
+    if address.startswith("@"):
+        return f"{column} LIKE ?", f"%{address.strip().lower()}"
+    return f"{column} = ?", address.strip().lower()
+
+
 def _order_row(order: Order, stamp: str) -> dict[str, Any]:
     return {
         "order_id": order.order_id,
