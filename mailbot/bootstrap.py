@@ -42,10 +42,25 @@ class App:
             from .mailboxes.maildir import MaildirMailbox
 
             assert m.path is not None
-            return MaildirMailbox(m.path)
+            return MaildirMailbox(m.path, since=m.since)
         from .mailboxes.imap import ImapMailbox
 
         return ImapMailbox(m)
+
+    def peek_mailbox(self) -> Mailbox:
+        """The configured mailbox opened for looking only (`explain --mailbox`): nothing is
+        moved, flagged or marked read, and `mark_done` refuses."""
+        if "mailbox" in self.overrides:
+            return self.overrides["mailbox"]
+        m = self.settings.mailbox
+        if m.kind == "maildir":
+            from .mailboxes.maildir import MaildirMailbox
+
+            assert m.path is not None
+            return MaildirMailbox(m.path, since=m.since, read_only=True)
+        from .mailboxes.imap import ImapMailbox
+
+        return ImapMailbox(m, read_only=True)
 
     @cached_property
     def sender(self) -> MailSender:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import config as config_mod
 from . import serials
@@ -290,8 +291,13 @@ def run(once: bool, as_json: bool) -> None:
     """
     from .worker import Worker
 
+    from .preflight import preflight
+
     app = open_app()
-    _require_key(app)
+    try:
+        preflight(app)  # a setup fault stops here, before any mail is touched
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
     if not once:
         from .scheduler import Runner
 
@@ -334,13 +340,6 @@ class _null:
         return None
 
 
-def _require_key(app: App) -> None:
-    try:
-        app.signer  # noqa: B018 - load now, so a missing key is one clear message
-    except ConfigError as exc:
-        raise Failure(str(exc)) from None
-
-
 def _print_summary(processed: list[Any], delivery: Any) -> None:
     if not processed:
         console.print("No new mail.")
@@ -363,35 +362,54 @@ def _print_summary(processed: list[Any], delivery: Any) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                    path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, in an array.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False,
+                                                   path_type=Path))
+@click.option("--mailbox", "from_mailbox", is_flag=True,
+              help="Every mail waiting in the configured mailbox (IMAP or Maildir).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mail, in an array.")
 @config_option
-def explain(files: tuple[Path, ...], as_json: bool) -> None:
-    """What the bot would decide for each mail file, changing nothing.
+def explain(files: tuple[Path, ...], from_mailbox: bool, as_json: bool) -> None:
+    """What the bot would decide for each mail, changing nothing: no moves, no flags, no rows,
+    no orders synced. Give mail files, or --mailbox for what waits in the configured mailbox.
 
     \b
-    Example:
-      mailbot explain data/demo/maildir/new/*.eml --json
+    Examples:
+      mailbot explain data/demo/maildir/new/* --json
+      mailbot explain --mailbox                 # before connecting a busy support inbox
     """
-    from .explain import explain_file
-    from .worker import Worker
+    from .explain import Explainer
 
+    if bool(files) == from_mailbox:
+        raise click.UsageError("give mail FILES, or --mailbox (not both)")
     app = open_app()
-    # Decisions need current orders; refreshing the copy of a local orders file decides nothing.
-    Worker(app).sync_local_orders()
-    results = [explain_file(app, f) for f in files]
+    try:
+        with Explainer(app) as explainer:
+            if from_mailbox:
+                results = list(explainer.explain_mailbox())
+            else:
+                results = [explainer.explain_file(f) for f in files]
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
     if as_json:
         print_json(results)
         return
+    if from_mailbox and not results:
+        console.print("No mail is waiting in the mailbox.")
     for r in results:
-        console.print(f"[bold]{r['file']}[/]: {r['outcome']}"
-                      + (f" ({r['reason']})" if r["reason"] else ""), highlight=False)
-        for s in r["serials"]:
-            console.print(f"  {s['as_found']} -> {s['serial']} [{s['status']}] "
-                          f"{s['action'] or ''} {s['reason'] or ''}", highlight=False)
+        head = r.get("file") or f"{r.get('received_at') or ''} {r['sender'] or '-'}".strip()
+        console.print(Text.assemble((head, "bold"), ": ", r["outcome"],
+                                    f" ({r['reason']})" if r["reason"] else ""),
+                      highlight=False)
+        for item in r["serials"]:
+            console.print(Text(f"  {item['as_found']} -> {item['serial']} [{item['status']}] "
+                               f"{item['action'] or ''} {item['reason'] or ''}"),
+                          highlight=False)
         for line in r["explanation"]:
-            console.print(f"  - {line}", highlight=False)
+            console.print(Text(f"  - {line}"), highlight=False)
+    if from_mailbox and results:
+        counts = Counter(r["outcome"] for r in results)
+        console.print(f"{len(results)} waiting mail(s): "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 @cli.group()
@@ -498,20 +516,34 @@ def orders_list(email: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The checks as a JSON array, for scripts.")
 @config_option
-def doctor() -> None:
-    """Check a config: mailbox, mail server, signing key, store. Exit 1 when something is wrong.
+def doctor(as_json: bool) -> None:
+    """Check everything `mailbot run` needs: config, orders, templates, signing key, store,
+    mailbox and mail server. Changes nothing. Exit 1 when something is wrong.
 
     \b
     Example:
       mailbot doctor --config mailbot.toml
+      mailbot doctor --json | jq '.[] | select(.ok | not)'
     """
-    from .doctor import run_checks
+    from .doctor import Check, run_checks
 
-    checks = run_checks(load_settings())
-    for check in checks:
-        mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    try:
+        app = open_app()
+        checks = run_checks(app)
+    except Failure as exc:  # the config itself does not load
+        checks = [Check("config", False, exc.message)]
+    except ConfigError as exc:
+        checks = [Check("config", False, str(exc))]
+    if as_json:
+        print_json([c.as_json() for c in checks])
+    else:
+        for check in checks:
+            mark = Text("ok  ", style="green") if check.ok else Text("FAIL", style="red")
+            # One line per check however long: scripts and people grep for "FAIL".
+            console.print(Text.assemble(mark, " ", f"{check.name}: {check.detail}"),
+                          highlight=False, soft_wrap=True)
     if not all(c.ok for c in checks):
         sys.exit(1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class MailboxSettings:
     idle: bool = True
     poll_seconds: int = 60  # full sweep interval (and the poll interval without IDLE)
     timeout_seconds: int = 30
+    since: date | None = None  # mail received before this day is left alone
 
 
 @dataclass(frozen=True)

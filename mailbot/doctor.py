@@ -1,38 +1,39 @@
 """`mailbot doctor`: check that a configuration can work, before the first mail depends on it.
 
-Each check connects or looks for real (IMAP login and folders, SMTP EHLO/STARTTLS/AUTH
-without sending anything, the signing key's file mode, the store folder) and reports in plain
-words what is wrong and what to do about it. Nothing is changed: folders that do not exist yet
-are reported as "will be created", and a write test leaves no file behind.
+It checks everything `mailbot run` needs, and lists what it checked: the config itself, the
+orders source (the CSV parses; Stripe answers one read-only call with the key), every template,
+shipped and overridden, rendered with a sample context, the signing key (it loads, signs, and
+the signature verifies), the store (it opens and its schema can be migrated), the mailbox (IMAP
+login and folders, or the Maildir folder) and SMTP (EHLO/STARTTLS/AUTH without sending). It
+reports in plain words what is wrong and what to do about it. Nothing is changed: folders that
+do not exist yet are reported as "will be created", the store is opened read-only, and a write
+test leaves no file behind.
 """
 
 from __future__ import annotations
 
-import os
 import smtplib
-import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import ConfigError, MailboxSettings, OutboxSettings, Settings
 from .mailboxes.imap import ImapMailbox, MailboxAuthError, MailboxError
+from .preflight import Check, local_checks
 from .senders.smtp import open_smtp
 
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
+__all__ = ["Check", "run_checks"]
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    checks: list[Check] = []
+def run_checks(app: Any) -> list[Check]:
+    """Every check, in the order `run` would meet them."""
+    settings: Settings = app.settings
+    where = settings.config_path or settings.base_dir
+    checks = [Check("config", True, f"{where} is valid")]
+    checks += local_checks(app, live=True)
     checks += check_mailbox(settings.mailbox)
     checks.append(check_outbox(settings.outbox))
-    checks.append(check_signing_key(settings.signing.private_key))
-    checks.append(check_writable_folder("store", settings.store_path.parent))
+    checks.append(check_writable_folder("store folder", settings.store_path.parent))
     return checks
 
 
@@ -123,29 +124,6 @@ def check_outbox(outbox: OutboxSettings) -> Check:
 
 
 # -- files --------------------------------------------------------------------------------------
-
-
-def check_signing_key(path: Path) -> Check:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return Check("signing key", False,
-                     f"{path} does not exist: run `mailbot keys init` to create it")
-    except OSError as exc:
-        return Check("signing key", False, f"cannot read {path}: {exc.strerror}")
-    if not stat.S_ISREG(info.st_mode):
-        return Check("signing key", False, f"{path} is not a file; fix [signing] private_key")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        return Check(
-            "signing key", False,
-            f"{path} has mode {mode:04o}: other users can read the private key. "
-            f"Run `chmod 600 {path}`.",
-        )
-    if not os.access(path, os.R_OK):
-        return Check("signing key", False,
-                     f"{path} is not readable by this user; run mailbot as its owner")
-    return Check("signing key", True, f"{path} exists, mode {mode:04o}")
 
 
 def check_writable_folder(name: str, folder: Path) -> Check:

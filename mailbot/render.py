@@ -1,10 +1,15 @@
 """Replies from Jinja2 templates: a text part, an HTML alternative, and the headers that keep
 other robots from answering (RFC 3834) and mail clients threading.
 
-Templates live in the shipped `templates/` folder; a `[templates] path` in config is searched
+Templates ship inside the package (`mailbot/templates/`, package data read through Jinja2's
+PackageLoader, so an installed wheel has them); a `[templates] path` in config is searched
 first, so a vendor overrides one file without copying the rest. Each customer-facing outcome has
 `NAME.txt` and `NAME.html`; the first line of the text template may be `Subject: ...`.
 HTML is autoescaped: a serial or a name from a customer's mail cannot inject markup.
+
+A template that is missing, does not parse or does not render is a setup fault, not a fault of
+the mail being answered: every mail of that outcome would hit it. `render()` raises
+`TemplateProblem` (a `ConfigError`), which stops the run with one sentence while the mail waits.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 import jinja2
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from .config import ConfigError
+
 LOOP_HEADER = "X-Mailbot-Loop"
 SMTP_POLICY = compat32.clone(linesep="\r\n")
 # Quoted-printable keeps replies readable in a raw .eml file (base64 is the utf-8 default).
@@ -41,10 +47,18 @@ class Composed:
     raw: bytes
 
 
+class TemplateProblem(ConfigError):
+    """A template that cannot be used; the message names the file and where it comes from."""
+
+
 class Renderer:
     def __init__(self, override_dir: Path | None = None) -> None:
-        folders = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
-        loader = jinja2.FileSystemLoader(folders)
+        self.override_dir = override_dir
+        loaders: list[jinja2.BaseLoader] = []
+        if override_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+        loaders.append(jinja2.PackageLoader("mailbot", "templates"))
+        loader = jinja2.ChoiceLoader(loaders)
         self._text = jinja2.Environment(
             loader=loader,
             autoescape=False,
@@ -75,18 +89,50 @@ class Renderer:
             if not n.startswith("_")
         )
 
+    def origin(self, file_name: str) -> str:
+        """Where a template file comes from, as an admin would look for it."""
+        if self.override_dir is not None and (self.override_dir / file_name).is_file():
+            return str(self.override_dir / file_name)
+        return f"the shipped template {file_name}"
+
     def render(self, name: str, context: Mapping[str, Any]) -> tuple[str, str, str | None]:
-        """(subject, text, html or None) for template NAME."""
-        text = self._text.get_template(f"{name}.txt").render(context)
+        """(subject, text, html or None) for template NAME; TemplateProblem when it fails."""
+        text = self._render(self._text, f"{name}.txt", context)
         subject = ""
         first, _, rest = text.partition("\n")
         if first.lower().startswith("subject:"):
             subject, text = first.split(":", 1)[1].strip(), rest.lstrip("\n")
         try:
-            html = self._html.get_template(f"{name}.html").render(context)
-        except jinja2.TemplateNotFound:
+            html: str | None = self._render(self._html, f"{name}.html", context, optional=True)
+        except _Absent:
             html = None
         return subject, text, html
+
+    def _render(self, env: jinja2.Environment, file_name: str, context: Mapping[str, Any],
+                optional: bool = False) -> str:
+        try:
+            return env.get_template(file_name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            if optional and exc.name == file_name:
+                raise _Absent from None
+            missing = exc.name or file_name
+            where = f" (searched {self.override_dir} and the shipped templates)" \
+                if self.override_dir is not None else ""
+            raise TemplateProblem(f"template {missing} does not exist{where}; "
+                                  f"it is needed for {file_name}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            where = exc.filename or self.origin(exc.name or file_name)
+            raise TemplateProblem(f"template {where} does not parse (line {exc.lineno}: "
+                                  f"{exc.message}); fix it, or delete the override to use the "
+                                  "shipped one") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(f"template {self.origin(file_name)} does not render "
+                                  f"({type(exc).__name__}: {exc}); fix it, or delete the "
+                                  "override to use the shipped one") from None
+
+
+class _Absent(Exception):
+    """An optional template part (the HTML alternative) that does not exist."""
 
 
 def new_message_id(from_address: str) -> str:

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from .model import License, LicenseState, Order, OrderStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def iso(at: datetime) -> str:
@@ -191,7 +191,14 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db["pending_payments"].add_column("fulfilled_at", str)
 
 
-MIGRATIONS = {1: _migration_1, 2: _migration_2}
+def _migration_3(db: sqlite_utils.Database) -> None:
+    # Databases made by an early release of schema 2 lack this column: it was added to
+    # migration 2 after that release went out. Everything else has it already.
+    if "fulfilled_at" not in db["pending_payments"].columns_dict:
+        db["pending_payments"].add_column("fulfilled_at", str)
+
+
+MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3}
 
 
 class Store:
@@ -215,6 +222,26 @@ class Store:
         store = cls(sqlite_utils.Database(conn))
         store.migrate()
         return store
+
+    @classmethod
+    def open_read_only(cls, path: Path | str) -> Store:
+        """The store for looking only (`explain`): the file opened read-only, so nothing can be
+        written to it. A store that does not exist yet is an empty one in memory; one of an
+        older schema is copied into memory and migrated there, leaving the file as it is."""
+        path = Path(path)
+        if not path.exists():
+            return cls.open(":memory:")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                               isolation_level=None, check_same_thread=False)
+        store = cls(sqlite_utils.Database(conn))
+        if store.schema_version() == SCHEMA_VERSION:
+            return store
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.backup(memory)
+        conn.close()
+        copy = cls(sqlite_utils.Database(memory))
+        copy.migrate()
+        return copy
 
     def close(self) -> None:
         self.db.close()

@@ -178,10 +178,12 @@ class Worker:
             return self._record_unparsed(fetched, Reason.TOO_LARGE,
                                          f"{fetched.size} bytes, over the "
                                          f"{self.app.settings.policy.max_message_bytes} byte cap")
+        inbound: Inbound | None = None
         try:
-            return self._process(fetched, fetched.raw)
+            inbound = self._parse(fetched.raw)
+            return self._process(fetched, inbound)
         except ConfigError:
-            raise  # a setup problem (orders file, key): the mail waits, the run stops
+            raise  # a setup problem (orders file, key, template): the mail waits, the run stops
         except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the worker
             known = store.message_by_key(fetched.key)
             if isinstance(exc, sqlite3.IntegrityError) and known is not None:
@@ -192,7 +194,8 @@ class Worker:
             log.error("internal error while deciding", extra={"key": fetched.key,
                                                               "error": trace.splitlines()[-1]})
             return self._record_unparsed(fetched, Reason.INTERNAL_ERROR,
-                                         "an error inside mailbot while deciding", error=trace)
+                                         "an error inside mailbot while deciding", error=trace,
+                                         inbound=inbound)
 
     def _same_mail_new_key(self, fetched: Fetched) -> Processed | None:
         """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
@@ -214,14 +217,16 @@ class Worker:
                  extra={"old_key": row["mailbox_key"], "key": fetched.key})
         return _already_done(fetched.key, row)
 
-    def _process(self, fetched: Fetched, raw: bytes) -> Processed:
+    def _parse(self, raw: bytes) -> Inbound:
         settings = self.app.settings
-        inbound = parse_message(
+        return parse_message(
             raw,
             product_code=settings.product.code,
             authserv_id=settings.security.authserv_id,
             max_serials=settings.policy.max_serials_per_mail,
         )
+
+    def _process(self, fetched: Fetched, inbound: Inbound) -> Processed:
         cls = classify(inbound, self.app.policy)
         self._live_lookup(inbound, cls)
         now = self.app.clock.now()
@@ -294,15 +299,20 @@ class Worker:
         )
 
     def _record_unparsed(self, fetched: Fetched, reason: Reason, detail: str,
-                         error: str | None = None) -> Processed:
+                         error: str | None = None, inbound: Inbound | None = None) -> Processed:
+        """A mail the pipeline could not decide: kept for a person with whatever its parse
+        found (sender, Message-ID, subject), so staff see who is waiting."""
         now = self.app.clock.now()
+        sender = inbound.sender if inbound is not None else ""
+        subject = inbound.subject if inbound is not None else ""
+        message_id = (inbound.message_id if inbound is not None else "") or fetched.message_id
         with self.app.store.transaction() as store:
             row = store.record_message(
                 {
                     "mailbox_key": fetched.key,
-                    "message_id": fetched.message_id or None,
-                    "sender": "",
-                    "subject": "",
+                    "message_id": message_id or None,
+                    "sender": sender,
+                    "subject": subject,
                     "received_at": iso(fetched.received_at or now),
                     "processed_at": iso(now),
                     "outcome": Outcome.ESCALATED.value,
@@ -316,12 +326,12 @@ class Worker:
                 }
             )
             esc = store.add_escalation(
-                {"message_row": row, "reason": reason.value, "detail": detail, "sender": "",
-                 "serials": "[]", "facts": "{}"},
+                {"message_row": row, "reason": reason.value, "detail": detail,
+                 "sender": sender, "serials": "[]", "facts": "{}"},
                 BOT, now,
             )
             escalation_created(self.app, store, esc, now)
-        return Processed(fetched.key, row, "", "", Outcome.ESCALATED, reason)
+        return Processed(fetched.key, row, sender, subject, Outcome.ESCALATED, reason)
 
     # -- apply --------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mailbot import serials
 from mailbot.keys import load_public_keys
+from mailbot.config import ConfigError
 from mailbot.license import InvalidLicense, verify_license
 from mailbot.model import Outcome
 from mailbot.worker import Worker
@@ -232,3 +234,62 @@ def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) 
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "orders file" in out.stderr
     assert [p.name for p in inbox.iterdir()] == [first.name]  # not decided on stale orders
+
+
+def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while deciding one mail: the mail is escalated with its sender, Message-ID and
+    subject, so staff see who waits; the next mail still runs."""
+    app = make_app(tmp_path)
+    paths = deliver_demo(app.mailbox)  # type: ignore[arg-type]
+    import mailbot.worker as worker_module
+
+    real = worker_module.decide
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyError("a bug")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "decide", flaky)
+    processed = Worker(app).poll_once()
+    assert processed[0].outcome is Outcome.ESCALATED and processed[0].reason.value == \
+        "internal_error"
+    assert processed[1].outcome is Outcome.ISSUED
+    row = app.store.one("SELECT sender, subject, message_id, error FROM messages WHERE id = ?",
+                        [processed[0].message_row])
+    assert row is not None and row["sender"] == "alice@northwind.example"
+    assert row["subject"] and row["message_id"] and "KeyError" in row["error"]
+    esc = app.store.one("SELECT sender FROM escalations WHERE message_row = ?",
+                        [processed[0].message_row])
+    assert esc is not None and esc["sender"] == "alice@northwind.example"
+    assert len(paths) == len(processed)
+    app.close()
+
+
+def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(
+        tmp_path: Path) -> None:
+    """A template that breaks only on real data (here: only for a second serial) still stops
+    the run at the first mail that needs it; that mail and every later one wait."""
+    (tmp_path / "tpl").mkdir(parents=True)
+    (tmp_path / "tpl" / "issued.txt").write_text(
+        "Subject: x\n{% for r in results %}{{ r.license_string }}{% endfor %}"
+        "{% if results|length > 5 %}{{ undefined_thing }}{% endif %}\n")
+    app = make_app(tmp_path, templates={"path": "tpl"})
+    deliver_demo(app.mailbox)  # type: ignore[arg-type]
+    worker = Worker(app)
+
+    # The CSV attachment mail carries three serials: fine. Six serials break the template.
+    many = " ".join(serials.generate("AMC") for _ in range(6))
+    app.mailbox.deliver(  # type: ignore[attr-defined]
+        b"From: it@fabrikam.example\nTo: support@amphis.example\nSubject: team\n"
+        b"Message-ID: <six@fabrikam.example>\n\n" + many.encode() + b"\n")
+    with pytest.raises(ConfigError, match="issued.txt"):
+        worker.poll_once()
+    internal = app.store.query("SELECT id FROM messages WHERE reason = 'internal_error'")
+    assert internal == []
+    waiting = list((app.mailbox.path / "new").iterdir())  # type: ignore[attr-defined]
+    assert any(p.read_bytes().find(b"six@fabrikam.example") > 0 for p in waiting)
+    app.close()

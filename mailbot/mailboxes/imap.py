@@ -298,8 +298,12 @@ class ImapMailbox:
         connect: Callable[[], IMAPClient] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        read_only: bool = False,
     ) -> None:
+        """`read_only` (for `explain --mailbox`): the folder is EXAMINEd, bodies are read with
+        BODY.PEEK, and nothing is moved, flagged or appended."""
         self._settings = settings
+        self._read_only = read_only
         self._tokens = TokenSource(settings) if settings.auth == "xoauth2" else None
         # The one seam: returns a connected, logged-in client. Tests pass their own.
         self._connect: Callable[[], IMAPClient] = connect or (
@@ -358,7 +362,7 @@ class ImapMailbox:
         self._learn_delimiter(client)
         name = self._server_name(self._settings.folder)
         try:
-            selected = client.select_folder(name)
+            selected = client.select_folder(name, readonly=self._read_only)
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
@@ -374,7 +378,7 @@ class ImapMailbox:
                 name, self._last_uidvalidity, validity,
             )
         self._uidvalidity = self._last_uidvalidity = validity
-        if not self._settings.move:
+        if not self._settings.move and not self._read_only:
             permanent = selected.get(b"PERMANENTFLAGS", (b"\\*",))
             if b"\\*" not in permanent and KEYWORD.encode() not in permanent:
                 raise MailboxError(
@@ -461,7 +465,7 @@ class ImapMailbox:
         # Dovecot (and others) answer SEARCH from the session's last synced view; NOOP
         # syncs it, so mail that arrived since our last command is included.
         client.noop()
-        criteria: list[str] = ["UNDELETED"]
+        criteria: list[Any] = ["UNDELETED", *self._since()]
         if not self._settings.move:
             criteria += ["UNKEYWORD", KEYWORD]
         uids = sorted(int(uid) for uid in client.search(criteria))
@@ -478,11 +482,16 @@ class ImapMailbox:
         validity, last = self._listed_up_to
         if validity != self._uidvalidity:
             last = 0
-        criteria: list[Any] = ["UNDELETED", "UID", f"{last + 1}:*"]
+        criteria: list[Any] = ["UNDELETED", *self._since(), "UID", f"{last + 1}:*"]
         if not self._settings.move:
             criteria += ["UNKEYWORD", KEYWORD]
         # "n:*" always matches the highest UID, even below n: compare, don't count.
         return any(int(uid) > last for uid in client.search(criteria))
+
+    def _since(self) -> list[Any]:
+        """SEARCH SINCE for `[mailbox] since`: the server compares its own arrival date
+        (INTERNALDATE) by day, so older mail is never fetched, moved or flagged."""
+        return ["SINCE", self._settings.since] if self._settings.since else []
 
     def _fetch_meta(
         self, client: IMAPClient, validity: int, chunk: list[int]
@@ -574,6 +583,8 @@ class ImapMailbox:
 
     def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
         """File committed mail: one UID-set command per target folder. Idempotent."""
+        if self._read_only:
+            raise RuntimeError("this IMAP mailbox was opened read-only")
         items = self._pending + list(done)
         self._pending = []
         if not items:

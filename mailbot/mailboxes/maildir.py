@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from ..model import Fetched, Outcome
@@ -26,15 +26,34 @@ def _unique(name: str) -> str:
     return name.split(":", 1)[0]
 
 
+def delivered_at(path: Path, mtime: float) -> datetime:
+    """When a mail arrived: the Maildir name starts with its delivery time (seconds since the
+    epoch), which survives copying the folder; the file's mtime when the name has none."""
+    head = path.name.split(".", 1)[0]
+    seconds = float(head) if head.isdigit() and 9 <= len(head) <= 19 else mtime
+    while seconds > 1e11:  # some writers use milli-, micro- or nanoseconds
+        seconds /= 1000
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
 class MaildirMailbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, since: date | None = None,
+                 read_only: bool = False) -> None:
+        """`since`: mail delivered before that day (UTC) is left where it is, untouched.
+        `read_only`: for looking only; nothing is created, moved or flagged."""
         self.path = Path(path)
-        for sub in ("new", "cur", "tmp"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        self.since = since
+        self.read_only = read_only
+        if not read_only:
+            for sub in ("new", "cur", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
 
     def _waiting(self) -> list[Path]:
-        waiting = [p for p in (self.path / "new").iterdir() if not p.name.startswith(".")]
-        for p in (self.path / "cur").iterdir():
+        new, cur = self.path / "new", self.path / "cur"
+        if self.read_only and not (new.is_dir() and cur.is_dir()):
+            return []
+        waiting = [p for p in new.iterdir() if not p.name.startswith(".")]
+        for p in cur.iterdir():
             flags = p.name.partition(":2,")[2]
             if DONE_FLAG not in flags and not p.name.startswith("."):
                 waiting.append(p)
@@ -57,15 +76,20 @@ class MaildirMailbox:
                 log.warning("cannot read a Maildir entry", extra={"path": str(path),
                                                                    "error": str(exc)})
                 raw = b""
+            received = delivered_at(path, mtime)
+            if self.since is not None and received.date() < self.since:
+                continue  # older than [mailbox] since: not ours to touch
             yield Fetched(
                 key=f"maildir:{_unique(path.name)}",
                 raw=raw,
                 size=size,
-                received_at=datetime.fromtimestamp(mtime, timezone.utc),
+                received_at=received,
                 extra={"path": str(path)},
             )
 
     def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
+        if self.read_only:
+            raise RuntimeError("this Maildir was opened read-only")
         for fetched, outcome in done:
             unique = fetched.key.removeprefix("maildir:")
             current = self._find(unique)

@@ -485,6 +485,12 @@ class StripeOrders:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check_access(self) -> None:
+        """One read-only call (a single Checkout Session, or PaymentIntent when Checkout is
+        not used): raises StripeUnavailable when the key or the server is not right."""
+        path = _SESSIONS if self._checkout_enabled() else _INTENTS
+        self._list("check access", path, {"limit": 1})
+
     # ---- the one place that calls Stripe -----------------------------------------------
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""What users install: the wheel built from this checkout, in a fresh venv outside it.
+
+The suite otherwise runs against the editable install; this test is the one that would have
+caught an installed mailbot that cannot find its own templates. It builds the wheel (and fails on
+any packaging warning), installs it with its dependencies into a new venv in a temp folder,
+copies the demo config and data beside it, and runs the demo and `license verify` with the
+installed `mailbot` command, from a working directory that is not the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.apps import REPO
+from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["COLUMNS"] = "200"
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin/ folder of a fresh venv with the built wheel installed."""
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    built = _run(sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", dist, REPO,
+                 cwd=root)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    log = built.stdout + built.stderr
+    for warning in ("SetuptoolsDeprecationWarning", "BuildBackendWarning", "UserWarning",
+                    "warning: no files found"):
+        assert warning not in log, f"building the wheel warns: {warning}"
+    wheel = next(dist.glob("mailbot-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(p.name for p in (REPO / "mailbot" / "templates").iterdir())
+    assert all(f"mailbot/templates/{n}" in names for n in shipped), "templates not in the wheel"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    venv = root / "venv"
+    assert _run(sys.executable, "-m", "venv", venv, cwd=root).returncode == 0
+    pip = _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel, cwd=root)
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+    return venv / "bin"
+
+
+def test_the_installed_wheel_runs_the_demo(installed: Path,
+                                           tmp_path: Path) -> None:
+    where = _run(installed / "python", "-c", "import mailbot, sys; print(mailbot.__file__)",
+                 cwd=tmp_path)
+    assert where.returncode == 0 and str(REPO) not in where.stdout, where.stdout
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "data" / "demo", site / "data" / "demo")
+    shutil.copy(REPO / "config.example.toml", site / "mailbot.toml")
+    shutil.copytree(site / "data" / "demo" / "maildir", site / "data" / "run" / "maildir")
+    mailbot = installed / "mailbot"
+
+    assert _run(mailbot, "keys", "init", cwd=site).returncode == 0
+    run = _run(mailbot, "run", "--once", "--json", cwd=site)
+    assert run.returncode == 0, run.stderr
+    processed = json.loads(run.stdout)["processed"]
+    assert [(p["sender"], p["outcome"], p["reason"]) for p in processed] == DEMO_OUTCOMES
+    assert json.loads(run.stdout)["sent"] > 0
+
+    licensed = licenses_in(site / "data" / "run" / "outbox")
+    assert len(licensed) >= 8
+    for _, serial, string in licensed:
+        ok = _run(mailbot, "license", "verify", "--serial", serial, string, cwd=site)
+        assert ok.returncode == 0 and ok.stdout.startswith("valid"), ok.stdout + ok.stderr
+    queue = _run(mailbot, "queue", "list", cwd=site)
+    assert queue.returncode == 0 and "tom@tailspin.example" in queue.stdout
+    doctor = _run(mailbot, "doctor", cwd=site)
+    assert doctor.returncode == 0 and "template issued: renders (shipped)" in doctor.stdout
+
+
+def test_the_installed_wheel_says_when_it_falls_back_to_the_demo_config(
+        installed: Path, tmp_path: Path) -> None:
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
+    out = _run(installed / "mailbot", "serial", "new", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "config.example.toml" in out.stderr and len(out.stderr.strip().splitlines()) == 1
