@@ -14,7 +14,7 @@ from mailbot.classify import CHECKS, Classification, Kind, classify
 from mailbot.model import Policy, Reason
 from mailbot.parse import parse_message
 
-MAIL = Path(__file__).parent / "mail"
+MAIL = Path(__file__).parent / "data" / "mail"
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example", "licensing@amphis.example"}))
 
 

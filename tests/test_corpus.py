@@ -1,4 +1,4 @@
-"""The flanker corpus (tests/corpus/flanker/, Apache-2.0): real, broken and hostile mail.
+"""The flanker corpus (tests/data/corpus/flanker/, Apache-2.0): real, broken and hostile mail.
 
 None of it is a license request. Every file must parse quickly without an internal error, and
 classify as ignored or escalated; every file under bounce/ is a bounce.
@@ -15,7 +15,7 @@ from mailbot.classify import Kind, classify
 from mailbot.model import Policy, Reason
 from mailbot.parse import parse_message
 
-CORPUS = Path(__file__).parent / "corpus" / "flanker"
+CORPUS = Path(__file__).parent / "data" / "corpus" / "flanker"
 FILES = sorted(CORPUS.rglob("*.eml"))
 BOUNCES = sorted((CORPUS / "bounce").glob("*.eml"))
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example"}))

@@ -1,4 +1,4 @@
-"""parse_message and its parts, on realistic mails (tests/mail/) and on hand-made edge cases."""
+"""parse_message and its parts, on realistic mails (tests/data/mail/) and on hand-made edge cases."""
 
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ from mailbot.parse import (
     split_quotes,
 )
 
-MAIL = Path(__file__).parent / "mail"
-CORPUS = Path(__file__).parent / "corpus" / "flanker"
+MAIL = Path(__file__).parent / "data" / "mail"
+CORPUS = Path(__file__).parent / "data" / "corpus" / "flanker"
 
 
 def serial(payload: str) -> str:
     return serials.format_serial(payload + serials.check_symbol(payload))
 
 
-# The serials the files in tests/mail/ were written with.
+# The serials the files in tests/data/mail/ were written with.
 S1 = serial("7K2M9QX4RT8VW3H")
 S2 = serial("3NPB6ZD1FJ5GKCE")
 S3 = serial("Q8WX2RM7TA4HN6Y")

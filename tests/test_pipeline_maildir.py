@@ -197,7 +197,7 @@ def test_bad_config_is_one_plain_sentence(tmp_path: Path) -> None:
 
 def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> None:
     """The flanker corpus (bounces, complaints, broken MIME, odd charsets) through `run --once`."""
-    corpus = Path(__file__).parent / "corpus" / "flanker"
+    corpus = Path(__file__).parent / "data" / "corpus" / "flanker"
     files = sorted(corpus.rglob("*.eml"))
     assert len(files) >= 40
     config = write_config(tmp_path)

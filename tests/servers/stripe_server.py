@@ -11,7 +11,7 @@ Fixtures (pytest plugin, listed in tests/conftest.py):
   and go down.
 
 Every object the checkout server returns is a deep copy of Stripe's own example object from
-tests/stripe_fixtures/fixtures3.json with ids, emails, amounts and states overridden, so the
+tests/data/stripe_fixtures/fixtures3.json with ids, emails, amounts and states overridden, so the
 client sees Stripe's real field set. The server also works outside pytest:
 
     with StripeCheckoutServer() as server:        # or server = StripeCheckoutServer().start()
@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-FIXTURES_PATH = Path(__file__).resolve().parent.parent / "stripe_fixtures" / "fixtures3.json"
+FIXTURES_PATH = Path(__file__).resolve().parent.parent / "data" / "stripe_fixtures" / "fixtures3.json"
 DEFAULT_PRICE = "price_amc_seat"
 DEFAULT_PRODUCT = "prod_amc"
 TEST_API_KEY = "sk_test_mailbot_0123456789"
