@@ -113,7 +113,8 @@ def _iso_date(value: Any) -> date | None:
     raise _refuse("date_type")
 
 
-_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:.]+")
+# One bare address: "Name <a@b>" and lists are refused (the name goes in from_name).
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+")
 
 
 def _address(value: str) -> str:
