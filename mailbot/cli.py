@@ -1,8 +1,9 @@
 """The `mailbot` command: a thin shell over the library.
 
-Every command takes `--config PATH` (default ./mailbot.toml, then ./config.example.toml), prints
-tables for people and `--json` for scripts, and turns known failures into one plain sentence
-saying what to do next (exit 2), never a traceback.
+Every command takes `--config PATH` (default: $MAILBOT_CONFIG, then ./mailbot.toml, then the
+demo's ./config.example.toml, with a notice on stderr), prints tables for people and `--json`
+for scripts, and turns known failures into one plain sentence saying what to do next (exit 2),
+never a traceback.
 """
 
 from __future__ import annotations
@@ -40,14 +41,18 @@ class Failure(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False)
+        # The message is plain text: "[orders] path" must not be read as Rich markup, and it is
+        # not folded at the terminal width either.
+        line = Text.assemble(("error:", "bold red"), " ", self.message)
+        err_console.print(line, highlight=False, soft_wrap=True)
 
 
 def config_option(func: F) -> F:
     """`--config PATH` on every command (scripts put it after the command name)."""
 
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-                  help="Config file (default: ./mailbot.toml, then ./config.example.toml).")
+                  help="Config file (default: $MAILBOT_CONFIG, then ./mailbot.toml, then the "
+                       "demo's ./config.example.toml).")
     @click.pass_context
     @functools.wraps(func)
     def wrapper(ctx: click.Context, *args: Any, config_path: Path | None, **kwargs: Any) -> Any:
@@ -59,12 +64,18 @@ def config_option(func: F) -> F:
 
 
 def load_settings() -> Settings:
+    """The config: --config, else MAILBOT_CONFIG, else ./mailbot.toml, else the demo's."""
     ctx = click.get_current_context()
-    path = (ctx.find_root().obj or {}).get("config_path")
+    state = ctx.find_root().ensure_object(dict)
     try:
-        return config_mod.load(path)
+        settings = config_mod.load(state.get("config_path"))
     except ConfigError as exc:
         raise Failure(str(exc)) from None
+    if settings.is_demo_fallback and not state.get("demo_notice_shown"):
+        state["demo_notice_shown"] = True
+        click.echo(f"mailbot: no --config, {config_mod.CONFIG_ENV} or ./mailbot.toml; using the "
+                   f"demo config ./{config_mod.DEMO_CONFIG_NAME}", err=True)
+    return settings
 
 
 def open_app(**overrides: Any) -> App:
@@ -90,7 +101,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Config file (default: ./mailbot.toml, then ./config.example.toml).")
+              help="Config file (default: $MAILBOT_CONFIG, then ./mailbot.toml, then the "
+                   "demo's ./config.example.toml).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for collectors).")
@@ -357,8 +369,8 @@ def _print_summary(processed: list[Any], delivery: Any) -> None:
         line += f", failed: {delivery.failed} (see `mailbot queue list`)"
     console.print(line)
     if delivery.blocked:
-        err_console.print(f"[bold red]nothing could be sent:[/] {delivery.blocked}",
-                          highlight=False)
+        err_console.print(Text.assemble(("nothing could be sent:", "bold red"), " ",
+                                        delivery.blocked), highlight=False, soft_wrap=True)
 
 
 @cli.command()

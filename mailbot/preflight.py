@@ -199,10 +199,26 @@ def check_store(path: Path) -> Check:
 # -- all of it -----------------------------------------------------------------------------------
 
 
+def check_local_mailbox(settings: Settings) -> Check | None:
+    """A Maildir must be there: a mistyped path would otherwise be a new, empty mailbox that
+    never gets mail. (IMAP folders are checked by `doctor` over the network.)"""
+    mailbox = settings.mailbox
+    if mailbox.kind != "maildir" or mailbox.path is None:
+        return None
+    if mailbox.path.is_dir():
+        return Check("mailbox", True, f"Maildir folder {mailbox.path} exists")
+    return Check("mailbox", False, f"Maildir folder {mailbox.path} does not exist: create it, "
+                                   "or fix [mailbox] path")
+
+
 def local_checks(app: Any, *, live: bool) -> list[Check]:
-    """The checks that need no mail server: templates, key, orders, store."""
+    """The checks that need no mail server: templates, key, orders, store (and a Maildir)."""
     settings = app.settings
     checks: list[Check] = []
+    if not live:
+        mailbox = check_local_mailbox(settings)
+        if mailbox is not None:
+            checks.append(mailbox)
     checks += check_templates(settings, app.renderer)
     try:
         signer = app.signer

@@ -32,8 +32,17 @@ def config_data(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return data
 
 
+def prepare_site(base: Path, data: dict[str, dict[str, Any]]) -> None:
+    """The folders a deployed config reads from and mailbot does not create: the Maildir."""
+    mailbox = data.get("mailbox", {})
+    if mailbox.get("kind") == "maildir" and mailbox.get("path"):
+        (base / mailbox["path"]).mkdir(parents=True, exist_ok=True)
+
+
 def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
-    return from_dict(config_data(**sections), base)
+    data = config_data(**sections)
+    prepare_site(base, data)
+    return from_dict(data, base)
 
 
 def make_app(base: Path, orders_csv: str | None = None, overrides: dict[str, Any] | None = None,
@@ -55,10 +64,12 @@ def write_config(base: Path, **sections: dict[str, Any]) -> Path:
     import json
 
     lines = []
-    for name, values in config_data(**sections).items():
+    data = config_data(**sections)
+    for name, values in data.items():
         lines.append(f"[{name}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     base.mkdir(parents=True, exist_ok=True)
+    prepare_site(base, data)
     path = base / "mailbot.toml"
     path.write_text("\n".join(lines) + "\n")
     if not (base / "orders.csv").exists():

@@ -238,7 +238,12 @@ def _store_not_a_database(base: Path) -> dict[str, Any]:
     return {}
 
 
+def _missing_maildir(base: Path) -> dict[str, Any]:
+    return {"mailbox": {"kind": "maildir", "path": "mail/typo"}, "_delete": "mail"}
+
+
 FAULTS: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
+    "maildir that does not exist": (_missing_maildir, "mail/typo"),
     "template that does not render": (_broken_template, "issued.txt"),
     "template that does not parse": (_unparsable_template, "clarify.html"),
     "template including a missing file": (_missing_include, "_gone.txt"),
@@ -265,15 +270,16 @@ def test_doctor_fails_wherever_run_fails(fault: str, tmp_path: Path) -> None:
         shutil.copy(src, base / "maildir" / "new" / src.name)
     extra = make(base)
     special = {k: extra.pop(k) for k in list(extra) if k.startswith("_")}
+    if not special.get("_no_key"):  # the key is made while the config is still sound
+        assert _cli(write_config(base), "keys", "init").returncode == 0
     config = write_config(base, **extra)
-    if not special.get("_no_key"):
-        assert _cli(config, "keys", "init").returncode == 0
     if "_key" in special:
         (base / "keys" / "signing.pem").write_bytes(special["_key"])
     if "_chmod_key" in special:
         (base / "keys" / "signing.pem").chmod(special["_chmod_key"])
     if "_delete" in special:
-        (base / special["_delete"]).unlink()
+        gone = base / special["_delete"]
+        shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
     before = sorted(p.name for p in (base / "maildir" / "new").iterdir())
 
     doctor = _cli(config, "doctor")

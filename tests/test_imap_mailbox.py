@@ -667,7 +667,7 @@ def test_token_source_refreshes_only_when_needed(tmp_path: Path) -> None:
 
     bare = tmp_path / "bare"
     bare.write_text("only-a-token\n")
-    plain = TokenSource(replace(settings, oauth_token_file=bare), post=post)
+    plain = TokenSource(settings.model_copy(update={"oauth_token_file": bare}), post=post)
     assert plain.access_token() == "only-a-token"
     assert plain.can_refresh is False
     with pytest.raises(TokenError, match="refused or has expired"):
@@ -683,15 +683,17 @@ def test_token_command_failures_are_explained(tmp_path: Path) -> None:
                                                    f"sys.exit(\"need to sign in\")'")
     with pytest.raises(TokenError, match=r"status 1: need to sign in"):
         TokenSource(settings).access_token()
-    missing = replace(settings, oauth_token_command="/nonexistent/token-helper --x")
+    missing = settings.model_copy(
+        update={"oauth_token_command": "/nonexistent/token-helper --x"})
     with pytest.raises(TokenError, match="not found"):
         TokenSource(missing).access_token()
     # No shell: metacharacters are plain arguments.
-    echo = replace(settings, oauth_token_command=f"{sys.executable} -c 'import sys; "
-                                                 f"print(sys.argv[1])' '$(id);x'")
+    echo = settings.model_copy(update={
+        "oauth_token_command": f"{sys.executable} -c 'import sys; print(sys.argv[1])' '$(id);x'"})
     assert TokenSource(echo).access_token() == "$(id);x"
-    json_out = replace(settings, oauth_token_command=f"{sys.executable} -c 'print("
-                                                     f"\"{{\\\"access_token\\\": \\\"j\\\"}}\")'")
+    json_out = settings.model_copy(update={
+        "oauth_token_command": f"{sys.executable} -c 'print("
+                               f"\"{{\\\"access_token\\\": \\\"j\\\"}}\")'"})
     assert TokenSource(json_out).access_token() == "j"
 
 

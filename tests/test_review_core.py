@@ -10,7 +10,7 @@ from mailbot.config import from_dict
 from mailbot.model import Outcome, Reason
 from mailbot.worker import Worker
 
-from .apps import config_data, make_app
+from .apps import config_data, make_app, prepare_site
 from .staff_env import make_env, mail, new_serial, order_row, request
 
 STAFF = "licensing-team@amphis.example"
@@ -130,6 +130,8 @@ def test_a_directory_in_maildir_new_does_not_block_the_mail_after_it(tmp_path: P
 def test_signing_defaults_are_relative_to_the_config_folder(tmp_path: Path) -> None:
     data = config_data()
     data["signing"] = {"passphrase_env": "MAILBOT_TEST_PASSPHRASE"}
+    prepare_site(tmp_path, data)
+    (tmp_path / "orders.csv").write_text("order_id,email,name,seats,status,created\n")
     settings = from_dict(data, tmp_path)
     assert settings.signing.private_key == tmp_path / "data" / "keys" / "signing.pem"
     assert settings.signing.public_keys == tmp_path / "data" / "keys" / "public"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -182,6 +181,7 @@ def test_classify() -> None:
 
 
 def test_settings_override_keeps_from_address(smtp_sink: SmtpSink) -> None:
-    settings = replace(smtp_sink.outbox_settings(), from_address="licensing@amphis.example")
+    settings = smtp_sink.outbox_settings().model_copy(
+        update={"from_address": "licensing@amphis.example"})
     SmtpSender(settings).send([(1, "a@example.org", reply(1))])
     assert smtp_sink.wait_for(1)[0].mail_from == "licensing@amphis.example"

@@ -88,6 +88,7 @@ def test_the_installed_wheel_runs_the_demo(installed: Path,
 def test_the_installed_wheel_says_when_it_falls_back_to_the_demo_config(
         installed: Path, tmp_path: Path) -> None:
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
+    shutil.copytree(REPO / "data" / "demo", tmp_path / "data" / "demo")
     out = _run(installed / "mailbot", "serial", "new", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "config.example.toml" in out.stderr and len(out.stderr.strip().splitlines()) == 1

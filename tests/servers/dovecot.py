@@ -29,7 +29,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +300,7 @@ service imap-login {{
             security="none",
             timeout_seconds=5,
         )
-        return replace(base, **overrides)
+        return base.model_copy(update=overrides)
 
     def close_clients(self) -> None:
         for client in self._clients:

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ class SmtpSink:
             password_file=self.password_file,
             timeout_seconds=5,
         )
-        return replace(base, **overrides)
+        return base.model_copy(update=overrides)
 
 
 class _Handler:
