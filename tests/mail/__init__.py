@@ -1,0 +1,1 @@
+"""Tests of mailbot.mail, one module each."""
