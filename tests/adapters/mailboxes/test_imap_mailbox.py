@@ -1,4 +1,8 @@
-"""ImapMailbox against a real Dovecot (tests/servers/dovecot.py), plus its pure parts."""
+"""ImapMailbox against a real Dovecot (tests/servers/dovecot.py): fetching, filing, waiting,
+outages, and connecting and logging in (TLS, passwords, XOAUTH2).
+
+The pure parts are tested in test_imap_codec.py and test_imap_oauth.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -19,30 +22,12 @@ from urllib.parse import parse_qs
 import pytest
 from imapclient import IMAPClient
 
-from mailbot.config import ConfigError, MailboxSettings
-from mailbot.mailboxes import imap as imap_module
-from mailbot.mailboxes.imap import (
-    KEYWORD,
-    ImapMailbox,
-    MailboxAuthError,
-    MailboxError,
-    open_client,
-    parse_mail_key,
-    server_folder_name,
-    target_folder,
-    uid_sets,
-)
-from mailbot.mailboxes.imap_auth import (
-    OAuthToken,
-    TokenError,
-    TokenSource,
-    apply_refresh,
-    dump_token,
-    needs_refresh,
-    parse_token_text,
-    refresh_request,
-)
-from mailbot.model import Fetched, Outcome
+from mailbot.adapters.mailboxes.imap import fetching, mailbox
+from mailbot.adapters.mailboxes.imap.codec import KEYWORD, parse_mail_key
+from mailbot.adapters.mailboxes.imap.connection import MailboxAuthError, MailboxError, open_client
+from mailbot.adapters.mailboxes.imap.mailbox import ImapMailbox
+from mailbot.config import MailboxSettings
+from mailbot.model import Outcome
 from tests.servers.dovecot import DovecotServer
 
 BIG = 10 * 1024 * 1024
@@ -106,7 +91,10 @@ class FetchSpy:
         self.moves: list[tuple[str, str]] = []
         self.copies: list[tuple[str, str]] = []
         original_fetch, original_move, original_copy = (
-            IMAPClient.fetch, IMAPClient.move, IMAPClient.copy)
+            IMAPClient.fetch,
+            IMAPClient.move,
+            IMAPClient.copy,
+        )
 
         def fetch(client: IMAPClient, messages: Any, data: Any, modifiers: Any = None) -> Any:
             self.fetches.append((list(messages), [str(d) for d in data]))
@@ -183,10 +171,11 @@ def _session_bytes_out(dovecot: DovecotServer, login: str) -> int:
     raise AssertionError(f"no logout line for {login} in the Dovecot log")
 
 
-def test_fetch_in_chunks_keeps_uid_order(dovecot: DovecotServer, box_for: Any,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imap_module, "META_CHUNK", 3)
-    monkeypatch.setattr(imap_module, "BODY_CHUNK_COUNT", 2)
+def test_fetch_in_chunks_keeps_uid_order(
+    dovecot: DovecotServer, box_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetching, "META_CHUNK", 3)
+    monkeypatch.setattr(fetching, "BODY_CHUNK_COUNT", 2)
     login, _ = dovecot.user("chunks")
     uids = [dovecot.append(login, "INBOX", mail(n, size=3000 if n == 4 else 0)) for n in range(7)]
 
@@ -207,15 +196,24 @@ def test_mark_done_moves_to_created_folders_one_command_per_folder(
         dovecot.append(login, "INBOX", mail(n))
     box = box_for(login)
     fetched = list(box.fetch_new(BIG))
-    outcomes = [Outcome.ISSUED, Outcome.RESENT, Outcome.ESCALATED, Outcome.IGNORED,
-                Outcome.CLARIFY, Outcome.AWAITING_PAYMENT]
+    outcomes = [
+        Outcome.ISSUED,
+        Outcome.RESENT,
+        Outcome.ESCALATED,
+        Outcome.IGNORED,
+        Outcome.CLARIFY,
+        Outcome.AWAITING_PAYMENT,
+    ]
     spy = FetchSpy(monkeypatch)
 
     box.mark_done(list(zip(fetched, outcomes, strict=True)))
 
     # Dovecot's Maildir++ uses "." as hierarchy delimiter; config's "/" is translated.
     assert sorted(folder for _, folder in spy.moves) == [
-        "mailbot.escalated", "mailbot.ignored", "mailbot.processed"]
+        "mailbot.escalated",
+        "mailbot.ignored",
+        "mailbot.processed",
+    ]
     assert uids_in(dovecot, login, "INBOX") == []
     assert len(uids_in(dovecot, login, "mailbot.processed")) == 4
     assert len(uids_in(dovecot, login, "mailbot.escalated")) == 1
@@ -251,11 +249,18 @@ def test_without_move_capability_copy_delete_expunge(
     spy = FetchSpy(monkeypatch)
     try:
         fetched = list(box.fetch_new(BIG))
-        box.mark_done([(fetched[0], Outcome.ISSUED), (fetched[1], Outcome.ISSUED),
-                       (fetched[2], Outcome.ESCALATED)])
+        box.mark_done(
+            [
+                (fetched[0], Outcome.ISSUED),
+                (fetched[1], Outcome.ISSUED),
+                (fetched[2], Outcome.ESCALATED),
+            ]
+        )
         assert spy.moves == []
         assert sorted(folder for _, folder in spy.copies) == [
-            "mailbot.escalated", "mailbot.processed"]
+            "mailbot.escalated",
+            "mailbot.processed",
+        ]
         assert uids_in(dovecot, login, "INBOX") == []
         assert len(uids_in(dovecot, login, "mailbot.processed")) == 2
 
@@ -397,23 +402,25 @@ def test_idle_wakes_within_a_fraction_of_a_second(dovecot: DovecotServer, box_fo
 
 
 def test_mail_whose_notice_was_swallowed_is_still_seen_at_once(
-        dovecot: DovecotServer, box_for: Any) -> None:
+    dovecot: DovecotServer, box_for: Any
+) -> None:
     """A new-mail notice can come inside another command's response, where the client library
     drops it; the next wait must still return at once instead of idling until the sweep."""
     login, _ = dovecot.user("swallowed")
     box = box_for(login)
     assert list(box.fetch_new(BIG)) == []
     dovecot.append(login, "INBOX", mail(1))
-    box._client.noop()  # takes (and, for our purposes, loses) the EXISTS notice
+    box._session.client.noop()  # takes (and, for our purposes, loses) the EXISTS notice
     started = time.monotonic()
     assert box.wait_for_mail(10) is True
     assert time.monotonic() - started < 0.3
     assert [f.message_id for f in box.fetch_new(BIG)] == ["request-1@example.org"]
 
 
-def test_idle_is_renewed_before_servers_drop_it(dovecot: DovecotServer, box_for: Any,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imap_module, "IDLE_RENEW_SECONDS", 0.2)  # 25 minutes in production
+def test_idle_is_renewed_before_servers_drop_it(
+    dovecot: DovecotServer, box_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mailbox, "IDLE_RENEW_SECONDS", 0.2)  # 25 minutes in production
     idles: list[float] = []
     original = IMAPClient.idle
 
@@ -451,8 +458,7 @@ def test_unreachable_server_backs_off(caplog: pytest.LogCaptureFixture) -> None:
         attempts.append(time.monotonic())
         raise ConnectionRefusedError(111, "Connection refused")
 
-    box = ImapMailbox(MailboxSettings(kind="imap", username="u", password_env="X"),
-                      connect=refuse)
+    box = ImapMailbox(MailboxSettings(kind="imap", username="u", password_env="X"), connect=refuse)
     with caplog.at_level(logging.WARNING, logger="mailbot.mailboxes.imap"):
         for _ in range(5):
             assert list(box.fetch_new(BIG)) == []
@@ -465,8 +471,9 @@ def test_unreachable_server_backs_off(caplog: pytest.LogCaptureFixture) -> None:
 # -- connecting and logging in -----------------------------------------------------------------
 
 
-def test_tls_and_starttls(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
-                          box_for: Any) -> None:
+def test_tls_and_starttls(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, box_for: Any
+) -> None:
     login, _ = dovecot.user("tls")
     dovecot.append(login, "INBOX", mail(1))
     monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate.ca_file))
@@ -482,8 +489,9 @@ def test_tls_and_starttls(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatc
         list(untrusted.fetch_new(BIG))
 
 
-def test_wrong_password_says_what_to_do(dovecot: DovecotServer, box_for: Any,
-                                        tmp_path: Path) -> None:
+def test_wrong_password_says_what_to_do(
+    dovecot: DovecotServer, box_for: Any, tmp_path: Path
+) -> None:
     login, _ = dovecot.user("wrongpw")
     wrong = tmp_path / "pw"
     wrong.write_text("not-it\n")
@@ -525,17 +533,29 @@ def test_xoauth2_with_an_expired_token_file_refreshes_and_saves(
     login, password = dovecot.user("oauth")
     dovecot.append(login, "INBOX", mail(1))
     server = HTTPServer(("127.0.0.1", 0), _TokenEndpoint)
-    _TokenEndpoint.answer = {"access_token": password, "expires_in": 3600,
-                             "refresh_token": "rotated-refresh", "token_type": "Bearer"}
+    _TokenEndpoint.answer = {
+        "access_token": password,
+        "expires_in": 3600,
+        "refresh_token": "rotated-refresh",
+        "token_type": "Bearer",
+    }
     _TokenEndpoint.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     token_file = tmp_path / "token.json"
-    token_file.write_text(json.dumps({
-        "access_token": "expired-token", "expires_at": int(time.time()) - 10,
-        "refresh_token": "old-refresh", "client_id": "cid", "client_secret": "csecret",
-        "token_uri": f"http://127.0.0.1:{server.server_port}/token", "account": "kept",
-    }))
+    token_file.write_text(
+        json.dumps(
+            {
+                "access_token": "expired-token",
+                "expires_at": int(time.time()) - 10,
+                "refresh_token": "old-refresh",
+                "client_id": "cid",
+                "client_secret": "csecret",
+                "token_uri": f"http://127.0.0.1:{server.server_port}/token",
+                "account": "kept",
+            }
+        )
+    )
     try:
         box = box_for(login, auth="xoauth2", password_file=None, oauth_token_file=token_file)
         assert len(list(box.fetch_new(BIG))) == 1
@@ -544,9 +564,14 @@ def test_xoauth2_with_an_expired_token_file_refreshes_and_saves(
         server.server_close()
         thread.join()
 
-    assert _TokenEndpoint.requests == [{
-        "grant_type": ["refresh_token"], "refresh_token": ["old-refresh"],
-        "client_id": ["cid"], "client_secret": ["csecret"]}]
+    assert _TokenEndpoint.requests == [
+        {
+            "grant_type": ["refresh_token"],
+            "refresh_token": ["old-refresh"],
+            "client_id": ["cid"],
+            "client_secret": ["csecret"],
+        }
+    ]
     saved = json.loads(token_file.read_text())
     assert saved["access_token"] == password
     assert saved["refresh_token"] == "rotated-refresh"
@@ -561,142 +586,12 @@ def test_xoauth2_token_command(dovecot: DovecotServer, box_for: Any) -> None:
     box = box_for(login, auth="xoauth2", password_file=None, oauth_token_command=command)
     assert list(box.fetch_new(BIG)) == []
 
-    refused = box_for(login, auth="xoauth2", password_file=None,
-                      oauth_token_command=f"{sys.executable} -c 'print(\"tok-123-gone\")'")
+    refused = box_for(
+        login,
+        auth="xoauth2",
+        password_file=None,
+        oauth_token_command=f"{sys.executable} -c 'print(\"tok-123-gone\")'",
+    )
     with pytest.raises(MailboxAuthError) as caught:
         list(refused.fetch_new(BIG))
     assert "Sign in again" in str(caught.value) and "tok-123" not in str(caught.value)
-
-
-# -- pure parts --------------------------------------------------------------------------------
-
-
-def test_uid_sets_compress_and_split() -> None:
-    assert uid_sets([5, 1, 2, 3, 9, 10, 7]) == ["1:3,5,7,9:10"]
-    assert uid_sets([]) == []
-    parts = uid_sets(list(range(1, 2000, 2)), max_chars=100)
-    assert all(len(p) <= 100 for p in parts)
-    assert sorted(int(x) for p in parts for x in p.split(",")) == list(range(1, 2000, 2))
-
-
-def test_keys_folders_and_targets() -> None:
-    assert parse_mail_key("imap:Support:Team:42:7") == ("Support:Team", 42, 7)
-    assert parse_mail_key("maildir:abc") is None
-    assert parse_mail_key("imap:INBOX:x:7") is None
-    assert server_folder_name("mailbot/processed", ".") == "mailbot.processed"
-    assert server_folder_name("mailbot/processed", "/") == "mailbot/processed"
-    assert server_folder_name("mailbot/processed", None) == "mailbot/processed"
-    settings = MailboxSettings()
-    assert {target_folder(settings, o) for o in (
-        Outcome.ISSUED, Outcome.RESENT, Outcome.TRANSFERRED, Outcome.AWAITING_PAYMENT,
-        Outcome.CLARIFY)} == {"mailbot/processed"}
-    assert target_folder(settings, Outcome.ESCALATED) == "mailbot/escalated"
-    assert target_folder(settings, Outcome.IGNORED) == "mailbot/ignored"
-
-
-def test_token_parsing() -> None:
-    bare = parse_token_text("  ya29.token\n")
-    assert (bare.access_token, bare.bare, bare.expires_at) == ("ya29.token", True, None)
-    assert dump_token(bare) == "ya29.token\n"
-    google = parse_token_text(json.dumps({
-        "token": "t", "expiry": "2030-01-01T00:00:00Z", "refresh_token": "r",
-        "token_uri": "https://oauth2.googleapis.com/token", "client_id": "c"}))
-    assert google.expires_at == datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp()
-    assert google.refreshable
-    assert parse_token_text('{"access_token": "t", "expires_at": 1700000000000}').expires_at == (
-        1700000000.0)
-    assert "t" not in repr(parse_token_text('{"access_token": "t"}').access_token[1:])
-    assert "secret-value" not in repr(parse_token_text('{"access_token": "secret-value"}'))
-    broken_texts = ("", "{", '[{"access_token": "t"}]', '{"expires_at": 5}',
-                    '{"access_token": "t", "expires_at": "x"}')
-    for broken in broken_texts:
-        with pytest.raises(TokenError):
-            parse_token_text(broken)
-
-
-def test_refresh_logic() -> None:
-    token = OAuthToken(access_token="old", expires_at=1000.0, refresh_token="r",
-                       token_uri="https://login.microsoftonline.com/common/oauth2/v2.0/token",
-                       client_id="c", document={"access_token": "old", "expires_at": 1000,
-                                                "refresh_token": "r", "note": "keep"})
-    assert needs_refresh(token, now=600.0) is False
-    assert needs_refresh(token, now=701.0) is True  # inside the 5-minute margin
-    assert needs_refresh(replace(token, expires_at=None), now=10**10) is False
-    assert needs_refresh(replace(token, access_token=""), now=0) is True
-
-    url, body = refresh_request(token)
-    assert url == token.token_uri
-    assert parse_qs(body.decode()) == {"grant_type": ["refresh_token"], "refresh_token": ["r"],
-                                       "client_id": ["c"]}
-    with pytest.raises(TokenError, match="https"):
-        refresh_request(replace(token, token_uri="http://example.org/token"))
-
-    fresh = apply_refresh(token, {"access_token": "new", "expires_in": 3599}, now=2000.0)
-    assert (fresh.access_token, fresh.expires_at, fresh.refresh_token) == ("new", 5599.0, "r")
-    rotated = apply_refresh(token, {"access_token": "n", "refresh_token": "r2"}, now=0)
-    assert (rotated.refresh_token, rotated.expires_at) == ("r2", None)
-    saved = json.loads(dump_token(fresh))
-    assert saved == {"access_token": "new", "expires_at": 5599, "refresh_token": "r",
-                     "note": "keep"}
-    assert "expires_at" not in json.loads(dump_token(rotated))
-    with pytest.raises(TokenError, match="Sign in again"):
-        apply_refresh(token, {"error": "invalid_grant", "error_description": "expired"}, now=0)
-    with pytest.raises(TokenError):
-        apply_refresh(token, {"token_type": "Bearer"}, now=0)
-
-
-def test_token_source_refreshes_only_when_needed(tmp_path: Path) -> None:
-    path = tmp_path / "token.json"
-    path.write_text(json.dumps({"access_token": "a1", "expires_at": 10_000, "refresh_token": "r",
-                                "token_uri": "https://idp.example/token", "client_id": "c"}))
-    posts: list[str] = []
-
-    def post(url: str, body: bytes) -> dict[str, Any]:
-        posts.append(url)
-        return {"access_token": f"a{len(posts) + 1}", "expires_in": 3600}
-
-    clock = [5_000.0]
-    settings = MailboxSettings(kind="imap", auth="xoauth2", oauth_token_file=path)
-    source = TokenSource(settings, now=lambda: clock[0], post=post)
-    assert source.access_token() == "a1" and posts == []
-    clock[0] = 9_800.0  # within five minutes of expiry
-    assert source.access_token() == "a2" and len(posts) == 1
-    assert json.loads(path.read_text())["access_token"] == "a2"
-    assert source.access_token(force_refresh=True) == "a3"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["token.json"]  # no temp files left
-
-    bare = tmp_path / "bare"
-    bare.write_text("only-a-token\n")
-    plain = TokenSource(settings.model_copy(update={"oauth_token_file": bare}), post=post)
-    assert plain.access_token() == "only-a-token"
-    assert plain.can_refresh is False
-    with pytest.raises(TokenError, match="refused or has expired"):
-        plain.access_token(force_refresh=True)
-
-    with pytest.raises(ConfigError):
-        TokenSource(MailboxSettings(kind="imap", auth="xoauth2"))
-
-
-def test_token_command_failures_are_explained(tmp_path: Path) -> None:
-    settings = MailboxSettings(kind="imap", auth="xoauth2",
-                               oauth_token_command=f"{sys.executable} -c 'import sys; "
-                                                   f"sys.exit(\"need to sign in\")'")
-    with pytest.raises(TokenError, match=r"status 1: need to sign in"):
-        TokenSource(settings).access_token()
-    missing = settings.model_copy(
-        update={"oauth_token_command": "/nonexistent/token-helper --x"})
-    with pytest.raises(TokenError, match="not found"):
-        TokenSource(missing).access_token()
-    # No shell: metacharacters are plain arguments.
-    echo = settings.model_copy(update={
-        "oauth_token_command": f"{sys.executable} -c 'import sys; print(sys.argv[1])' '$(id);x'"})
-    assert TokenSource(echo).access_token() == "$(id);x"
-    json_out = settings.model_copy(update={
-        "oauth_token_command": f"{sys.executable} -c 'print("
-                               f"\"{{\\\"access_token\\\": \\\"j\\\"}}\")'"})
-    assert TokenSource(json_out).access_token() == "j"
-
-
-def test_fetched_keys_are_strings_the_worker_can_store() -> None:
-    fetched = Fetched(key="imap:INBOX:1:2", raw=b"", size=0)
-    assert parse_mail_key(fetched.key) == ("INBOX", 1, 2)

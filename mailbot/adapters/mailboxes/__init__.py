@@ -1,0 +1,1 @@
+"""Mailbox adapters: where the mail to answer comes from and where it is filed afterwards."""

@@ -1,0 +1,29 @@
+"""The IMAP mailbox adapter: pure codecs, the connection, XOAUTH2 tokens and `ImapMailbox`.
+
+Layout, bottom up: `codec` (pure: keys, UID sets, folder names, reading server answers),
+`oauth` (XOAUTH2 token sources), `connection` (connect, TLS, login; the error classes),
+`session` (one connection kept alive across outages), `fetching` and `filing` (the two halves of
+the mail's trip through the inbox), `mailbox` (`ImapMailbox`, the Mailbox protocol).
+"""
+
+from .codec import KEYWORD, mail_key, parse_mail_key, server_folder_name, target_folder, uid_sets
+from .connection import MailboxAuthError, MailboxError, MailboxUnavailable, open_client
+from .mailbox import FolderInfo, ImapMailbox
+from .oauth import TokenError, TokenSource
+
+__all__ = [
+    "KEYWORD",
+    "FolderInfo",
+    "ImapMailbox",
+    "MailboxAuthError",
+    "MailboxError",
+    "MailboxUnavailable",
+    "TokenError",
+    "TokenSource",
+    "mail_key",
+    "open_client",
+    "parse_mail_key",
+    "server_folder_name",
+    "target_folder",
+    "uid_sets",
+]

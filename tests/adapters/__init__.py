@@ -1,0 +1,1 @@
+"""Tests of mailbot.adapters, one file per module."""

@@ -1,0 +1,1 @@
+"""Tests of mailbot.adapters.mailboxes, one file per module."""
