@@ -1,0 +1,1 @@
+"""Adapters: the outside systems mailbot talks to (order sources, mailboxes, senders)."""
