@@ -1,4 +1,4 @@
-"""StripeOrders through the real `stripe` library over HTTP, against local servers.
+"""StripeOrders (and its HTTP seam) through the real `stripe` library, against local servers.
 
 The Checkout side runs against tests/servers/stripe_server.py's StripeCheckoutServer (objects
 built from Stripe's own fixtures3.json); PaymentIntents and refunds also against localstripe.
@@ -17,23 +17,14 @@ from typing import Any
 import pytest
 import stripe
 
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
 from mailbot.config import OrdersSettings
 from mailbot.model import OrderStatus
-from mailbot.orders.stripe_source import (
-    StripeOrders,
-    StripeUnavailable,
-    WebhookRejected,
-    charge_state,
-    metadata_seats,
-    payment_intent_order,
-    session_order,
-)
 from tests.servers.stripe_server import (
     DEFAULT_PRICE,
     DEFAULT_PRODUCT,
     TEST_API_KEY,
     StripeCheckoutServer,
-    example,
 )
 
 pytestmark = pytest.mark.servers
@@ -74,75 +65,6 @@ def make_orders(stripe_checkout_server: StripeCheckoutServer) -> Iterator[MakeOr
 
 def by_id(orders: Any) -> dict[str, Any]:
     return {o.order_id: o for o in orders}
-
-
-# ---- pure translation ---------------------------------------------------------------------
-
-
-def _charge(amount: int, refunded: int = 0, disputed: bool = False) -> dict[str, Any]:
-    charge = example("charge")
-    charge.update(amount=amount, amount_refunded=refunded, disputed=disputed,
-                  refunded=refunded >= amount)
-    return charge
-
-
-def test_partial_refund_removes_whole_seats_in_the_customers_favour() -> None:
-    # 3 seats at 4900: refunding just under two seats' worth removes one seat, not two.
-    assert charge_state(_charge(14700, 9799), 3, 14700).refunded_seats == 1
-    assert charge_state(_charge(14700, 9800), 3, 14700).refunded_seats == 2
-    assert charge_state(_charge(14700, 1), 3, 14700).refunded_seats == 0
-    state = charge_state(_charge(14700, 14700), 3, 14700)
-    assert (state.status, state.refunded_seats) == (OrderStatus.REFUNDED, 3)
-    # A refunded add-on worth less than a seat costs no seat (seats_amount excludes it).
-    assert charge_state(_charge(15200, 500), 3, 14700).refunded_seats == 0
-
-
-def test_dispute_status_decides_between_disputed_and_paid() -> None:
-    disputed = _charge(4900, disputed=True)
-    assert charge_state(disputed, 1, 4900).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "needs_response"}]).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "lost"}]).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "won"}]).status is OrderStatus.PAID
-
-
-def test_session_translation_skips_what_is_not_a_licensed_paid_purchase() -> None:
-    session = example("checkout.session")
-    session.update(status="complete", payment_status="paid", mode="payment", currency="eur",
-                   amount_total=9800, client_reference_id="req_42")
-    session["customer_details"].update(email="Ann@Example.COM", name="Ann")
-    item = example("item")
-    item.update(quantity=2, amount_total=9800)
-    item["price"].update(id=DEFAULT_PRICE, product=DEFAULT_PRODUCT)
-    order = session_order(session, [item], [DEFAULT_PRICE], [])
-    assert order is not None
-    assert (order.email, order.name, order.seats, order.status) == ("ann@example.com", "Ann", 2, OrderStatus.PAID)
-    assert (order.currency, order.amount_total, order.client_reference_id) == ("eur", 9800, "req_42")
-    assert order.aliases == (session["payment_intent"],)
-    # matched by product instead of price
-    assert session_order(session, [item], ["price_other"], [DEFAULT_PRODUCT]) is not None
-    # no licensed line item: not an order
-    assert session_order(session, [item], ["price_other"], ["prod_other"]) is None
-    # async payment still pending: an unpaid order
-    pending = dict(session, payment_status="unpaid")
-    assert session_order(pending, [item], [DEFAULT_PRICE], []).status is OrderStatus.UNPAID  # type: ignore[union-attr]
-    # open/expired sessions and subscriptions are not orders
-    assert session_order(dict(session, status="open"), [item], [DEFAULT_PRICE], []) is None
-    assert session_order(dict(session, mode="subscription"), [item], [DEFAULT_PRICE], []) is None
-
-
-def test_payment_intent_translation_reads_seats_and_email_fallbacks() -> None:
-    pi = example("payment_intent")
-    pi.update(status="succeeded", amount=9800, amount_received=9800, currency="usd",
-              metadata={"seats": "2", "email": "Meta@Example.com"}, receipt_email=None)
-    order = payment_intent_order(pi)
-    assert order is not None and (order.seats, order.email) == (2, "meta@example.com")
-    pi["receipt_email"] = "receipt@example.com"
-    assert payment_intent_order(pi).email == "receipt@example.com"  # type: ignore[union-attr]
-    pi.update(receipt_email=None, metadata={"seats": "2"}, customer={"id": "cus_1", "email": "cus@example.com"})
-    assert payment_intent_order(pi).email == "cus@example.com"  # type: ignore[union-attr]
-    assert payment_intent_order(dict(pi, status="processing")) is None
-    for bad in ("", "0", "-1", "two", "1.5", "999999999"):
-        assert metadata_seats({"seats": bad}) == 0
 
 
 # ---- full re-list --------------------------------------------------------------------------
