@@ -30,8 +30,9 @@ from tests.servers.stripe_server import DEFAULT_PRICE, DEFAULT_PRODUCT, example
 
 def _charge(amount: int, refunded: int = 0, disputed: bool = False) -> dict[str, Any]:
     charge = example("charge")
-    charge.update(amount=amount, amount_refunded=refunded, disputed=disputed,
-                  refunded=refunded >= amount)
+    charge.update(
+        amount=amount, amount_refunded=refunded, disputed=disputed, refunded=refunded >= amount
+    )
     return charge
 
 
@@ -49,23 +50,41 @@ def test_partial_refund_removes_whole_seats_in_the_customers_favour() -> None:
 def test_dispute_status_decides_between_disputed_and_paid() -> None:
     disputed = _charge(4900, disputed=True)
     assert charge_state(disputed, 1, 4900).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "needs_response"}]).status is OrderStatus.DISPUTED
+    assert (
+        charge_state(disputed, 1, 4900, [{"status": "needs_response"}]).status
+        is OrderStatus.DISPUTED
+    )
     assert charge_state(disputed, 1, 4900, [{"status": "lost"}]).status is OrderStatus.DISPUTED
     assert charge_state(disputed, 1, 4900, [{"status": "won"}]).status is OrderStatus.PAID
 
 
 def test_session_translation_skips_what_is_not_a_licensed_paid_purchase() -> None:
     session = example("checkout.session")
-    session.update(status="complete", payment_status="paid", mode="payment", currency="eur",
-                   amount_total=9800, client_reference_id="req_42")
+    session.update(
+        status="complete",
+        payment_status="paid",
+        mode="payment",
+        currency="eur",
+        amount_total=9800,
+        client_reference_id="req_42",
+    )
     session["customer_details"].update(email="Ann@Example.COM", name="Ann")
     item = example("item")
     item.update(quantity=2, amount_total=9800)
     item["price"].update(id=DEFAULT_PRICE, product=DEFAULT_PRODUCT)
     order = session_order(session, [item], [DEFAULT_PRICE], [])
     assert order is not None
-    assert (order.email, order.name, order.seats, order.status) == ("ann@example.com", "Ann", 2, OrderStatus.PAID)
-    assert (order.currency, order.amount_total, order.client_reference_id) == ("eur", 9800, "req_42")
+    assert (order.email, order.name, order.seats, order.status) == (
+        "ann@example.com",
+        "Ann",
+        2,
+        OrderStatus.PAID,
+    )
+    assert (order.currency, order.amount_total, order.client_reference_id) == (
+        "eur",
+        9800,
+        "req_42",
+    )
     assert order.aliases == (session["payment_intent"],)
     # matched by product instead of price
     assert session_order(session, [item], ["price_other"], [DEFAULT_PRODUCT]) is not None
@@ -81,13 +100,23 @@ def test_session_translation_skips_what_is_not_a_licensed_paid_purchase() -> Non
 
 def test_payment_intent_translation_reads_seats_and_email_fallbacks() -> None:
     pi = example("payment_intent")
-    pi.update(status="succeeded", amount=9800, amount_received=9800, currency="usd",
-              metadata={"seats": "2", "email": "Meta@Example.com"}, receipt_email=None)
+    pi.update(
+        status="succeeded",
+        amount=9800,
+        amount_received=9800,
+        currency="usd",
+        metadata={"seats": "2", "email": "Meta@Example.com"},
+        receipt_email=None,
+    )
     order = payment_intent_order(pi)
     assert order is not None and (order.seats, order.email) == (2, "meta@example.com")
     pi["receipt_email"] = "receipt@example.com"
     assert payment_intent_order(pi).email == "receipt@example.com"  # type: ignore[union-attr]
-    pi.update(receipt_email=None, metadata={"seats": "2"}, customer={"id": "cus_1", "email": "cus@example.com"})
+    pi.update(
+        receipt_email=None,
+        metadata={"seats": "2"},
+        customer={"id": "cus_1", "email": "cus@example.com"},
+    )
     assert payment_intent_order(pi).email == "cus@example.com"  # type: ignore[union-attr]
     assert payment_intent_order(dict(pi, status="processing")) is None
     for bad in ("", "0", "-1", "two", "1.5", "999999999"):
@@ -160,8 +189,13 @@ def test_payment_intent_name_and_client_reference_from_metadata_then_fallbacks()
     charge = example("charge")  # billing_details.name is "Jenny Rosen"
     charge.update(amount=4900, receipt_number="9999-0000")
     pi = example("payment_intent")
-    pi.update(status="succeeded", amount=4900, amount_received=0, latest_charge=charge,
-              metadata={"seats": "1", "email": "x@example.com", "client_reference_id": "req_7"})
+    pi.update(
+        status="succeeded",
+        amount=4900,
+        amount_received=0,
+        latest_charge=charge,
+        metadata={"seats": "1", "email": "x@example.com", "client_reference_id": "req_7"},
+    )
     order = payment_intent_order(pi)
     assert order is not None
     assert (order.name, order.client_reference_id) == ("Jenny Rosen", "req_7")

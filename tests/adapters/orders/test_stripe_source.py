@@ -70,10 +70,13 @@ def by_id(orders: Any) -> dict[str, Any]:
 # ---- full re-list --------------------------------------------------------------------------
 
 
-def test_backfill_of_50_sessions_paginates(stripe_checkout_server: StripeCheckoutServer,
-                                           make_orders: MakeOrders) -> None:
+def test_backfill_of_50_sessions_paginates(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
-    made = {server.add_session(f"c{i}@example.com", seats=1 + i % 3)["id"]: 1 + i % 3 for i in range(50)}
+    made = {
+        server.add_session(f"c{i}@example.com", seats=1 + i % 3)["id"]: 1 + i % 3 for i in range(50)
+    }
     # Not orders: an open session, one with only another product, a subscription.
     server.add_session("open@example.com", status="open")
     server.add_session("other@example.com", price_id="price_other", product_id="prod_other")
@@ -89,8 +92,9 @@ def test_backfill_of_50_sessions_paginates(stripe_checkout_server: StripeCheckou
     assert seen[-1] == 50 and seen == sorted(seen)
 
 
-def test_backfill_resumes_after_a_crash(stripe_checkout_server: StripeCheckoutServer,
-                                        make_orders: MakeOrders) -> None:
+def test_backfill_resumes_after_a_crash(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     for i in range(50):
         server.add_session(f"c{i}@example.com")
@@ -124,9 +128,11 @@ def test_backfill_rejects_a_foreign_cursor(make_orders: MakeOrders) -> None:
         next(make_orders().backfill('{"kind": "events", "t": 1}'))
 
 
-def test_500_session_backfill_api_calls(stripe_checkout_server: StripeCheckoutServer,
-                                        make_orders: MakeOrders,
-                                        record_property: Callable[[str, object], None]) -> None:
+def test_500_session_backfill_api_calls(
+    stripe_checkout_server: StripeCheckoutServer,
+    make_orders: MakeOrders,
+    record_property: Callable[[str, object], None],
+) -> None:
     server = stripe_checkout_server
     for i in range(500):
         server.add_session(f"c{i}@example.com", seats=2, events=False)
@@ -142,17 +148,26 @@ def test_500_session_backfill_api_calls(stripe_checkout_server: StripeCheckoutSe
     assert only_checkout.count_calls == 5
     record_property("backfill_500_api_calls", source.count_calls)
     record_property("backfill_500_seconds", round(elapsed, 3))
-    print(f"\n500-session backfill: {source.count_calls} API calls "
-          f"({only_checkout.count_calls} without PaymentIntent orders), {elapsed:.2f}s")
+    print(
+        f"\n500-session backfill: {source.count_calls} API calls "
+        f"({only_checkout.count_calls} without PaymentIntent orders), {elapsed:.2f}s"
+    )
 
 
 def test_line_items_beyond_the_expanded_handful_are_fetched(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.expanded_line_items = 2
     extra = [{"price_id": "price_support", "product_id": "prod_support", "quantity": 1}] * 2
-    extra.append({"price_id": "price_amc_team", "product_id": DEFAULT_PRODUCT, "quantity": 5,
-                  "unit_amount": 4000})
+    extra.append(
+        {
+            "price_id": "price_amc_team",
+            "product_id": DEFAULT_PRODUCT,
+            "quantity": 5,
+            "unit_amount": 4000,
+        }
+    )
     session = server.add_session("team@example.com", seats=2, extra_items=extra)
     # the licensed 5-seat item is the 4th line item: only /line_items shows it
     source = make_orders(product_ids=(DEFAULT_PRODUCT,))
@@ -162,7 +177,8 @@ def test_line_items_beyond_the_expanded_handful_are_fetched(
 
 
 def test_session_list_without_line_items_expansion_falls_back_per_session(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.refuse_list_line_items = True
     for i in range(3):
@@ -176,8 +192,9 @@ def test_session_list_without_line_items_expansion_falls_back_per_session(
 # ---- incremental sync ----------------------------------------------------------------------
 
 
-def test_events_with_duplicates_and_out_of_order(stripe_checkout_server: StripeCheckoutServer,
-                                                 make_orders: MakeOrders) -> None:
+def test_events_with_duplicates_and_out_of_order(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     orders, cursor = source.events_since(None)
@@ -215,7 +232,8 @@ def test_events_with_duplicates_and_out_of_order(stripe_checkout_server: StripeC
 
 
 def test_events_refetch_objects_so_order_of_events_does_not_matter(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     _, cursor = source.events_since(None)
@@ -227,8 +245,9 @@ def test_events_refetch_objects_so_order_of_events_does_not_matter(
     assert order.status is OrderStatus.REFUNDED and order.usable_seats == 0
 
 
-def test_refunds_after_the_fact_reduce_seats(stripe_checkout_server: StripeCheckoutServer,
-                                             make_orders: MakeOrders) -> None:
+def test_refunds_after_the_fact_reduce_seats(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     session = server.add_session("r@example.com", seats=4, unit_amount=5000)
@@ -250,8 +269,9 @@ def test_refunds_after_the_fact_reduce_seats(stripe_checkout_server: StripeCheck
     assert again == order
 
 
-def test_dispute_then_closed(stripe_checkout_server: StripeCheckoutServer,
-                             make_orders: MakeOrders) -> None:
+def test_dispute_then_closed(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     won = server.add_session("won@example.com", seats=2)
@@ -261,20 +281,26 @@ def test_dispute_then_closed(stripe_checkout_server: StripeCheckoutServer,
     dispute_lost = server.dispute(lost["id"])
     orders, cursor = source.events_since(cursor)
     assert {o.order_id: o.status for o in orders} == {
-        won["id"]: OrderStatus.DISPUTED, lost["id"]: OrderStatus.DISPUTED}
+        won["id"]: OrderStatus.DISPUTED,
+        lost["id"]: OrderStatus.DISPUTED,
+    }
     server.close_dispute(dispute_won["id"], "won")
     server.close_dispute(dispute_lost["id"], "lost")
     orders, cursor = source.events_since(cursor)
     assert {o.order_id: o.status for o in orders} == {
-        won["id"]: OrderStatus.PAID, lost["id"]: OrderStatus.DISPUTED}
+        won["id"]: OrderStatus.PAID,
+        lost["id"]: OrderStatus.DISPUTED,
+    }
 
 
-def test_async_payment_and_client_reference(stripe_checkout_server: StripeCheckoutServer,
-                                            make_orders: MakeOrders) -> None:
+def test_async_payment_and_client_reference(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
-    session = server.add_session("sepa@example.com", seats=1, paid=False,
-                                 client_reference_id="pending-17")
+    session = server.add_session(
+        "sepa@example.com", seats=1, paid=False, client_reference_id="pending-17"
+    )
     orders, cursor = source.events_since(None)
     [order] = orders
     assert (order.status, order.client_reference_id) == (OrderStatus.UNPAID, "pending-17")
@@ -283,8 +309,9 @@ def test_async_payment_and_client_reference(stripe_checkout_server: StripeChecko
     assert (order.status, order.usable_seats) == (OrderStatus.PAID, 1)
 
 
-def test_initial_cursor_skips_older_events(stripe_checkout_server: StripeCheckoutServer,
-                                           make_orders: MakeOrders) -> None:
+def test_initial_cursor_skips_older_events(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("old@example.com")
     server.advance(3600)
@@ -294,8 +321,9 @@ def test_initial_cursor_skips_older_events(stripe_checkout_server: StripeCheckou
     assert [o.order_id for o in orders] == [new["id"]]
 
 
-def test_failed_sync_keeps_the_old_cursor(stripe_checkout_server: StripeCheckoutServer,
-                                          make_orders: MakeOrders) -> None:
+def test_failed_sync_keeps_the_old_cursor(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders(max_retries=1)
     _, cursor = source.events_since(None)
@@ -310,8 +338,9 @@ def test_failed_sync_keeps_the_old_cursor(stripe_checkout_server: StripeCheckout
 # ---- failures ------------------------------------------------------------------------------
 
 
-def test_rate_limit_then_success(stripe_checkout_server: StripeCheckoutServer,
-                                 make_orders: MakeOrders) -> None:
+def test_rate_limit_then_success(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders()
@@ -320,8 +349,9 @@ def test_rate_limit_then_success(stripe_checkout_server: StripeCheckoutServer,
     assert source.count_calls == 2 + 2  # two refused, then sessions and PaymentIntents
 
 
-def test_server_errors_are_retried_by_the_library(stripe_checkout_server: StripeCheckoutServer,
-                                                  make_orders: MakeOrders) -> None:
+def test_server_errors_are_retried_by_the_library(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders()
@@ -330,8 +360,9 @@ def test_server_errors_are_retried_by_the_library(stripe_checkout_server: Stripe
     assert source.count_calls == 4
 
 
-def test_rate_limit_gives_up_with_stripe_unavailable(stripe_checkout_server: StripeCheckoutServer,
-                                                     make_orders: MakeOrders) -> None:
+def test_rate_limit_gives_up_with_stripe_unavailable(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders(max_retries=2)
     server.fail_next(10, status=429)
@@ -341,8 +372,9 @@ def test_rate_limit_gives_up_with_stripe_unavailable(stripe_checkout_server: Str
     assert source.count_calls == 3
 
 
-def test_server_down_fails_fast_and_recovers(stripe_checkout_server: StripeCheckoutServer,
-                                             make_orders: MakeOrders) -> None:
+def test_server_down_fails_fast_and_recovers(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders(max_retries=2)
@@ -357,8 +389,9 @@ def test_server_down_fails_fast_and_recovers(stripe_checkout_server: StripeCheck
     assert len(list(source.all_orders())) == 1
 
 
-def test_wrong_api_key_is_permanent(stripe_checkout_server: StripeCheckoutServer,
-                                    make_orders: MakeOrders) -> None:
+def test_wrong_api_key_is_permanent(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     stripe_checkout_server.api_key = TEST_API_KEY
     source = make_orders(api_key="sk_test_someone_elses")
     with pytest.raises(StripeUnavailable) as info:
@@ -370,7 +403,9 @@ def test_wrong_api_key_is_permanent(stripe_checkout_server: StripeCheckoutServer
 # ---- live lookups --------------------------------------------------------------------------
 
 
-def test_lookup_email(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_lookup_email(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     exact = server.add_session("ann@example.com", seats=2)
     server.add_session("someone@example.com")
@@ -391,7 +426,9 @@ def test_lookup_email(stripe_checkout_server: StripeCheckoutServer, make_orders:
     assert server.request_count <= 4  # bounded: no walk through the whole history
 
 
-def test_lookup_reference(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_lookup_reference(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     session = server.add_session("ref@example.com", seats=2)
     custom = server.add_payment_intent(1, 5000, receipt_email="c@example.com")
@@ -407,12 +444,20 @@ def test_lookup_reference(stripe_checkout_server: StripeCheckoutServer, make_ord
 # ---- webhooks ------------------------------------------------------------------------------
 
 
-def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_webhook_signature(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     session = server.add_session("hook@example.com")
     event_id = server.event_ids()[-1]
-    payload = json.dumps({"id": event_id, "object": "event", "type": "checkout.session.completed",
-                          "data": {"object": {"id": session["id"]}}}).encode()
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "checkout.session.completed",
+            "data": {"object": {"id": session["id"]}},
+        }
+    ).encode()
     secret = "whsec_test_secret"
     header = stripe.WebhookSignature.generate_signature_header(payload.decode(), secret)
     assert StripeOrders.verify_webhook(payload, header, secret) == event_id
@@ -436,7 +481,10 @@ def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_or
     not_event = json.dumps({"id": "cs_123"}).encode()
     with pytest.raises(WebhookRejected):
         StripeOrders.verify_webhook(
-            not_event, stripe.WebhookSignature.generate_signature_header(not_event.decode(), secret), secret)
+            not_event,
+            stripe.WebhookSignature.generate_signature_header(not_event.decode(), secret),
+            secret,
+        )
 
 
 # ---- localstripe: PaymentIntents with metadata.seats, refunds --------------------------------
@@ -446,38 +494,55 @@ def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_or
 def local_client(localstripe: str) -> Iterator[stripe.StripeClient]:
     """A plain library client on localstripe, playing the shop's custom checkout."""
     http = stripe.RequestsClient(timeout=10)
-    client = stripe.StripeClient(TEST_API_KEY, base_addresses={"api": localstripe},
-                                 http_client=http)
+    client = stripe.StripeClient(
+        TEST_API_KEY, base_addresses={"api": localstripe}, http_client=http
+    )
     yield client
     http.close()
 
 
-def _pay(client: stripe.StripeClient, amount: int, metadata: dict[str, str],
-         email: str = "dana@example.com") -> str:
+def _pay(
+    client: stripe.StripeClient,
+    amount: int,
+    metadata: dict[str, str],
+    email: str = "dana@example.com",
+) -> str:
     customer = client.v1.customers.create(params={"email": email, "name": "Dana"})
-    pi = client.v1.payment_intents.create(params={
-        "amount": amount, "currency": "eur", "customer": customer.id,
-        "payment_method": "pm_card_visa", "metadata": metadata,
-    })
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "eur",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "metadata": metadata,
+        }
+    )
     confirmed = client.v1.payment_intents.confirm(pi.id)
     assert confirmed.status == "succeeded"
     return pi.id
 
 
-def test_localstripe_payment_intent_with_seats(localstripe: str, local_client: stripe.StripeClient,
-                                               make_orders: MakeOrders) -> None:
+def test_localstripe_payment_intent_with_seats(
+    localstripe: str, local_client: stripe.StripeClient, make_orders: MakeOrders
+) -> None:
     pi_id = _pay(local_client, 3 * 4900, {"seats": "3"})
     _pay(local_client, 1000, {"note": "not a license purchase"}, email="other@example.com")
     source = make_orders(localstripe, price_ids=())
     [order] = source.all_orders()
     assert (order.order_id, order.email, order.name) == (pi_id, "dana@example.com", "Dana")
-    assert (order.seats, order.status, order.amount_total, order.currency) == (3, OrderStatus.PAID, 14700, "eur")
+    assert (order.seats, order.status, order.amount_total, order.currency) == (
+        3,
+        OrderStatus.PAID,
+        14700,
+        "eur",
+    )
     assert order.aliases and order.aliases[0].startswith("ch_")
     assert source.lookup_reference(pi_id) == order
 
 
-def test_localstripe_refund(localstripe: str, local_client: stripe.StripeClient,
-                           make_orders: MakeOrders) -> None:
+def test_localstripe_refund(
+    localstripe: str, local_client: stripe.StripeClient, make_orders: MakeOrders
+) -> None:
     pi_id = _pay(local_client, 3 * 4900, {"seats": "3"})
     source = make_orders(localstripe, price_ids=())
     local_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 4900})
