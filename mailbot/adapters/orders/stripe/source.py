@@ -14,7 +14,7 @@ plus one per 100 PaymentIntents.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -127,13 +127,16 @@ class StripeOrders:
 
     # ---- full re-list ------------------------------------------------------------------
 
-    def backfill(self, cursor: str | None = None) -> Iterator[tuple[list[Order], str | None]]:
+    def backfill(
+        self, cursor: str | None = None
+    ) -> Generator[tuple[list[Order], str | None], None, None]:
         """Re-list every order, one page at a time, resumable after a crash.
 
         Yields (orders found on one page, cursor): persist the cursor after storing the page's
         orders, and pass it back to resume after that page. The last cursor yielded is None:
         the re-list is complete (start the next one from None). Pages are newest first;
         objects created while it runs land before the cursor and are caught by events_since.
+        A generator, so a caller that stops early (a time budget) can close() it.
         """
         state = decode_cursor(cursor, "backfill") or {"kind": "backfill", "phase": "sessions"}
         phases = []
