@@ -1,1 +1,1 @@
-"""Adapters: the code that talks to the world outside (mailboxes, mail senders, order sources)."""
+"""Adapters: the implementations of the ports (mailboxes, mail senders, order sources)."""

@@ -6,6 +6,7 @@ The XOAUTH2 login itself is tested against Dovecot in test_imap_mailbox.py.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

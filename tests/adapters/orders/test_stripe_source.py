@@ -1,4 +1,4 @@
-"""StripeOrders through the real `stripe` library over HTTP, against local servers.
+"""StripeOrders (and its HTTP seam) through the real `stripe` library, against local servers.
 
 The Checkout side runs against tests/servers/stripe_server.py's StripeCheckoutServer (objects
 built from Stripe's own fixtures3.json); PaymentIntents and refunds also against localstripe.
@@ -17,23 +17,14 @@ from typing import Any
 import pytest
 import stripe
 
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
 from mailbot.config import OrdersSettings
 from mailbot.model import OrderStatus
-from mailbot.orders.stripe_source import (
-    StripeOrders,
-    StripeUnavailable,
-    WebhookRejected,
-    charge_state,
-    metadata_seats,
-    payment_intent_order,
-    session_order,
-)
 from tests.servers.stripe_server import (
     DEFAULT_PRICE,
     DEFAULT_PRODUCT,
     TEST_API_KEY,
     StripeCheckoutServer,
-    example,
 )
 
 pytestmark = pytest.mark.servers
@@ -76,82 +67,16 @@ def by_id(orders: Any) -> dict[str, Any]:
     return {o.order_id: o for o in orders}
 
 
-# ---- pure translation ---------------------------------------------------------------------
-
-
-def _charge(amount: int, refunded: int = 0, disputed: bool = False) -> dict[str, Any]:
-    charge = example("charge")
-    charge.update(amount=amount, amount_refunded=refunded, disputed=disputed,
-                  refunded=refunded >= amount)
-    return charge
-
-
-def test_partial_refund_removes_whole_seats_in_the_customers_favour() -> None:
-    # 3 seats at 4900: refunding just under two seats' worth removes one seat, not two.
-    assert charge_state(_charge(14700, 9799), 3, 14700).refunded_seats == 1
-    assert charge_state(_charge(14700, 9800), 3, 14700).refunded_seats == 2
-    assert charge_state(_charge(14700, 1), 3, 14700).refunded_seats == 0
-    state = charge_state(_charge(14700, 14700), 3, 14700)
-    assert (state.status, state.refunded_seats) == (OrderStatus.REFUNDED, 3)
-    # A refunded add-on worth less than a seat costs no seat (seats_amount excludes it).
-    assert charge_state(_charge(15200, 500), 3, 14700).refunded_seats == 0
-
-
-def test_dispute_status_decides_between_disputed_and_paid() -> None:
-    disputed = _charge(4900, disputed=True)
-    assert charge_state(disputed, 1, 4900).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "needs_response"}]).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "lost"}]).status is OrderStatus.DISPUTED
-    assert charge_state(disputed, 1, 4900, [{"status": "won"}]).status is OrderStatus.PAID
-
-
-def test_session_translation_skips_what_is_not_a_licensed_paid_purchase() -> None:
-    session = example("checkout.session")
-    session.update(status="complete", payment_status="paid", mode="payment", currency="eur",
-                   amount_total=9800, client_reference_id="req_42")
-    session["customer_details"].update(email="Ann@Example.COM", name="Ann")
-    item = example("item")
-    item.update(quantity=2, amount_total=9800)
-    item["price"].update(id=DEFAULT_PRICE, product=DEFAULT_PRODUCT)
-    order = session_order(session, [item], [DEFAULT_PRICE], [])
-    assert order is not None
-    assert (order.email, order.name, order.seats, order.status) == ("ann@example.com", "Ann", 2, OrderStatus.PAID)
-    assert (order.currency, order.amount_total, order.client_reference_id) == ("eur", 9800, "req_42")
-    assert order.aliases == (session["payment_intent"],)
-    # matched by product instead of price
-    assert session_order(session, [item], ["price_other"], [DEFAULT_PRODUCT]) is not None
-    # no licensed line item: not an order
-    assert session_order(session, [item], ["price_other"], ["prod_other"]) is None
-    # async payment still pending: an unpaid order
-    pending = dict(session, payment_status="unpaid")
-    assert session_order(pending, [item], [DEFAULT_PRICE], []).status is OrderStatus.UNPAID  # type: ignore[union-attr]
-    # open/expired sessions and subscriptions are not orders
-    assert session_order(dict(session, status="open"), [item], [DEFAULT_PRICE], []) is None
-    assert session_order(dict(session, mode="subscription"), [item], [DEFAULT_PRICE], []) is None
-
-
-def test_payment_intent_translation_reads_seats_and_email_fallbacks() -> None:
-    pi = example("payment_intent")
-    pi.update(status="succeeded", amount=9800, amount_received=9800, currency="usd",
-              metadata={"seats": "2", "email": "Meta@Example.com"}, receipt_email=None)
-    order = payment_intent_order(pi)
-    assert order is not None and (order.seats, order.email) == (2, "meta@example.com")
-    pi["receipt_email"] = "receipt@example.com"
-    assert payment_intent_order(pi).email == "receipt@example.com"  # type: ignore[union-attr]
-    pi.update(receipt_email=None, metadata={"seats": "2"}, customer={"id": "cus_1", "email": "cus@example.com"})
-    assert payment_intent_order(pi).email == "cus@example.com"  # type: ignore[union-attr]
-    assert payment_intent_order(dict(pi, status="processing")) is None
-    for bad in ("", "0", "-1", "two", "1.5", "999999999"):
-        assert metadata_seats({"seats": bad}) == 0
-
-
 # ---- full re-list --------------------------------------------------------------------------
 
 
-def test_backfill_of_50_sessions_paginates(stripe_checkout_server: StripeCheckoutServer,
-                                           make_orders: MakeOrders) -> None:
+def test_backfill_of_50_sessions_paginates(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
-    made = {server.add_session(f"c{i}@example.com", seats=1 + i % 3)["id"]: 1 + i % 3 for i in range(50)}
+    made = {
+        server.add_session(f"c{i}@example.com", seats=1 + i % 3)["id"]: 1 + i % 3 for i in range(50)
+    }
     # Not orders: an open session, one with only another product, a subscription.
     server.add_session("open@example.com", status="open")
     server.add_session("other@example.com", price_id="price_other", product_id="prod_other")
@@ -167,8 +92,9 @@ def test_backfill_of_50_sessions_paginates(stripe_checkout_server: StripeCheckou
     assert seen[-1] == 50 and seen == sorted(seen)
 
 
-def test_backfill_resumes_after_a_crash(stripe_checkout_server: StripeCheckoutServer,
-                                        make_orders: MakeOrders) -> None:
+def test_backfill_resumes_after_a_crash(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     for i in range(50):
         server.add_session(f"c{i}@example.com")
@@ -202,9 +128,11 @@ def test_backfill_rejects_a_foreign_cursor(make_orders: MakeOrders) -> None:
         next(make_orders().backfill('{"kind": "events", "t": 1}'))
 
 
-def test_500_session_backfill_api_calls(stripe_checkout_server: StripeCheckoutServer,
-                                        make_orders: MakeOrders,
-                                        record_property: Callable[[str, object], None]) -> None:
+def test_500_session_backfill_api_calls(
+    stripe_checkout_server: StripeCheckoutServer,
+    make_orders: MakeOrders,
+    record_property: Callable[[str, object], None],
+) -> None:
     server = stripe_checkout_server
     for i in range(500):
         server.add_session(f"c{i}@example.com", seats=2, events=False)
@@ -220,17 +148,26 @@ def test_500_session_backfill_api_calls(stripe_checkout_server: StripeCheckoutSe
     assert only_checkout.count_calls == 5
     record_property("backfill_500_api_calls", source.count_calls)
     record_property("backfill_500_seconds", round(elapsed, 3))
-    print(f"\n500-session backfill: {source.count_calls} API calls "
-          f"({only_checkout.count_calls} without PaymentIntent orders), {elapsed:.2f}s")
+    print(
+        f"\n500-session backfill: {source.count_calls} API calls "
+        f"({only_checkout.count_calls} without PaymentIntent orders), {elapsed:.2f}s"
+    )
 
 
 def test_line_items_beyond_the_expanded_handful_are_fetched(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.expanded_line_items = 2
     extra = [{"price_id": "price_support", "product_id": "prod_support", "quantity": 1}] * 2
-    extra.append({"price_id": "price_amc_team", "product_id": DEFAULT_PRODUCT, "quantity": 5,
-                  "unit_amount": 4000})
+    extra.append(
+        {
+            "price_id": "price_amc_team",
+            "product_id": DEFAULT_PRODUCT,
+            "quantity": 5,
+            "unit_amount": 4000,
+        }
+    )
     session = server.add_session("team@example.com", seats=2, extra_items=extra)
     # the licensed 5-seat item is the 4th line item: only /line_items shows it
     source = make_orders(product_ids=(DEFAULT_PRODUCT,))
@@ -240,7 +177,8 @@ def test_line_items_beyond_the_expanded_handful_are_fetched(
 
 
 def test_session_list_without_line_items_expansion_falls_back_per_session(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.refuse_list_line_items = True
     for i in range(3):
@@ -254,8 +192,9 @@ def test_session_list_without_line_items_expansion_falls_back_per_session(
 # ---- incremental sync ----------------------------------------------------------------------
 
 
-def test_events_with_duplicates_and_out_of_order(stripe_checkout_server: StripeCheckoutServer,
-                                                 make_orders: MakeOrders) -> None:
+def test_events_with_duplicates_and_out_of_order(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     orders, cursor = source.events_since(None)
@@ -293,7 +232,8 @@ def test_events_with_duplicates_and_out_of_order(stripe_checkout_server: StripeC
 
 
 def test_events_refetch_objects_so_order_of_events_does_not_matter(
-        stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     _, cursor = source.events_since(None)
@@ -305,8 +245,9 @@ def test_events_refetch_objects_so_order_of_events_does_not_matter(
     assert order.status is OrderStatus.REFUNDED and order.usable_seats == 0
 
 
-def test_refunds_after_the_fact_reduce_seats(stripe_checkout_server: StripeCheckoutServer,
-                                             make_orders: MakeOrders) -> None:
+def test_refunds_after_the_fact_reduce_seats(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     session = server.add_session("r@example.com", seats=4, unit_amount=5000)
@@ -328,8 +269,9 @@ def test_refunds_after_the_fact_reduce_seats(stripe_checkout_server: StripeCheck
     assert again == order
 
 
-def test_dispute_then_closed(stripe_checkout_server: StripeCheckoutServer,
-                             make_orders: MakeOrders) -> None:
+def test_dispute_then_closed(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
     won = server.add_session("won@example.com", seats=2)
@@ -339,20 +281,26 @@ def test_dispute_then_closed(stripe_checkout_server: StripeCheckoutServer,
     dispute_lost = server.dispute(lost["id"])
     orders, cursor = source.events_since(cursor)
     assert {o.order_id: o.status for o in orders} == {
-        won["id"]: OrderStatus.DISPUTED, lost["id"]: OrderStatus.DISPUTED}
+        won["id"]: OrderStatus.DISPUTED,
+        lost["id"]: OrderStatus.DISPUTED,
+    }
     server.close_dispute(dispute_won["id"], "won")
     server.close_dispute(dispute_lost["id"], "lost")
     orders, cursor = source.events_since(cursor)
     assert {o.order_id: o.status for o in orders} == {
-        won["id"]: OrderStatus.PAID, lost["id"]: OrderStatus.DISPUTED}
+        won["id"]: OrderStatus.PAID,
+        lost["id"]: OrderStatus.DISPUTED,
+    }
 
 
-def test_async_payment_and_client_reference(stripe_checkout_server: StripeCheckoutServer,
-                                            make_orders: MakeOrders) -> None:
+def test_async_payment_and_client_reference(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders()
-    session = server.add_session("sepa@example.com", seats=1, paid=False,
-                                 client_reference_id="pending-17")
+    session = server.add_session(
+        "sepa@example.com", seats=1, paid=False, client_reference_id="pending-17"
+    )
     orders, cursor = source.events_since(None)
     [order] = orders
     assert (order.status, order.client_reference_id) == (OrderStatus.UNPAID, "pending-17")
@@ -361,8 +309,9 @@ def test_async_payment_and_client_reference(stripe_checkout_server: StripeChecko
     assert (order.status, order.usable_seats) == (OrderStatus.PAID, 1)
 
 
-def test_initial_cursor_skips_older_events(stripe_checkout_server: StripeCheckoutServer,
-                                           make_orders: MakeOrders) -> None:
+def test_initial_cursor_skips_older_events(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("old@example.com")
     server.advance(3600)
@@ -372,8 +321,9 @@ def test_initial_cursor_skips_older_events(stripe_checkout_server: StripeCheckou
     assert [o.order_id for o in orders] == [new["id"]]
 
 
-def test_failed_sync_keeps_the_old_cursor(stripe_checkout_server: StripeCheckoutServer,
-                                          make_orders: MakeOrders) -> None:
+def test_failed_sync_keeps_the_old_cursor(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders(max_retries=1)
     _, cursor = source.events_since(None)
@@ -388,8 +338,9 @@ def test_failed_sync_keeps_the_old_cursor(stripe_checkout_server: StripeCheckout
 # ---- failures ------------------------------------------------------------------------------
 
 
-def test_rate_limit_then_success(stripe_checkout_server: StripeCheckoutServer,
-                                 make_orders: MakeOrders) -> None:
+def test_rate_limit_then_success(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders()
@@ -398,8 +349,9 @@ def test_rate_limit_then_success(stripe_checkout_server: StripeCheckoutServer,
     assert source.count_calls == 2 + 2  # two refused, then sessions and PaymentIntents
 
 
-def test_server_errors_are_retried_by_the_library(stripe_checkout_server: StripeCheckoutServer,
-                                                  make_orders: MakeOrders) -> None:
+def test_server_errors_are_retried_by_the_library(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders()
@@ -408,8 +360,9 @@ def test_server_errors_are_retried_by_the_library(stripe_checkout_server: Stripe
     assert source.count_calls == 4
 
 
-def test_rate_limit_gives_up_with_stripe_unavailable(stripe_checkout_server: StripeCheckoutServer,
-                                                     make_orders: MakeOrders) -> None:
+def test_rate_limit_gives_up_with_stripe_unavailable(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     source = make_orders(max_retries=2)
     server.fail_next(10, status=429)
@@ -419,8 +372,9 @@ def test_rate_limit_gives_up_with_stripe_unavailable(stripe_checkout_server: Str
     assert source.count_calls == 3
 
 
-def test_server_down_fails_fast_and_recovers(stripe_checkout_server: StripeCheckoutServer,
-                                             make_orders: MakeOrders) -> None:
+def test_server_down_fails_fast_and_recovers(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     server.add_session("a@example.com")
     source = make_orders(max_retries=2)
@@ -435,8 +389,9 @@ def test_server_down_fails_fast_and_recovers(stripe_checkout_server: StripeCheck
     assert len(list(source.all_orders())) == 1
 
 
-def test_wrong_api_key_is_permanent(stripe_checkout_server: StripeCheckoutServer,
-                                    make_orders: MakeOrders) -> None:
+def test_wrong_api_key_is_permanent(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     stripe_checkout_server.api_key = TEST_API_KEY
     source = make_orders(api_key="sk_test_someone_elses")
     with pytest.raises(StripeUnavailable) as info:
@@ -448,7 +403,9 @@ def test_wrong_api_key_is_permanent(stripe_checkout_server: StripeCheckoutServer
 # ---- live lookups --------------------------------------------------------------------------
 
 
-def test_lookup_email(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_lookup_email(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     exact = server.add_session("ann@example.com", seats=2)
     server.add_session("someone@example.com")
@@ -469,7 +426,9 @@ def test_lookup_email(stripe_checkout_server: StripeCheckoutServer, make_orders:
     assert server.request_count <= 4  # bounded: no walk through the whole history
 
 
-def test_lookup_reference(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_lookup_reference(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     session = server.add_session("ref@example.com", seats=2)
     custom = server.add_payment_intent(1, 5000, receipt_email="c@example.com")
@@ -485,12 +444,20 @@ def test_lookup_reference(stripe_checkout_server: StripeCheckoutServer, make_ord
 # ---- webhooks ------------------------------------------------------------------------------
 
 
-def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders) -> None:
+def test_webhook_signature(
+    stripe_checkout_server: StripeCheckoutServer, make_orders: MakeOrders
+) -> None:
     server = stripe_checkout_server
     session = server.add_session("hook@example.com")
     event_id = server.event_ids()[-1]
-    payload = json.dumps({"id": event_id, "object": "event", "type": "checkout.session.completed",
-                          "data": {"object": {"id": session["id"]}}}).encode()
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "checkout.session.completed",
+            "data": {"object": {"id": session["id"]}},
+        }
+    ).encode()
     secret = "whsec_test_secret"
     header = stripe.WebhookSignature.generate_signature_header(payload.decode(), secret)
     assert StripeOrders.verify_webhook(payload, header, secret) == event_id
@@ -514,7 +481,10 @@ def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_or
     not_event = json.dumps({"id": "cs_123"}).encode()
     with pytest.raises(WebhookRejected):
         StripeOrders.verify_webhook(
-            not_event, stripe.WebhookSignature.generate_signature_header(not_event.decode(), secret), secret)
+            not_event,
+            stripe.WebhookSignature.generate_signature_header(not_event.decode(), secret),
+            secret,
+        )
 
 
 # ---- localstripe: PaymentIntents with metadata.seats, refunds --------------------------------
@@ -524,38 +494,55 @@ def test_webhook_signature(stripe_checkout_server: StripeCheckoutServer, make_or
 def local_client(localstripe: str) -> Iterator[stripe.StripeClient]:
     """A plain library client on localstripe, playing the shop's custom checkout."""
     http = stripe.RequestsClient(timeout=10)
-    client = stripe.StripeClient(TEST_API_KEY, base_addresses={"api": localstripe},
-                                 http_client=http)
+    client = stripe.StripeClient(
+        TEST_API_KEY, base_addresses={"api": localstripe}, http_client=http
+    )
     yield client
     http.close()
 
 
-def _pay(client: stripe.StripeClient, amount: int, metadata: dict[str, str],
-         email: str = "dana@example.com") -> str:
+def _pay(
+    client: stripe.StripeClient,
+    amount: int,
+    metadata: dict[str, str],
+    email: str = "dana@example.com",
+) -> str:
     customer = client.v1.customers.create(params={"email": email, "name": "Dana"})
-    pi = client.v1.payment_intents.create(params={
-        "amount": amount, "currency": "eur", "customer": customer.id,
-        "payment_method": "pm_card_visa", "metadata": metadata,
-    })
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "eur",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "metadata": metadata,
+        }
+    )
     confirmed = client.v1.payment_intents.confirm(pi.id)
     assert confirmed.status == "succeeded"
     return pi.id
 
 
-def test_localstripe_payment_intent_with_seats(localstripe: str, local_client: stripe.StripeClient,
-                                               make_orders: MakeOrders) -> None:
+def test_localstripe_payment_intent_with_seats(
+    localstripe: str, local_client: stripe.StripeClient, make_orders: MakeOrders
+) -> None:
     pi_id = _pay(local_client, 3 * 4900, {"seats": "3"})
     _pay(local_client, 1000, {"note": "not a license purchase"}, email="other@example.com")
     source = make_orders(localstripe, price_ids=())
     [order] = source.all_orders()
     assert (order.order_id, order.email, order.name) == (pi_id, "dana@example.com", "Dana")
-    assert (order.seats, order.status, order.amount_total, order.currency) == (3, OrderStatus.PAID, 14700, "eur")
+    assert (order.seats, order.status, order.amount_total, order.currency) == (
+        3,
+        OrderStatus.PAID,
+        14700,
+        "eur",
+    )
     assert order.aliases and order.aliases[0].startswith("ch_")
     assert source.lookup_reference(pi_id) == order
 
 
-def test_localstripe_refund(localstripe: str, local_client: stripe.StripeClient,
-                           make_orders: MakeOrders) -> None:
+def test_localstripe_refund(
+    localstripe: str, local_client: stripe.StripeClient, make_orders: MakeOrders
+) -> None:
     pi_id = _pay(local_client, 3 * 4900, {"seats": "3"})
     source = make_orders(localstripe, price_ids=())
     local_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 4900})

@@ -1,0 +1,1 @@
+"""Order sources behind the `OrderSource` port: where purchases are read from."""

@@ -1,0 +1,34 @@
+"""Orders from Stripe: `StripeOrders` (the facade) and the exceptions it raises.
+
+The package is split by what changes for which reason: `mapping` (pure: Stripe JSON to
+`Order`), `http` (the one seam to the network: retries, error mapping, webhook signatures),
+`fetch` (which objects one order needs) and `source` (the facade's lists, events and lookups).
+Importing it does nothing but define them.
+"""
+
+from .http import StripeUnavailable, WebhookRejected
+from .mapping import (
+    EVENT_TYPES,
+    PAGE_SIZE,
+    ChargeState,
+    charge_state,
+    licensed_items,
+    metadata_seats,
+    payment_intent_order,
+    session_order,
+)
+from .source import StripeOrders
+
+__all__ = [
+    "EVENT_TYPES",
+    "PAGE_SIZE",
+    "ChargeState",
+    "StripeOrders",
+    "StripeUnavailable",
+    "WebhookRejected",
+    "charge_state",
+    "licensed_items",
+    "metadata_seats",
+    "payment_intent_order",
+    "session_order",
+]
