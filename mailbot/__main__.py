@@ -1,5 +1,5 @@
 """`python -m mailbot` is the `mailbot` command."""
 
-from .cli import main
+from mailbot.cli.main import main
 
 main()

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from .model import Policy
+from mailbot.core.model import Policy
 
 DEFAULT_CONFIG_NAMES = ("mailbot.toml", "config.example.toml")
 CONFIG_ENV = "MAILBOT_CONFIG"  # names the config file when --config is not given

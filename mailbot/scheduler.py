@@ -19,8 +19,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from .bootstrap import App
-from .worker import Worker
+from mailbot.app import App
+from mailbot.services.worker import Worker
 
 log = logging.getLogger("mailbot.scheduler")
 WAIT_SLICE = 5.0  # seconds: how often the mail job looks at the stop flag while waiting

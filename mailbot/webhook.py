@@ -21,10 +21,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .bootstrap import App
-from .order_sync import process_webhook_events, queue_webhook_event
-from .orders.stripe_source import StripeOrders, StripeUnavailable, WebhookRejected
-from .store import Store
+from mailbot.app import App
+from mailbot.services.order_sync import process_webhook_events, queue_webhook_event
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
+from mailbot.store import Store
 
 log = logging.getLogger("mailbot.webhook")
 PATH = "/stripe/webhook"

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailbot.serials import ALPHABET, check_symbol, format_serial  # noqa: E402
+from mailbot.core.serials import ALPHABET, check_symbol, format_serial  # noqa: E402
 
 
 def serial(payload: str) -> str:

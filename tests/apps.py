@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mailbot.bootstrap import App, build
+from mailbot.app import App, build
 from mailbot.config import Settings, from_dict
-from mailbot.keys import init_key
-from mailbot.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.signing import init_key
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo"

@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timezone
 from typing import Any
 
-from mailbot.model import (
+from mailbot.core.model import (
     AuthResult,
     Facts,
     Inbound,
@@ -15,7 +15,7 @@ from mailbot.model import (
     Order,
     OrderStatus,
 )
-from mailbot.serials import ALPHABET, SerialFinding, SerialStatus, check_symbol, format_serial
+from mailbot.core.serials import ALPHABET, SerialFinding, SerialStatus, check_symbol, format_serial
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 _rng = random.Random(1234)

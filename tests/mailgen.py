@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mailbot.serials import ALPHABET, check_symbol, format_serial
+from mailbot.core.serials import ALPHABET, check_symbol, format_serial
 
 
 @dataclass

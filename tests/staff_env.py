@@ -15,16 +15,16 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from mailbot.bootstrap import App, build
-from mailbot.cli import cli
+from mailbot.app import App, build
+from mailbot.cli.main import cli
 from mailbot.config import load
-from mailbot.interfaces import FrozenClock
-from mailbot.keys import init_key
-from mailbot.mailboxes.maildir import MaildirMailbox
-from mailbot.worker import Processed, Worker
+from tests.clock import FrozenClock
+from mailbot.adapters.signing import init_key
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
+from mailbot.services.worker import Processed, Worker
 
-from .apps import write_config
-from .builders import new_serial
+from tests.apps import write_config
+from tests.builders import new_serial
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 ORDER_HEADER = "order_id,email,name,seats,status,created,currency,refunded_seats,amount_total"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.authenticate import authserv_id_of, read_auth_results, sender_verdict
+from mailbot.core.authenticate import authserv_id_of, read_auth_results, sender_verdict
 from mailbot.mail.parse import parse_message
-from mailbot.model import AuthResult
+from mailbot.core.model import AuthResult
 from tests.mail.mails import mail
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot import serials
-from mailbot.classify import CHECKS, Classification, Kind, classify
-from mailbot.model import Policy, Reason
-from mailbot.parse import parse_message
+from mailbot.core import serials
+from mailbot.core.classify import CHECKS, Classification, Kind, classify
+from mailbot.core.model import Policy, Reason
+from mailbot.mail.parse import parse_message
 
 MAIL = Path(__file__).parent / "data" / "mail"
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example", "licensing@amphis.example"}))

@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from mailbot import config
-from mailbot.cli import cli
+from mailbot.cli.main import cli
 from mailbot.config import ConfigError, MailboxSettings, Settings, from_dict, load
 
-from .apps import config_data, prepare_site, write_config
+from tests.apps import config_data, prepare_site, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 NOTICE = "using the demo config ./config.example.toml"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.classify import Kind, classify
-from mailbot.model import Policy, Reason
-from mailbot.parse import parse_message
+from mailbot.core.classify import Kind, classify
+from mailbot.core.model import Policy, Reason
+from mailbot.mail.parse import parse_message
 
 CORPUS = Path(__file__).parent / "data" / "corpus" / "flanker"
 FILES = sorted(CORPUS.rglob("*.eml"))

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.keys import init_key
+from mailbot.adapters.signing import init_key
 from mailbot.store import Store
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink
 
-from .apps import write_config
-from .mailgen import make_corpus
-from .test_pipeline_imap import (
+from tests.apps import write_config
+from tests.mailgen import make_corpus
+from tests.test_pipeline_imap import (
     ESCALATED,
     IGNORED,
     PROCESSED,

@@ -13,13 +13,13 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
-from mailbot.keys import init_key
-from mailbot.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.signing import init_key
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 from mailbot.store import Store
 
-from .apps import write_config
-from .mailgen import make_corpus
-from .test_pipeline_maildir import licenses_in
+from tests.apps import write_config
+from tests.mailgen import make_corpus
+from tests.test_pipeline_maildir import licenses_in
 
 MAILS = 300
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.classify import Classification, Kind
-from mailbot.decide import decide
-from mailbot.model import (
+from mailbot.core.classify import Classification, Kind
+from mailbot.core.decide import decide
+from mailbot.core.model import (
     Action,
     AuthResult,
     LicenseState,
@@ -19,9 +19,9 @@ from mailbot.model import (
     Policy,
     Reason,
 )
-from mailbot.serials import SerialStatus
+from mailbot.core.serials import SerialStatus
 
-from .builders import facts, finding, inbound, license_, mistyped, new_serial, order
+from tests.builders import facts, finding, inbound, license_, mistyped, new_serial, order
 
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example"}))
 REQUEST = Classification(Kind.REQUEST, None, ())
@@ -73,7 +73,7 @@ def test_revoked_serial_needs_staff() -> None:
 def test_seats_pool_across_orders_oldest_first() -> None:
     from datetime import timedelta
 
-    from .builders import T0
+    from tests.builders import T0
 
     a = order("ORD-A", seats=1, created=T0 - timedelta(days=30))
     b = order("ORD-B", seats=2, created=T0)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from mailbot.bootstrap import App, build
+from mailbot.app import App, build
 from mailbot.config import from_dict
-from mailbot.doctor import Check, run_checks
-from mailbot.keys import init_key
+from mailbot.services.doctor import Check, run_checks
+from mailbot.adapters.signing import init_key
 from tests.apps import DEMO, config_data, write_config
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink

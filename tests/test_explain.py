@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mailbot import serials
-from mailbot.cli import cli
-from mailbot.worker import Worker
+from mailbot.core import serials
+from mailbot.cli.main import cli
+from mailbot.services.worker import Worker
 from tests.apps import DEMO, make_app, write_config
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from mailbot import serials
-from mailbot.keys import (
+from mailbot.core import serials
+from mailbot.adapters.signing import (
     KeyFileError,
     Signer,
     fingerprint,
@@ -27,7 +27,7 @@ from mailbot.keys import (
     public_key_text,
     rotate_key,
 )
-from mailbot.license import InvalidLicense, key_id_of, verify_license
+from mailbot.core.license_format import InvalidLicense, key_id_of, verify_license
 
 CODE = "AMC"
 SERIAL = serials.format_serial("0123456789ABCDE" + serials.check_symbol("0123456789ABCDE"))

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from mailbot import license as lic
-from mailbot import serials
-from mailbot.license import (
+from mailbot.core import license_format as lic
+from mailbot.core import serials
+from mailbot.core.license_format import (
     InvalidLicense,
     LicenseInfo,
     decode_license,
@@ -388,7 +388,7 @@ def test_license_module_imports_only_stdlib_cryptography_and_serials() -> None:
 PROBE = """
 import json, sys
 before = set(sys.modules)
-import mailbot.license
+import mailbot.core.license_format
 print(json.dumps({"new": sorted(set(sys.modules) - before), "all": sorted(sys.modules)}))
 """
 
@@ -414,8 +414,8 @@ def test_importing_the_verifier_loads_no_other_third_party_package(tmp_path: Pat
     assert third_party == set()
     ours = {name for name in modules["new"] if name.split(".")[0] == "mailbot"}
     # serials.py brings model.py (its finding types); nothing else of mailbot may come along.
-    assert ours <= {"mailbot", "mailbot.license", "mailbot.serials"}
+    assert ours <= {"mailbot", "mailbot.core", "mailbot.core.license_format", "mailbot.core.serials"}
     assert "cryptography" in modules["new"]
     for heavy in ["jinja2", "markupsafe", "click", "sqlite_utils", "apscheduler", "imapclient",
-                  "stripe", "rich", "mailbot.keys", "mailbot.config"]:
+                  "stripe", "rich", "mailbot.adapters.signing", "mailbot.config"]:
         assert heavy not in modules["all"], heavy

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mailbot import licensing
-from mailbot.keys import load_public_keys
-from mailbot.licensing import LicenseError
-from mailbot.license import (
+from mailbot.services import licenses as licensing
+from mailbot.adapters.signing import load_public_keys
+from mailbot.services.licenses import LicenseError
+from mailbot.core.license_format import (
     InvalidRevocationList,
     sign_license,
     sign_revocation_list,
     verify_revocation_list,
 )
 
-from .staff_env import Env, make_env, new_serial, order_row, request, text_of
+from tests.staff_env import Env, make_env, new_serial, order_row, request, text_of
 
 ALICE = "alice@northwind.example"
 BOB = "bob@contoso.example"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import notify
-from mailbot.bootstrap import build
+from mailbot.services import notify
+from mailbot.app import build
 from mailbot.config import load
-from mailbot.interfaces import FrozenClock
-from mailbot.jobs import scheduled_jobs
+from tests.clock import FrozenClock
+from mailbot.services.jobs import scheduled_jobs
 from mailbot.store import iso
 
-from .staff_env import T0, Env, make_env, mail, new_serial, order_row, request, text_of
+from tests.staff_env import T0, Env, make_env, mail, new_serial, order_row, request, text_of
 
 STAFF = "licensing-team@amphis.example"
 ORDERS = [order_row("ORD-A", "alice@northwind.example", 1)]
@@ -46,7 +46,7 @@ def test_immediate_notification_says_why_and_how_to_resolve(tmp_path: Path) -> N
     assert notify.send_digest(env.app, env.clock.now()) == 0
     # And the outbox job delivers it like any other mail.
     env.poll()
-    from mailbot.worker import Worker
+    from mailbot.services.worker import Worker
 
     Worker(env.app).deliver_outbox()
     assert env.store.one("SELECT state FROM outbox WHERE id = ?", [note["id"]]) == {
@@ -108,7 +108,7 @@ def test_digest_timing_with_a_frozen_clock(tmp_path: Path) -> None:
     # One resolved before the digest: it is not announced.
     env.clock.advance(minutes=5)
     fourth = stranger(env, 4)
-    from mailbot.queue import resolve
+    from mailbot.services.escalations import resolve
 
     resolve(env.store, fourth, "ann", env.clock.now(), "handled at once")
     env.clock.advance(minutes=54)  # 11:09: the third has waited 59 minutes
@@ -146,7 +146,7 @@ def test_escalations_that_bypass_the_hook_are_caught_up_in_immediate_mode(
     text = text_of(env.outbox("digest")[0]["raw"])
     assert "payment_expired" in text and serial in text
     # The queue reads such an escalation like any other, and can act on its serial.
-    from mailbot import queue as q
+    from mailbot.services import escalations as q
 
     assert q.get_escalation(env.store, esc)["serials"][0]["serial"] == serial
     assert env.cli("queue", "show", str(esc)).exit_code == 0

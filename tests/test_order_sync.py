@@ -28,19 +28,19 @@ import pytest
 import stripe
 from click.testing import CliRunner
 
-from mailbot.bootstrap import App
-from mailbot.cli import cli
-from mailbot.jobs import scheduled_jobs
-from mailbot.keys import load_public_keys
-from mailbot.license import verify_license
-from mailbot.model import LicenseState, OrderStatus, Outcome
-from mailbot.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
-from mailbot.orders.stripe_source import StripeOrders, StripeUnavailable
-from mailbot.queries import expire_pending_payments
-from mailbot.queue import get_escalation, list_escalations, resolve
+from mailbot.app import App
+from mailbot.cli.main import cli
+from mailbot.services.jobs import scheduled_jobs
+from mailbot.adapters.signing import load_public_keys
+from mailbot.core.license_format import verify_license
+from mailbot.core.model import LicenseState, OrderStatus, Outcome
+from mailbot.services.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable
+from mailbot.services.queries import expire_pending_payments
+from mailbot.services.escalations import get_escalation, list_escalations, resolve
 from mailbot.store import Store, iso
 from mailbot.webhook import WebhookServer
-from mailbot.worker import Processed, Worker
+from mailbot.services.worker import Processed, Worker
 from tests.apps import make_app, write_config
 from tests.builders import new_serial
 from tests.servers.stripe_server import DEFAULT_PRICE, TEST_API_KEY, StripeCheckoutServer

@@ -28,21 +28,21 @@ from typing import Any
 
 import pytest
 
-from mailbot.bootstrap import App, build
+from mailbot.app import App, build
 from mailbot.config import from_dict
-from mailbot.doctor import run_checks
-from mailbot.interfaces import FrozenClock
-from mailbot.keys import init_key, load_public_keys
-from mailbot.license import InvalidLicense, verify_license
-from mailbot.model import Outcome, Reason
+from mailbot.services.doctor import run_checks
+from tests.clock import FrozenClock
+from mailbot.adapters.signing import init_key, load_public_keys
+from mailbot.core.license_format import InvalidLicense, verify_license
+from mailbot.core.model import Outcome, Reason
 from mailbot.store import parse_iso
-from mailbot.worker import Worker
+from mailbot.services.worker import Worker
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import Received, SmtpSink
 
-from .apps import DEMO, settings_for, write_config
-from .mailgen import make_corpus
-from .test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
+from tests.apps import DEMO, settings_for, write_config
+from tests.mailgen import make_corpus
+from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
 
 pytestmark = pytest.mark.servers
 
@@ -341,7 +341,7 @@ def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink
         return original(fetched)
 
     monkeypatch.setattr(worker, "process", process)
-    with caplog.at_level(logging.INFO, logger="mailbot.mailboxes.imap"):
+    with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):
         processed = worker.poll_once()
         processed += worker.poll_once()  # whatever the outage left behind, if anything
     worker.deliver_outbox()

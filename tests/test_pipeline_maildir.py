@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import serials
-from mailbot.keys import load_public_keys
+from mailbot.core import serials
+from mailbot.adapters.signing import load_public_keys
 from mailbot.config import ConfigError
-from mailbot.license import InvalidLicense, verify_license
-from mailbot.model import Outcome
-from mailbot.worker import Worker
+from mailbot.core.license_format import InvalidLicense, verify_license
+from mailbot.core.model import Outcome
+from mailbot.services.worker import Worker
 
-from .apps import DEMO, deliver_demo, make_app, write_config
+from tests.apps import DEMO, deliver_demo, make_app, write_config
 
 # What each demo mail must come to (data/demo/maildir, in arrival order).
 DEMO_OUTCOMES = [
@@ -242,7 +242,7 @@ def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
     subject, so staff see who waits; the next mail still runs."""
     app = make_app(tmp_path)
     paths = deliver_demo(app.mailbox)  # type: ignore[arg-type]
-    import mailbot.worker as worker_module
+    import mailbot.services.worker as worker_module
 
     real = worker_module.decide
     calls = {"n": 0}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import queue as q
-from mailbot.queue import QueueError
+from mailbot.services import escalations as q
+from mailbot.services.escalations import QueueError
 
-from .apps import DEMO
-from .staff_env import (
+from tests.apps import DEMO
+from tests.staff_env import (
     T0,
     Env,
     make_env,
@@ -403,12 +403,12 @@ def test_each_demo_escalation_resolves_with_its_suggested_command(tmp_path: Path
 def test_retry_that_fails_again_refuses_in_plain_words(env: Env,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     esc, _ = escalate_no_order(env)
-    import mailbot.decide
+    import mailbot.core.decide
 
     def broken(*_: object) -> None:
         raise RuntimeError("still broken")
 
-    monkeypatch.setattr(mailbot.decide, "decide", broken)
+    monkeypatch.setattr(mailbot.core.decide, "decide", broken)
     with pytest.raises(QueueError, match="failed again .*still broken"):
         q.retry(env.app, esc, "alice", env.clock.now())
     assert env.audit(esc)[-1]["detail"] == "failed again: RuntimeError: still broken"

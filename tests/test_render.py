@@ -6,9 +6,9 @@ import email
 import email.policy
 from pathlib import Path
 
-from mailbot.render import Renderer, compose
+from mailbot.mail.render import Renderer, compose
 
-from .builders import T0
+from tests.builders import T0
 
 CONTEXT = {
     "product": {"name": "Amphis Customer", "code": "AMC"},

@@ -14,11 +14,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot import licensing
-from mailbot.model import Order, OrderStatus
-from mailbot.report import LicenseRecord, Period, build_report, period_for, render_csv
+from mailbot.services import licenses as licensing
+from mailbot.core.model import Order, OrderStatus
+from mailbot.services.report import LicenseRecord, Period, build_report, period_for, render_csv
 
-from .staff_env import Env, make_env, new_serial, request
+from tests.staff_env import Env, make_env, new_serial, request
 
 NOV = ("--from", "2026-11-01", "--to", "2026-11-30")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from mailbot.config import from_dict
-from mailbot.model import Outcome, Reason
-from mailbot.worker import Worker
+from mailbot.core.model import Outcome, Reason
+from mailbot.services.worker import Worker
 
-from .apps import config_data, make_app, prepare_site
-from .staff_env import make_env, mail, new_serial, order_row, request
+from tests.apps import config_data, make_app, prepare_site
+from tests.staff_env import make_env, mail, new_serial, order_row, request
 
 STAFF = "licensing-team@amphis.example"
 
@@ -183,7 +183,7 @@ def test_a_license_string_wrapped_over_lines_is_redacted_whole() -> None:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from mailbot.keys import Signer
+    from mailbot.adapters.signing import Signer
     from mailbot.logs import redact
 
     string = Signer(Ed25519PrivateKey.generate(), "AMC").sign(new_serial(), 7, date(2026, 1, 1))

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from mailbot.orders.stripe_source import StripeOrders, WebhookRejected
-from mailbot.queries import expire_pending_payments
+from mailbot.adapters.orders.stripe import StripeOrders, WebhookRejected
+from mailbot.services.queries import expire_pending_payments
 from mailbot.store import Store, iso
 
-from .staff_env import Env, T0, make_env, order_row
+from tests.staff_env import Env, T0, make_env, order_row
 
 
 @pytest.fixture

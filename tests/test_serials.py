@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbot import serials
-from mailbot.serials import ALPHABET, SerialStatus, check_symbol, format_serial
+from mailbot.core import serials
+from mailbot.core.serials import ALPHABET, SerialStatus, check_symbol, format_serial
 
 payloads = st.text(alphabet=ALPHABET, min_size=15, max_size=15)
 

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from mailbot.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 
-from .apps import DEMO, write_config
+from tests.apps import DEMO, write_config
 
 
 def test_service_answers_new_mail_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mailbot.senders.smtp import SmtpConfigError, SmtpSender, classify
+from mailbot.adapters.senders.smtp import SmtpConfigError, SmtpSender, classify
 from tests.servers.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.servers

@@ -9,7 +9,7 @@ import pytest
 
 from mailbot.store import SCHEMA_VERSION, Store
 
-from .builders import T0, license_, new_serial, order
+from tests.builders import T0, license_, new_serial, order
 
 
 def test_schema_is_created_once_and_reopens(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailbot import serials
-from mailbot.cli import cli
+from mailbot.core import serials
+from mailbot.cli.main import cli
 from mailbot.store import SCHEMA_VERSION, Store
 from tests.apps import write_config
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from mailbot import serials
+from mailbot.core import serials
 from mailbot.mail.parse import parse_message
-from mailbot.model import Inbound
-from mailbot.serials import SerialFinding
+from mailbot.core.model import Inbound
+from mailbot.core.serials import SerialFinding
 
 DATA = Path(__file__).parent.parent / "data"
 MAIL = DATA / "mail"

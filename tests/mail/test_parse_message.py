@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.mail.parse import parse_message
-from mailbot.model import AuthResult, SerialStatus
+from mailbot.core.model import AuthResult, SerialStatus
 from tests.mail.mails import CORPUS, MAIL, S1, S2, S3, S4, S7, load, mail, normalized
 
 

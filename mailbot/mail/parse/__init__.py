@@ -18,12 +18,12 @@ The modules, from the bottom up (each imports only those above it):
 - `message`: `parse_message()`, assembling the Inbound.
 """
 
-from .charsets import decode_bytes
-from .headers import decode_header_text
-from .html import html_to_text
-from .message import parse_message
-from .quotes import is_reply_subject, split_quotes
-from .refs import find_order_refs, searchable
+from mailbot.mail.parse.charsets import decode_bytes
+from mailbot.mail.parse.headers import decode_header_text
+from mailbot.mail.parse.html import html_to_text
+from mailbot.mail.parse.message import parse_message
+from mailbot.mail.parse.quotes import is_reply_subject, split_quotes
+from mailbot.mail.parse.refs import find_order_refs, searchable
 
 __all__ = [
     "decode_bytes",

@@ -15,7 +15,7 @@ import hashlib
 import re
 from datetime import datetime, timezone
 
-from .charsets import decode_bytes, fix_8bit, scrub
+from mailbot.mail.parse.charsets import decode_bytes, fix_8bit, scrub
 
 # A 200 KB Subject of encoded words (the corpus has one) takes the header registry a second;
 # nothing a person wrote is that long.

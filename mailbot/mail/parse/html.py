@@ -13,8 +13,8 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
-from .charsets import tidy
-from .quotes import is_forward_marker, starts_with_forward
+from mailbot.mail.parse.charsets import tidy
+from mailbot.mail.parse.quotes import is_forward_marker, starts_with_forward
 
 _BLOCK_TAGS = frozenset(
     "p div br tr li ul ol table tbody thead tfoot caption h1 h2 h3 h4 h5 h6 blockquote pre hr "

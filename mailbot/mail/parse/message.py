@@ -14,11 +14,11 @@ from __future__ import annotations
 import email.policy
 from email.parser import BytesParser
 
-from ...authenticate import read_auth_results
-from ...model import AuthResult, Inbound
-from ...serials import SerialFinding, find_serials
-from .charsets import scrub, tidy
-from .headers import (
+from mailbot.core.authenticate import read_auth_results
+from mailbot.core.model import AuthResult, Inbound
+from mailbot.core.serials import SerialFinding, find_serials
+from mailbot.mail.parse.charsets import scrub, tidy
+from mailbot.mail.parse.headers import (
     MAX_HEADER_CHARS,
     addresses,
     decode_header_text,
@@ -29,9 +29,9 @@ from .headers import (
     synthetic_id,
     unfolded,
 )
-from .mime import walk_mail
-from .quotes import is_forward_subject, is_reply_subject
-from .refs import find_order_refs, searchable
+from mailbot.mail.parse.mime import walk_mail
+from mailbot.mail.parse.quotes import is_forward_subject, is_reply_subject
+from mailbot.mail.parse.refs import find_order_refs, searchable
 
 MAX_RAW_BYTES = 25_000_000  # beyond this only the start of the mail is parsed at all
 

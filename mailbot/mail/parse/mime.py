@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser, Parser
 
-from ...serials import find_serials
-from .charsets import decode_bytes, scrub
-from .headers import addresses, decode_header_text, message_id_lines, message_ids, unfolded
-from .html import html_to_text
-from .parts import filename, param, raw_values, safe_payload
-from .quotes import is_forward_subject, split_quotes, unflow
+from mailbot.core.serials import find_serials
+from mailbot.mail.parse.charsets import decode_bytes, scrub
+from mailbot.mail.parse.headers import addresses, decode_header_text, message_id_lines, message_ids, unfolded
+from mailbot.mail.parse.html import html_to_text
+from mailbot.mail.parse.parts import filename, param, raw_values, safe_payload
+from mailbot.mail.parse.quotes import is_forward_subject, split_quotes, unflow
 
 MAX_TEXT_CHARS = 2_000_000  # decoded text, all parts together
 MAX_HTML_CHARS = 512_000  # html.parser is pure Python: ~0.4 s per MB of dense markup

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from email.message import Message
 
-from .headers import decode_header_text
+from mailbot.mail.parse.headers import decode_header_text
 
 MAX_NAME = 200  # attachment file names
 

@@ -21,7 +21,7 @@ from mailbot.adapters.mailboxes.imap.codec import (
     uid_sets,
 )
 from mailbot.config import MailboxSettings
-from mailbot.model import Fetched, Outcome
+from mailbot.core.model import Fetched, Outcome
 
 
 def test_uid_sets_compress_and_split() -> None:

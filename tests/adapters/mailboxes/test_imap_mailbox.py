@@ -27,7 +27,7 @@ from mailbot.adapters.mailboxes.imap.codec import KEYWORD, parse_mail_key
 from mailbot.adapters.mailboxes.imap.connection import MailboxAuthError, MailboxError, open_client
 from mailbot.adapters.mailboxes.imap.mailbox import ImapMailbox
 from mailbot.config import MailboxSettings
-from mailbot.model import Outcome
+from mailbot.core.model import Outcome
 from tests.servers.dovecot import DovecotServer
 
 BIG = 10 * 1024 * 1024
@@ -344,7 +344,7 @@ def test_server_restart_between_fetch_and_mark_done(
     fetched = list(box.fetch_new(BIG))
 
     dovecot.restart()
-    with caplog.at_level(logging.INFO, logger="mailbot.mailboxes.imap"):
+    with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):
         box.mark_done([(f, Outcome.ISSUED) for f in fetched])
 
     assert uids_in(dovecot, login, "INBOX") == []
@@ -362,7 +362,7 @@ def test_outage_carries_on_and_idle_resumes(
     fetched = list(box.fetch_new(BIG))
     assert box.wait_for_mail(0.2) is False  # connected and idle, nothing new
 
-    with caplog.at_level(logging.INFO, logger="mailbot.mailboxes.imap"):
+    with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):
         dovecot.stop()
         started = time.monotonic()
         assert list(box.fetch_new(BIG)) == []  # no exception: yields nothing while down
@@ -459,7 +459,7 @@ def test_unreachable_server_backs_off(caplog: pytest.LogCaptureFixture) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
     box = ImapMailbox(MailboxSettings(kind="imap", username="u", password_env="X"), connect=refuse)
-    with caplog.at_level(logging.WARNING, logger="mailbot.mailboxes.imap"):
+    with caplog.at_level(logging.WARNING, logger="mailbot.adapters.mailboxes.imap"):
         for _ in range(5):
             assert list(box.fetch_new(BIG)) == []
     assert len(attempts) == 1  # the rest fall inside the backoff

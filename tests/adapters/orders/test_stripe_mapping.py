@@ -24,7 +24,7 @@ from mailbot.adapters.orders.stripe.mapping import (
     session_order,
     without_line_items,
 )
-from mailbot.model import OrderStatus
+from mailbot.core.model import OrderStatus
 from tests.servers.stripe_server import DEFAULT_PRICE, DEFAULT_PRODUCT, example
 
 

@@ -19,7 +19,7 @@ import stripe
 
 from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
 from mailbot.config import OrdersSettings
-from mailbot.model import OrderStatus
+from mailbot.core.model import OrderStatus
 from tests.servers.stripe_server import (
     DEFAULT_PRICE,
     DEFAULT_PRODUCT,

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from ....config import MailboxSettings
-from ....model import Outcome
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Outcome
 
 KEYWORD = "$MailbotDone"  # with move = false, the keyword that marks a mail as done
 SEEN = b"\\Seen"

@@ -22,14 +22,14 @@ from imapclient.exceptions import (  # type: ignore[import-untyped]
     LoginError,
 )
 
-from ....config import ConfigError, MailboxSettings, secret
-from ....tls import client_context, untrusted_certificate
-from .codec import _said
-from .oauth import TokenError, TokenSource
+from mailbot.config import ConfigError, MailboxSettings, secret
+from mailbot.adapters.tls import client_context, untrusted_certificate
+from mailbot.adapters.mailboxes.imap.codec import _said
+from mailbot.adapters.mailboxes.imap.oauth import TokenError, TokenSource
 
 # One logger for the whole IMAP adapter, under its name from before the split: JSON log lines
 # carry it as "logger", and the tests that capture the adapter's records select it by name.
-LOGGER_NAME = "mailbot.mailboxes.imap"
+LOGGER_NAME = "mailbot.adapters.mailboxes.imap"
 
 log = logging.getLogger(LOGGER_NAME)
 

@@ -20,17 +20,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from ....config import MailboxSettings
-from ....model import Fetched
-from .codec import KEYWORD, _aware, _message_id, _said, mail_key, uid_sets
-from .connection import (
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Fetched
+from mailbot.adapters.mailboxes.imap.codec import KEYWORD, _aware, _message_id, _said, mail_key, uid_sets
+from mailbot.adapters.mailboxes.imap.connection import (
     LOGGER_NAME,
     IMAPClient,
     IMAPClientAbortError,
     IMAPClientError,
     MailboxUnavailable,
 )
-from .session import ImapSession
+from mailbot.adapters.mailboxes.imap.session import ImapSession
 
 log = logging.getLogger(LOGGER_NAME)
 

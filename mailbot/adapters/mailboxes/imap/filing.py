@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ....config import MailboxSettings
-from ....model import Fetched, Outcome
-from .codec import DELETED, KEYWORD, SEEN, _said, parse_mail_key, target_folder, uid_sets
-from .connection import (
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Fetched, Outcome
+from mailbot.adapters.mailboxes.imap.codec import DELETED, KEYWORD, SEEN, _said, parse_mail_key, target_folder, uid_sets
+from mailbot.adapters.mailboxes.imap.connection import (
     LOGGER_NAME,
     IMAPClient,
     IMAPClientAbortError,
@@ -27,7 +27,7 @@ from .connection import (
     MailboxError,
     MailboxUnavailable,
 )
-from .session import ImapSession
+from mailbot.adapters.mailboxes.imap.session import ImapSession
 
 log = logging.getLogger(LOGGER_NAME)
 

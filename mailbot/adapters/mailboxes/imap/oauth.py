@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ....config import ConfigError, MailboxSettings
+from mailbot.config import ConfigError, MailboxSettings
 
 # Refresh this long before the provider's expiry, so a token never dies during a long IDLE login.
 REFRESH_MARGIN_SECONDS = 300

@@ -16,9 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from ....config import MailboxSettings
-from .codec import KEYWORD, _said, server_folder_name
-from .connection import (
+from mailbot.config import MailboxSettings
+from mailbot.adapters.mailboxes.imap.codec import KEYWORD, _said, server_folder_name
+from mailbot.adapters.mailboxes.imap.connection import (
     CONNECTION_ERRORS,
     LOGGER_NAME,
     IMAPClient,

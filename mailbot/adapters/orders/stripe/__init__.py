@@ -6,8 +6,8 @@ The package is split by what changes for which reason: `mapping` (pure: Stripe J
 Importing it does nothing but define them.
 """
 
-from .http import StripeUnavailable, WebhookRejected
-from .mapping import (
+from mailbot.adapters.orders.stripe.http import StripeUnavailable, WebhookRejected
+from mailbot.adapters.orders.stripe.mapping import (
     EVENT_TYPES,
     PAGE_SIZE,
     ChargeState,
@@ -17,7 +17,7 @@ from .mapping import (
     payment_intent_order,
     session_order,
 )
-from .source import StripeOrders
+from mailbot.adapters.orders.stripe.source import StripeOrders
 
 __all__ = [
     "EVENT_TYPES",

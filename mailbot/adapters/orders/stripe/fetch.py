@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ....model import Order
-from .http import ExpandRefused, NotFound, StripeApi, StripeUnavailable
-from .mapping import (
+from mailbot.core.model import Order
+from mailbot.adapters.orders.stripe.http import ExpandRefused, NotFound, StripeApi, StripeUnavailable
+from mailbot.adapters.orders.stripe.mapping import (
     PAGE_SIZE,
     PI_EXPAND,
     SESSION_EXPAND,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ....model import Order, OrderStatus
+from mailbot.core.model import Order, OrderStatus
 
 # The events whose objects can create or change an order. Anything else on the account
 # (invoices, payouts, ...) is not read at all.

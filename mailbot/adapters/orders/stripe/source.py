@@ -20,12 +20,12 @@ from typing import Any
 
 import stripe
 
-from ....config import OrdersSettings
-from ....model import Order
-from . import http
-from .fetch import OrderFetcher
-from .http import NotFound, StripeApi
-from .mapping import (
+from mailbot.config import OrdersSettings
+from mailbot.core.model import Order
+from mailbot.adapters.orders.stripe import http
+from mailbot.adapters.orders.stripe.fetch import OrderFetcher
+from mailbot.adapters.orders.stripe.http import NotFound, StripeApi
+from mailbot.adapters.orders.stripe.mapping import (
     EVENT_TYPES,
     INTENTS_PATH,
     PAGE_SIZE,

@@ -1,0 +1,1 @@
+"""Mail senders: an outbox folder (the embedded default) or SMTP."""

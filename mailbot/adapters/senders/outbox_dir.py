@@ -1,0 +1,37 @@
+"""Replies written as `.eml` files into a folder (the embedded default).
+
+Each outbox row becomes one file named after its row id, written to a temporary name and
+renamed, so a half-written reply never appears and sending a row twice writes the same file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from mailbot.adapters.ports import Delivery
+
+
+class OutboxDirectory:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def send(self, batch: Sequence[tuple[int, str, bytes]]) -> dict[int, Delivery]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        results: dict[int, Delivery] = {}
+        for row_id, recipient, raw in batch:
+            safe = "".join(ch if ch.isalnum() or ch in "@.-_" else "_" for ch in recipient)[:80]
+            target = self.path / f"{row_id:06d}-{safe}.eml"
+            tmp = self.path / f".{target.name}.tmp"
+            try:
+                tmp.write_bytes(raw)
+                os.replace(tmp, target)
+            except OSError as exc:
+                results[row_id] = Delivery(False, permanent=False, error=str(exc))
+            else:
+                results[row_id] = Delivery(True)
+        return results
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,397 @@
+"""Finance reconciliation: do money and licenses agree?
+
+`build_report` is pure: orders and license records in, a Report out. `load_report` reads them
+from the store, and `render_csv` / `render_json` / `render_tables` turn a Report into what people
+and spreadsheets read.
+
+The orders listed are those created within the period and those whose licenses changed in it
+(a license issued or revoked), so this month's report also shows last month's order that got its
+licenses this month. Figures per order:
+- seats: bought; paid_seats: bought, unless the order was never paid;
+- refunded_seats: all of them for a refunded order, else the whole seats removed by partial
+  refunds; usable_seats: what can carry licenses (paid orders only, less refunded seats);
+- licenses_issued: the order's licenses in force now (a transferred license counts once, on its
+  new serial; revoked ones are counted apart in licenses_revoked and transfers);
+- seats_free: usable_seats - licenses_issued (negative: more licenses than seats).
+
+Exceptions come first, most serious first. Refunded or disputed orders with active licenses and
+orders with more licenses than seats are open problems: they are listed whatever the period,
+until someone fixes them. Manual grants, revocations and transfers are events listed when they
+happened within the period; paid orders never used are the period's orders without any license.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from mailbot.core.model import Order, OrderStatus
+from mailbot.store import Store, iso, parse_iso
+
+Progress = Callable[[int, int], None]
+
+# Most serious first: this order is the order of the exceptions list.
+EXCEPTION_KINDS = (
+    "refunded_with_license",
+    "disputed_with_license",
+    "over_seats",
+    "manual_grant",
+    "revoked",
+    "transfer",
+    "unused_order",
+)
+
+ORDER_FIELDS = (
+    "order_id", "email", "name", "status", "created", "source", "currency", "amount_total",
+    "seats", "paid_seats", "refunded_seats", "usable_seats", "licenses_issued",
+    "licenses_revoked", "transfers", "seats_free",
+)
+EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
+TOTAL_FIELDS = (
+    "currency", "orders", "amount_total", "seats", "paid_seats", "refunded_seats",
+    "usable_seats", "licenses_issued", "seats_free",
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+
+    def contains(self, at: datetime | None) -> bool:
+        if at is None:
+            return False
+        lo = datetime.combine(self.start, time.min, tzinfo=timezone.utc)
+        at = at.astimezone(timezone.utc)
+        if self.end >= date.max:  # --to 9999-12-31: there is no day after it
+            return lo <= at
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.utc)
+        return lo <= at < hi
+
+
+def period_for(start: date | None, end: date | None, today: date) -> Period:
+    """--from/--to with their defaults: neither = this whole month; only --from = up to today;
+    only --to = from the first of that month."""
+    if start is None and end is None:
+        start = today.replace(day=1)
+        end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
+    elif end is None:
+        assert start is not None
+        end = today if start <= today else start
+    elif start is None:
+        start = end.replace(day=1)
+    return Period(start, end)
+
+
+@dataclass(frozen=True)
+class LicenseRecord:
+    license_no: int
+    serial: str
+    customer_email: str
+    order_id: str | None
+    seat_key: int
+    issued_at: datetime
+    state: str  # active | revoked
+    revoked_at: datetime | None = None
+    revoked_reason: str = ""
+    replaced_by: int | None = None
+    granted_by: str = ""
+    grant_reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    order_id: str
+    email: str
+    name: str
+    status: str
+    created: str
+    source: str
+    currency: str
+    amount_total: int
+    seats: int
+    paid_seats: int
+    refunded_seats: int
+    usable_seats: int
+    licenses_issued: int
+    licenses_revoked: int
+    transfers: int
+    seats_free: int
+
+
+@dataclass(frozen=True)
+class ReportException:
+    kind: str
+    detail: str
+    order_id: str | None = None
+    serial: str | None = None
+    license_no: int | None = None
+    email: str = ""
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    currency: str
+    orders: int = 0
+    amount_total: int = 0
+    seats: int = 0
+    paid_seats: int = 0
+    refunded_seats: int = 0
+    usable_seats: int = 0
+    licenses_issued: int = 0
+    seats_free: int = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    generated_at: datetime
+    orders: list[OrderLine]
+    exceptions: list[ReportException]
+    totals: list[Totals] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()},
+            "generated_at": iso(self.generated_at),
+            "exceptions": [asdict(e) for e in self.exceptions],
+            "orders": [asdict(o) for o in self.orders],
+            "totals": [asdict(t) for t in self.totals],
+        }
+
+
+def refunded_seats(order: Order) -> int:
+    if order.status is OrderStatus.REFUNDED:
+        return order.seats
+    return min(order.refunded_seats, order.seats)
+
+
+def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], period: Period,
+                 now: datetime, progress: Progress | None = None) -> Report:
+    all_orders = list(orders)
+    records = list(licenses)
+    by_order: dict[str, list[LicenseRecord]] = {}
+    for lic in records:
+        if lic.order_id:
+            by_order.setdefault(lic.order_id, []).append(lic)
+    new_serial = {lic.license_no: lic.serial for lic in records}
+
+    lines: list[OrderLine] = []
+    problems: list[ReportException] = []
+    total = len(all_orders) + len(records)
+    for done, order in enumerate(all_orders, start=1):
+        mine = by_order.get(order.order_id, [])
+        active = [lic for lic in mine if lic.state == "active"]
+        if order.status in (OrderStatus.REFUNDED, OrderStatus.DISPUTED):
+            kind = ("refunded_with_license" if order.status is OrderStatus.REFUNDED
+                    else "disputed_with_license")
+            for lic in active:
+                problems.append(ReportException(
+                    kind, f"order {order.order_id} is {order.status.value}; license "
+                    f"#{lic.license_no} for {lic.serial} is still active",
+                    order.order_id, lic.serial, lic.license_no, order.email))
+        elif len(active) > order.usable_seats:
+            problems.append(ReportException(
+                "over_seats", f"{len(active)} active license(s) on {order.usable_seats} usable "
+                f"seat(s) ({order.seats} bought, {refunded_seats(order)} refunded)",
+                order.order_id, None, None, order.email))
+        touched = any(period.contains(lic.issued_at) or period.contains(lic.revoked_at)
+                      for lic in mine)
+        if period.contains(order.created) or touched:
+            revoked = [lic for lic in mine if lic.state == "revoked"]
+            transfers = sum(1 for lic in revoked if lic.replaced_by)
+            line = OrderLine(
+                order_id=order.order_id, email=order.email, name=order.name,
+                status=order.status.value, created=iso(order.created), source=order.source,
+                currency=order.currency, amount_total=order.amount_total, seats=order.seats,
+                paid_seats=0 if order.status is OrderStatus.UNPAID else order.seats,
+                refunded_seats=refunded_seats(order), usable_seats=order.usable_seats,
+                licenses_issued=len(active), licenses_revoked=len(revoked) - transfers,
+                transfers=transfers, seats_free=order.usable_seats - len(active),
+            )
+            lines.append(line)
+            if (order.status is OrderStatus.PAID and order.usable_seats > 0 and not mine
+                    and period.contains(order.created)):
+                problems.append(ReportException(
+                    "unused_order", f"paid for {order.usable_seats} seat(s), no license issued",
+                    order.order_id, None, None, order.email, iso(order.created)))
+        if progress is not None:
+            progress(done, total)
+
+    for done, lic in enumerate(records, start=len(all_orders) + 1):
+        if lic.order_id is None and period.contains(lic.issued_at):
+            who = f" by {lic.granted_by}" if lic.granted_by else ""
+            why = f": {lic.grant_reason}" if lic.grant_reason else ""
+            state = "" if lic.state == "active" else " (since revoked)"
+            problems.append(ReportException(
+                "manual_grant", f"license #{lic.license_no} granted without an order{who}{why}"
+                f"{state}", None, lic.serial, lic.license_no, lic.customer_email,
+                iso(lic.issued_at)))
+        if lic.state == "revoked" and period.contains(lic.revoked_at):
+            at = iso(lic.revoked_at) if lic.revoked_at else None
+            if lic.replaced_by:
+                problems.append(ReportException(
+                    "transfer", f"license #{lic.license_no} moved from {lic.serial} to "
+                    f"{new_serial.get(lic.replaced_by, '?')} (license #{lic.replaced_by})",
+                    lic.order_id, lic.serial, lic.license_no, lic.customer_email, at))
+            else:
+                problems.append(ReportException(
+                    "revoked", f"license #{lic.license_no} revoked: "
+                    f"{lic.revoked_reason or 'no reason given'}",
+                    lic.order_id, lic.serial, lic.license_no, lic.customer_email, at))
+        if progress is not None:
+            progress(done, total)
+
+    rank = {kind: i for i, kind in enumerate(EXCEPTION_KINDS)}
+    problems.sort(key=lambda e: (rank[e.kind], e.at or "", e.order_id or "", e.license_no or 0))
+    lines.sort(key=lambda o: (o.created, o.order_id))
+    return Report(period, now, lines, problems, _totals(lines))
+
+
+def _totals(lines: Sequence[OrderLine]) -> list[Totals]:
+    sums: dict[str, dict[str, int]] = {}
+    for line in lines:
+        acc = sums.setdefault(line.currency, {f: 0 for f in TOTAL_FIELDS if f != "currency"})
+        acc["orders"] += 1
+        for name in TOTAL_FIELDS[2:]:
+            acc[name] += getattr(line, name)
+    return [Totals(currency, **values) for currency, values in sorted(sums.items())]
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+def license_records(store: Store) -> list[LicenseRecord]:
+    rows = store.query(
+        "SELECT license_no, serial, customer_email, order_id, seat_key, issued_at, state, "
+        "revoked_at, revoked_reason, replaced_by, granted_by, grant_reason FROM licenses "
+        "ORDER BY license_no")
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    return [
+        LicenseRecord(
+            license_no=int(r["license_no"]), serial=r["serial"],
+            customer_email=r["customer_email"] or "", order_id=r["order_id"] or None,
+            seat_key=int(r["seat_key"] or r["license_no"]),
+            issued_at=parse_iso(r["issued_at"]) or epoch, state=r["state"],
+            revoked_at=parse_iso(r["revoked_at"]), revoked_reason=r["revoked_reason"] or "",
+            replaced_by=r["replaced_by"], granted_by=r["granted_by"] or "",
+            grant_reason=r["grant_reason"] or "",
+        )
+        for r in rows
+    ]
+
+
+def load_report(store: Store, period: Period, now: datetime,
+                progress: Progress | None = None) -> Report:
+    return build_report(store.all_orders(), license_records(store), period, now, progress)
+
+
+def size_of(store: Store) -> int:
+    """How many rows a report walks (to decide whether a progress bar is worth showing)."""
+    row = store.one("SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM licenses) "
+                    "AS n")
+    return int(row["n"]) if row else 0
+
+
+# -- renderers -------------------------------------------------------------------------------
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.as_json(), indent=2, ensure_ascii=False)
+
+
+def render_csv(report: Report, section: str = "orders") -> str:
+    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file)."""
+    if section == "orders":
+        fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
+    elif section == "exceptions":
+        fields, rows = EXCEPTION_FIELDS, [asdict(e) for e in report.exceptions]
+    elif section == "totals":
+        fields, rows = TOTAL_FIELDS, [asdict(t) for t in report.totals]
+    else:
+        raise ValueError(f"unknown section {section!r}: orders, exceptions or totals")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def money(amount: int, currency: str) -> str:
+    if not amount:
+        return "-"  # unknown (a CSV without amounts) reads better as a dash than as 0.00
+    if not currency:
+        return str(amount)
+    # Stripe's zero-decimal currencies are the exception; two decimals fit the rest.
+    zero_decimal = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
+                    "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+    if currency.lower() in zero_decimal:
+        return f"{amount} {currency.upper()}"
+    return f"{amount / 100:,.2f} {currency.upper()}"
+
+
+def render_tables(report: Report) -> list[Any]:
+    """Rich renderables for people: exceptions first, then orders, then totals."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    def new_table(title: str, columns: list[tuple[str, str, bool]]) -> Table:
+        t = Table(title=f"\n{title}", title_justify="left", title_style="bold",
+                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name, justify, whole in columns:
+            t.add_column(name, justify=justify, no_wrap=whole,  # type: ignore[arg-type]
+                         overflow="fold")
+        return t
+
+    out: list[Any] = []
+    p = report.period
+    out.append(Text(f"Finance report {p.start.isoformat()} .. {p.end.isoformat()}",
+                    style="bold"))
+    if report.exceptions:
+        t = new_table(f"Exceptions ({len(report.exceptions)})",
+                      [("kind", "left", True), ("order", "left", True),
+                       ("serial", "left", True), ("what", "left", False)])
+        for e in report.exceptions:
+            style = "red" if e.kind in EXCEPTION_KINDS[:3] else None
+            when = f" ({e.at[:10]})" if e.at else ""
+            what = f"{e.email}: {e.detail}{when}" if e.email else f"{e.detail}{when}"
+            t.add_row(e.kind, e.order_id or "-", e.serial or "", what, style=style)
+        out.append(t)
+    else:
+        out.append(Text("\nNo exceptions.", style="green"))
+    t = new_table(f"Orders ({len(report.orders)})",
+                  [("order", "left", True), ("customer", "left", False),
+                   ("status", "left", True), ("seats", "right", True),
+                   ("refunded", "right", True), ("licensed", "right", True),
+                   ("free", "right", True), ("amount", "right", True)])
+    for o in report.orders:
+        free = Text(str(o.seats_free), style="red" if o.seats_free < 0 else "")
+        t.add_row(o.order_id, o.email, o.status, str(o.paid_seats), str(o.refunded_seats),
+                  str(o.licenses_issued), free, money(o.amount_total, o.currency))
+    out.append(t)
+    if report.totals:
+        t = new_table("Totals per currency",
+                      [("currency", "left", True), ("orders", "right", True),
+                       ("seats", "right", True), ("refunded", "right", True),
+                       ("usable", "right", True), ("licensed", "right", True),
+                       ("free", "right", True), ("amount", "right", True)])
+        for s in report.totals:
+            t.add_row(s.currency.upper() or "-", str(s.orders), str(s.paid_seats),
+                      str(s.refunded_seats), str(s.usable_seats), str(s.licenses_issued),
+                      str(s.seats_free), money(s.amount_total, s.currency))
+        out.append(t)
+    return out
