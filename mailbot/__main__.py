@@ -1,5 +1,5 @@
 """`python -m mailbot` is the `mailbot` command."""
 
-from mailbot.cli.main import main
+from mailbot.cli import main
 
 main()

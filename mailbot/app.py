@@ -1,5 +1,10 @@
-"""Wiring: settings in, an App with real adapters out. The only place that picks
-implementations; everything else receives them. Nothing connects until it is used."""
+"""Wiring: settings in, an App with real adapters out.
+
+The only place that picks implementations from the config's kinds (Maildir or IMAP, an outbox
+folder or SMTP, CSV or Stripe); everything else receives them through `services.context.Deps`,
+which App satisfies. Nothing connects until it is used. Tests pass `overrides` (a clock, a
+mailbox over a test server) to `build()`.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,30 @@ from functools import cached_property
 from typing import Any
 
 from mailbot.config import ConfigError, Settings, secret
-from mailbot.adapters.ports import MailSender, Mailbox, OrderSource
 from mailbot.core.clock import Clock, SystemClock
 from mailbot.core.model import Policy
 from mailbot.mail.render import Renderer
+from mailbot.services.ports import Mailbox, MailSender, OrderEvents, OrderSource, Signer
 from mailbot.store import Store
 
 
 @dataclass
 class App:
+    """The running mailbot: settings, store, clock and adapters, each built on first use."""
+
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def store(self) -> Store:
-        return self.overrides.get("store") or Store.open(self.settings.store_path)
+        store: Store = self.overrides.get("store") or Store.open(self.settings.store_path)
+        return store
 
     @cached_property
     def policy(self) -> Policy:
-        return self.overrides.get("policy") or self.settings.decision_policy()
+        policy: Policy = self.overrides.get("policy") or self.settings.decision_policy()
+        return policy
 
     @cached_property
     def renderer(self) -> Renderer:
@@ -37,36 +46,34 @@ class App:
     @cached_property
     def mailbox(self) -> Mailbox:
         if "mailbox" in self.overrides:
-            return self.overrides["mailbox"]
-        m = self.settings.mailbox
-        if m.kind == "maildir":
-            from mailbot.adapters.mailboxes.maildir import MaildirMailbox
-
-            assert m.path is not None
-            return MaildirMailbox(m.path, since=m.since)
-        from mailbot.adapters.mailboxes.imap import ImapMailbox
-
-        return ImapMailbox(m)
+            mailbox: Mailbox = self.overrides["mailbox"]
+            return mailbox
+        return self._mailbox(read_only=False)
 
     def peek_mailbox(self) -> Mailbox:
         """The configured mailbox opened for looking only (`explain --mailbox`): nothing is
         moved, flagged or marked read, and `mark_done` refuses."""
         if "mailbox" in self.overrides:
-            return self.overrides["mailbox"]
+            mailbox: Mailbox = self.overrides["mailbox"]
+            return mailbox
+        return self._mailbox(read_only=True)
+
+    def _mailbox(self, read_only: bool) -> Mailbox:
         m = self.settings.mailbox
         if m.kind == "maildir":
             from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 
             assert m.path is not None
-            return MaildirMailbox(m.path, since=m.since, read_only=True)
+            return MaildirMailbox(m.path, since=m.since, read_only=read_only)
         from mailbot.adapters.mailboxes.imap import ImapMailbox
 
-        return ImapMailbox(m, read_only=True)
+        return ImapMailbox(m, read_only=read_only)
 
     @cached_property
     def sender(self) -> MailSender:
         if "sender" in self.overrides:
-            return self.overrides["sender"]
+            sender: MailSender = self.overrides["sender"]
+            return sender
         o = self.settings.outbox
         if o.kind == "directory":
             from mailbot.adapters.senders.outbox_dir import OutboxDirectory
@@ -78,7 +85,7 @@ class App:
         return SmtpSender(o)
 
     @cached_property
-    def orders(self) -> OrderSource:
+    def _order_source(self) -> Any:
         if "orders" in self.overrides:
             return self.overrides["orders"]
         o = self.settings.orders
@@ -92,36 +99,46 @@ class App:
         key = secret(o.api_key_env, o.api_key_file, "the Stripe API key")
         return StripeOrders(o, api_key=key)
 
+    @property
+    def orders(self) -> OrderSource:
+        source: OrderSource = self._order_source
+        return source
+
+    @property
+    def order_events(self) -> OrderEvents | None:
+        if self.settings.orders.kind != "stripe" and "orders" not in self.overrides:
+            return None
+        source = self._order_source
+        return None if source.is_local else source  # type: ignore[no-any-return]
+
     @cached_property
-    def private_key(self) -> Any:
-        """The Ed25519 signing key; a missing or unreadable key is a ConfigError."""
-        from mailbot.adapters.signing import KeyFileError, load_private_key
+    def signer(self) -> Signer:
+        """The signing key; a missing or unreadable key is a ConfigError."""
+        if "signer" in self.overrides:
+            signer: Signer = self.overrides["signer"]
+            return signer
+        from mailbot.adapters.signing import KeyFileError, Signer as KeySigner, load_private_key
 
         s = self.settings.signing
         passphrase = os.environ.get(s.passphrase_env, "").encode() if s.passphrase_env else None
         try:
-            return load_private_key(s.private_key, passphrase or None)
+            key = load_private_key(s.private_key, passphrase or None)
         except KeyFileError as exc:
             raise ConfigError(str(exc)) from None
-
-    @cached_property
-    def signer(self) -> Any:
-        if "signer" in self.overrides:
-            return self.overrides["signer"]
-        from mailbot.adapters.signing import Signer
-
         p = self.settings.product
-        return Signer(self.private_key, p.code, edition=p.edition, license_days=p.license_days)
+        return KeySigner(key, p.code, edition=p.edition, license_days=p.license_days,
+                         public_dir=s.public_keys)
 
     def close(self) -> None:
-        for name in ("mailbox", "sender", "orders"):
-            close = getattr(self.__dict__.get(name), "close", None)
-            if close is not None:
-                close()
+        for name in ("mailbox", "sender", "_order_source"):
+            adapter = self.__dict__.get(name)
+            if adapter is not None:
+                adapter.close()
         if "store" in self.__dict__:
             self.store.close()
 
 
 def build(settings: Settings, **overrides: Any) -> App:
+    """An App for these settings; `overrides` replace parts (tests: clock, mailbox, ...)."""
     clock = overrides.pop("clock", None) or SystemClock()
     return App(settings=settings, clock=clock, overrides=overrides)

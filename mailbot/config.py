@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from mailbot.core.errors import SetupError
 from mailbot.core.model import Policy
 
 DEFAULT_CONFIG_NAMES = ("mailbot.toml", "config.example.toml")
@@ -44,7 +45,7 @@ CONFIG_ENV = "MAILBOT_CONFIG"  # names the config file when --config is not give
 DEMO_CONFIG_NAME = DEFAULT_CONFIG_NAMES[-1]
 
 
-class ConfigError(Exception):
+class ConfigError(SetupError):
     """A config that cannot work; the message says what to change."""
 
 

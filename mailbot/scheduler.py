@@ -19,7 +19,11 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from mailbot.app import App
+from mailbot.services.context import Deps
+from mailbot.services.delivery import deliver_outbox
+from mailbot.services.notify import send_digest
+from mailbot.services.order_sync import JOB_BUDGET_SECONDS, sync_orders
+from mailbot.services.payments import expire_pending_payments
 from mailbot.services.worker import Worker
 
 log = logging.getLogger("mailbot.scheduler")
@@ -28,26 +32,45 @@ DRAIN_PASSES = 5  # passes in a row while mail keeps coming; then the other jobs
 MAIL_TICK = 0.25  # seconds between the end of one mail job and the next (it waits inside)
 
 
+Job = tuple[str, Callable[[], Any], float]  # name, what it does, every how many seconds
+
+
+def periodic_jobs(deps: Deps) -> list[Job]:
+    """The jobs of `mailbot run` besides mail and the outbox."""
+    jobs: list[Job] = [
+        ("expire-payments", lambda: expire_pending_payments(deps, deps.clock.now()), 3600),
+        # Checks every minute; sends only when a digest is due (see services/notify.py).
+        ("staff-digest", lambda: send_digest(deps, deps.clock.now()), 60),
+    ]
+    if deps.order_events is not None:
+        # Incremental every sync_minutes; the full re-list comes due every full_resync_hours
+        # and runs in slices of the budget, so mail never waits long behind it.
+        jobs.append(("order-sync", lambda: sync_orders(deps, budget_seconds=JOB_BUDGET_SECONDS),
+                     max(1, deps.settings.orders.sync_minutes) * 60))
+    return jobs
+
+
 class Runner:
-    def __init__(self, app: App, extra_jobs: list[tuple[str, Callable[[], Any], float]]
-                 | None = None) -> None:
-        self.app = app
-        self.worker = Worker(app)
+    """The scheduled worker: mail (IDLE or polling), the outbox, and the periodic jobs."""
+
+    def __init__(self, deps: Deps, extra_jobs: list[Job] | None = None) -> None:
+        self.deps = deps
+        self.worker = Worker(deps)
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
             timezone=timezone.utc,
         )
-        self._extra = extra_jobs or []
+        self._extra = periodic_jobs(deps) if extra_jobs is None else extra_jobs
         # True when the last pass found mail (and at start-up): more may be waiting, and its
         # new-mail notice may have come while we were busy, so look again before waiting.
         self._more_waiting = True
 
     def mail_job(self) -> None:
         """Wait for mail (IDLE or a sleep), then process everything waiting and deliver."""
-        mailbox = self.app.mailbox
+        mailbox = self.deps.mailbox
         waited = 0.0
-        poll = float(self.app.settings.mailbox.poll_seconds)
+        poll = float(self.deps.settings.mailbox.poll_seconds)
         while not self._more_waiting and not self.worker.stop.is_set() and waited < poll:
             if mailbox.wait_for_mail(min(WAIT_SLICE, poll - waited)):
                 break
@@ -57,10 +80,13 @@ class Runner:
         # Drain: mail that arrived while we worked gets its pass now, not after a wait.
         for _ in range(DRAIN_PASSES):
             processed = self._guarded("poll", self.worker.poll_once) or []
-            self._guarded("deliver", self.worker.deliver_outbox)
+            self._guarded("deliver", self._deliver)
             self._more_waiting = any(not p.already_done for p in processed)
             if not self._more_waiting or self.worker.stop.is_set():
                 break
+
+    def _deliver(self) -> Any:
+        return deliver_outbox(self.deps, self.worker.stop)
 
     def _guarded(self, name: str, job: Callable[[], Any]) -> Any:
         try:
@@ -76,14 +102,14 @@ class Runner:
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.scheduler.add_job(self.mail_job, "interval", seconds=MAIL_TICK, id="mail",
                                next_run_time=_now())
-        self.scheduler.add_job(lambda: self._guarded("deliver", self.worker.deliver_outbox),
+        self.scheduler.add_job(lambda: self._guarded("deliver", self._deliver),
                                "interval", seconds=30, id="outbox")
         for name, job, seconds in self._extra:
             self.scheduler.add_job(lambda job=job, name=name: self._guarded(name, job),
                                    "interval", seconds=seconds, id=name, next_run_time=_now())
         self._install_signals()
-        log.info("worker started", extra={"mailbox": self.app.settings.mailbox.kind,
-                                          "outbox": self.app.settings.outbox.kind})
+        log.info("worker started", extra={"mailbox": self.deps.settings.mailbox.kind,
+                                          "outbox": self.deps.settings.outbox.kind})
         self.scheduler.start()
         log.info("worker stopped")
 

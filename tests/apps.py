@@ -33,10 +33,12 @@ def config_data(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def prepare_site(base: Path, data: dict[str, dict[str, Any]]) -> None:
-    """The folders a deployed config reads from and mailbot does not create: the Maildir."""
+    """The folders a deployed config reads from and mailbot does not create: a Maildir, as a
+    mail server leaves it (new/, cur/, tmp/)."""
     mailbox = data.get("mailbox", {})
     if mailbox.get("kind") == "maildir" and mailbox.get("path"):
-        (base / mailbox["path"]).mkdir(parents=True, exist_ok=True)
+        for sub in ("new", "cur", "tmp"):
+            (base / mailbox["path"] / sub).mkdir(parents=True, exist_ok=True)
 
 
 def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:

@@ -16,7 +16,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from mailbot.app import App, build
-from mailbot.cli.main import cli
+from mailbot.cli import cli
 from mailbot.config import load
 from tests.clock import FrozenClock
 from mailbot.adapters.signing import init_key
@@ -25,6 +25,7 @@ from mailbot.services.worker import Processed, Worker
 
 from tests.apps import write_config
 from tests.builders import new_serial
+from tests.db import query
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 ORDER_HEADER = "order_id,email,name,seats,status,created,currency,refunded_seats,amount_total"
@@ -78,15 +79,15 @@ class Env:
         return json.loads(result.output)
 
     def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
-        rows = self.store.query("SELECT * FROM outbox ORDER BY id")
+        rows = query(self.store, "SELECT * FROM outbox ORDER BY id")
         return [r for r in rows if kind is None or r["kind"] == kind]
 
     def escalations(self, state: str | None = None) -> list[dict[str, Any]]:
-        rows = self.store.query("SELECT * FROM escalations ORDER BY id")
+        rows = query(self.store, "SELECT * FROM escalations ORDER BY id")
         return [r for r in rows if state is None or r["state"] == state]
 
     def audit(self, escalation_id: int) -> list[dict[str, Any]]:
-        return self.store.query("SELECT * FROM audit WHERE escalation_id = ? ORDER BY id",
+        return query(self.store, "SELECT * FROM audit WHERE escalation_id = ? ORDER BY id",
                                 [escalation_id])
 
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from mailbot import config
-from mailbot.cli.main import cli
+from mailbot.cli import cli
 from mailbot.config import ConfigError, MailboxSettings, Settings, from_dict, load
 
 from tests.apps import config_data, prepare_site, write_config
@@ -384,8 +384,8 @@ def test_sections_built_in_code_check_their_types_too() -> None:
 
 def test_the_example_config_is_valid_and_documents_since(tmp_path: Path) -> None:
     text = (REPO / "config.example.toml").read_text()
-    (tmp_path / "data" / "run" / "maildir").mkdir(parents=True)
-    (tmp_path / "data" / "demo").mkdir(parents=True)
+    (tmp_path / "data" / "run" / "maildir").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "data" / "demo").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "data" / "demo" / "orders.csv", tmp_path / "data" / "demo")
     (tmp_path / "config.example.toml").write_text(text)
     assert load(tmp_path / "config.example.toml").mailbox.since is None

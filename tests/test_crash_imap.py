@@ -26,6 +26,7 @@ import pytest
 
 from mailbot.adapters.signing import init_key
 from mailbot.store import Store
+from tests.db import one, query
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink
 
@@ -113,7 +114,7 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
     store = Store.open(tmp_path / "mailbot.db")
     try:
         # Every mail has exactly one outcome, and each was filed by it.
-        rows = store.query("SELECT mailbox_key, message_id, outcome, reason, mailbox_done "
+        rows = query(store, "SELECT mailbox_key, message_id, outcome, reason, mailbox_done "
                            "FROM messages")
         assert len(rows) == MAILS
         assert len({r["mailbox_key"] for r in rows}) == MAILS
@@ -126,9 +127,9 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
         assert sorted(filed) == sorted(r["message_id"] for r in rows)  # each exactly once
 
         # No serial has two licenses; no order more licenses than seats.
-        per_serial = Counter(r["serial"] for r in store.query("SELECT serial FROM licenses"))
+        per_serial = Counter(r["serial"] for r in query(store, "SELECT serial FROM licenses"))
         assert per_serial and max(per_serial.values()) == 1
-        over = store.query(
+        over = query(store, 
             "SELECT o.order_id, o.seats, count(l.license_no) AS used FROM orders o "
             "JOIN licenses l ON l.order_id = o.order_id GROUP BY o.order_id "
             "HAVING used > o.seats")
@@ -138,9 +139,9 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
         delivered = {s for _, s, _ in received_licenses(smtp_sink.messages,
                                                         tmp_path / "received")}
         assert set(per_serial) <= delivered
-        assert store.one("SELECT count(*) AS n FROM outbox WHERE state != 'sent'")["n"] == 0
+        assert one(store, "SELECT count(*) AS n FROM outbox WHERE state != 'sent'")["n"] == 0
         # At least once, and not wildly more: only the delivery kill may have doubled some.
-        assert len(smtp_sink.messages) >= store.one("SELECT count(*) AS n FROM outbox")["n"]
+        assert len(smtp_sink.messages) >= one(store, "SELECT count(*) AS n FROM outbox")["n"]
     finally:
         store.close()
     assert kills == KILLS_WHILE_DECIDING + 1, "the worker finished before it could be killed"

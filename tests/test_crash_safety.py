@@ -20,6 +20,7 @@ from mailbot.store import Store
 from tests.apps import write_config
 from tests.mailgen import make_corpus
 from tests.test_pipeline_maildir import licenses_in
+from tests.db import one, query
 
 MAILS = 300
 
@@ -67,20 +68,20 @@ def test_sigkill_mid_batch_never_loses_or_doubles(tmp_path: Path) -> None:
 
     store = Store.open(tmp_path / "mailbot.db")
     # Every mail has exactly one outcome, and none is left waiting.
-    rows = store.query("SELECT mailbox_key, outcome, reason FROM messages")
+    rows = query(store, "SELECT mailbox_key, outcome, reason FROM messages")
     assert len(rows) == MAILS
     assert len({r["mailbox_key"] for r in rows}) == MAILS
     assert not [p for p in (tmp_path / "maildir" / "new").iterdir()]
     assert not any(r["reason"] == "internal_error" for r in rows)
     # No serial has two licenses.
-    per_serial = Counter(r["serial"] for r in store.query("SELECT serial FROM licenses"))
+    per_serial = Counter(r["serial"] for r in query(store, "SELECT serial FROM licenses"))
     assert per_serial and max(per_serial.values()) == 1
     # No order has more licenses than seats.
-    over = store.query(
+    over = query(store, 
         "SELECT o.order_id, o.seats, count(l.license_no) AS used FROM orders o "
         "JOIN licenses l ON l.order_id = o.order_id GROUP BY o.order_id HAVING used > o.seats")
     assert over == []
     # Every license issued was delivered (written to the outbox folder) at least once.
     delivered = {serial for _, serial, _ in licenses_in(tmp_path / "outbox")}
     assert set(per_serial) <= delivered
-    assert store.one("SELECT count(*) AS n FROM outbox WHERE state != 'sent'")["n"] == 0
+    assert one(store, "SELECT count(*) AS n FROM outbox WHERE state != 'sent'")["n"] == 0

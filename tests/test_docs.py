@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from mailbot.cli.main import cli
+from mailbot.cli import cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -262,7 +262,7 @@ def test_doctor_fails_wherever_run_fails(fault: str, tmp_path: Path) -> None:
     make, named = FAULTS[fault]
     base = tmp_path / "site"
     base.mkdir()
-    (base / "maildir" / "new").mkdir(parents=True)
+    (base / "maildir" / "new").mkdir(parents=True, exist_ok=True)
     for name in ("cur", "tmp"):
         (base / "maildir" / name).mkdir()
     waiting = sorted(p for p in (DEMO / "maildir" / "new").iterdir() if p.is_file())[:3]

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailbot.core import serials
-from mailbot.cli.main import cli
+from mailbot.cli import cli
 from mailbot.services.worker import Worker
 from tests.apps import DEMO, make_app, write_config
 from tests.servers.dovecot import DovecotServer
@@ -55,7 +55,7 @@ def test_explain_mailbox_changes_nothing_and_predicts_the_run(tmp_path: Path) ->
     config = write_config(tmp_path, orders={"payment_link": "https://buy.stripe.com/test_x"})
     maildir = tmp_path / "maildir"
     for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True)
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
     files = demo_files()
     for src in files[:5]:
         shutil.copy(src, maildir / "new" / src.name)
@@ -90,8 +90,8 @@ def test_explain_mailbox_changes_nothing_and_predicts_the_run(tmp_path: Path) ->
 
 def test_explain_before_the_first_run_needs_no_store(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    (tmp_path / "maildir" / "new").mkdir(parents=True)
-    (tmp_path / "maildir" / "cur").mkdir()
+    (tmp_path / "maildir" / "new").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "maildir" / "cur").mkdir(exist_ok=True)
     for src in demo_files()[:3]:
         shutil.copy(src, tmp_path / "maildir" / "new" / src.name)
     assert CliRunner().invoke(cli, ["--config", str(config), "keys", "init"]).exit_code == 0

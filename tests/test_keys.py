@@ -311,7 +311,7 @@ def same_id_key(key_id: int) -> Ed25519PrivateKey:
 def test_new_keys_take_an_id_no_known_key_has(paths: tuple[Path, Path]) -> None:
     private, public_dir = paths
     every = keys_for_every_id()
-    public_dir.mkdir(parents=True)
+    public_dir.mkdir(parents=True, exist_ok=True)
     free = {0x5A, 0xA5}
     for key_id, key in every.items():
         if key_id not in free:

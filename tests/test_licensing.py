@@ -22,6 +22,7 @@ from mailbot.core.license_format import (
 )
 
 from tests.staff_env import Env, make_env, new_serial, order_row, request, text_of
+from tests.db import execute, one
 
 ALICE = "alice@northwind.example"
 BOB = "bob@contoso.example"
@@ -34,7 +35,7 @@ def env(tmp_path: Path) -> Env:
 
 def licensed(env: Env, email: str, *serials: str) -> list[int]:
     env.send(request(email, *serials))
-    return [env.store.one("SELECT license_no FROM licenses WHERE serial = ?", [s])["license_no"]
+    return [one(env.store, "SELECT license_no FROM licenses WHERE serial = ?", [s])["license_no"]
             for s in serials]
 
 
@@ -47,26 +48,30 @@ def test_list_filters_and_show(env: Env) -> None:
     (n1, n2) = licensed(env, ALICE, a1, a2)
     (n3,) = licensed(env, BOB, b := new_serial())
     code = "AMC"
-    assert [r["license_no"] for r in licensing.list_licenses(env.store)] == [n1, n2, n3]
-    assert [r["license_no"] for r in licensing.list_licenses(env.store, email=ALICE.upper())] == [
+    assert [r.license_no for r in licensing.list_licenses(env.store)] == [n1, n2, n3]
+    assert [r.license_no for r in licensing.list_licenses(env.store, email=ALICE.upper())] == [
         n1, n2]
-    assert [r["license_no"] for r in licensing.list_licenses(
+    assert [r.license_no for r in licensing.list_licenses(
         env.store, email="@contoso.example")] == [n3]
-    assert [r["license_no"] for r in licensing.list_licenses(env.store, order_id="ORD-A")] == [
+    assert [r.license_no for r in licensing.list_licenses(env.store, order_id="ORD-A")] == [
         n1, n2]
-    assert [r["license_no"] for r in licensing.list_licenses(
+    assert [r.license_no for r in licensing.list_licenses(
         env.store, serial=b.lower().replace("-", " "), product_code=code)] == [n3]
-    assert "license_string" not in licensing.list_licenses(env.store)[0]
+    assert licensing.list_licenses(env.store, serial="") == []  # "" names no license
 
     detail = licensing.license_detail(env.store, n1)
-    assert detail["order"]["order_id"] == "ORD-A" and detail["license_string"].startswith("AMC1-")
+    assert detail.order is not None and detail.order.order_id == "ORD-A"
+    assert detail.license.license_string.startswith("AMC1-")
     with pytest.raises(LicenseError, match="no license #99"):
         licensing.license_detail(env.store, 99)
 
     out = env.cli("licenses", "list", "--customer", ALICE)
     assert out.exit_code == 0 and a1 in out.output and b not in out.output
     shown = env.cli("licenses", "show", a1)  # by serial as well as by number
-    assert shown.exit_code == 0 and detail["license_string"] in shown.output.replace("\n", "")
+    assert shown.exit_code == 0 and detail.license.license_string in shown.output.replace("\n",
+                                                                                        "")
+    assert "license_string" not in env.cli_json("licenses", "list")[0]
+    assert env.cli("licenses", "show", "").exit_code == 2
     assert env.cli_json("licenses", "show", str(n3))["serial"] == b
 
 
@@ -74,14 +79,15 @@ def test_resend_goes_to_the_orders_email_only(env: Env) -> None:
     serial = new_serial()
     (no,) = licensed(env, ALICE, serial)
     # Even if the license row's address were changed, the order decides where it goes.
-    env.store.db["licenses"].update(no, {"customer_email": "mallory@evil.example"})
+    execute(env.store, "UPDATE licenses SET customer_email = 'mallory@evil.example' WHERE "
+            "license_no = ?", [no])
     sent = licensing.resend(env.app, no, "ann", now(env))
     row = env.outbox()[-1]
     assert sent.to == ALICE and row["to_addr"] == ALICE and row["kind"] == "reply"
     lic = env.store.license(no)
     assert lic is not None and lic.license_string in text_of(row["raw"])
-    history = licensing.license_detail(env.store, no)["history"]
-    assert history[-1]["actor"] == "ann" and history[-1]["action"] == "license_resent"
+    history = licensing.license_detail(env.store, no).history
+    assert history[-1].actor == "ann" and history[-1].action == "license_resent"
     out = env.cli_json("licenses", "resend", str(no), "--as", "ann")
     assert out["to"] == ALICE
 
@@ -100,12 +106,12 @@ def test_revoke_and_only_staff_license_the_serial_again(env: Env) -> None:
     # The customer asks again: the bot does not re-license a revoked serial by itself.
     processed = env.send(request(ALICE, serial))
     assert processed.reason is not None and processed.reason.value == "serial_revoked"
-    assert env.store.one("SELECT count(*) AS n FROM licenses WHERE serial = ? AND "
+    assert one(env.store, "SELECT count(*) AS n FROM licenses WHERE serial = ? AND "
                          "state = 'active'", [serial])["n"] == 0
     # Staff can.
     new, sent = licensing.grant(env.app, serial, "", "", "ann", now(env), order_id="ORD-A")
     assert new.license_no != no and sent is not None and sent.to == ALICE
-    assert licensing.revoked_numbers(env.store) == [no]
+    assert env.store.revoked_license_numbers() == [no]
     result = env.cli("licenses", "revoke", str(new.license_no), "--reason", "test", "--as", "x")
     assert result.exit_code == 0 and "revoked" in result.output
 
@@ -120,7 +126,7 @@ def test_staff_transfer_keeps_the_seat_and_mails_the_order_email(env: Env) -> No
     assert before.state.value == "revoked" and after.state.value == "active"
     assert after.seat_key == before.seat_key == no and after.order_id == "ORD-B"
     assert sent is not None and sent.to == BOB
-    row = env.store.one("SELECT replaced_by, revoked_reason FROM licenses WHERE license_no = ?",
+    row = one(env.store, "SELECT replaced_by, revoked_reason FROM licenses WHERE license_no = ?",
                         [no])
     assert row == {"replaced_by": after.license_no, "revoked_reason": f"transferred to {new}"}
     assert "new PC" in text_of(env.outbox()[-1]["raw"]) or after.license_string in text_of(
@@ -143,7 +149,7 @@ def test_grant_without_an_order_needs_a_reason_and_an_address(env: Env) -> None:
         licensing.grant(env.app, serial, "", "demo", "ann", now(env))
     lic, sent = licensing.grant(env.app, serial, "CEO@acme.example", "trade fair", "ann",
                                 now(env))
-    row = env.store.one("SELECT * FROM licenses WHERE license_no = ?", [lic.license_no])
+    row = one(env.store, "SELECT * FROM licenses WHERE license_no = ?", [lic.license_no])
     assert row["order_id"] is None and row["grant_reason"] == "trade fair"
     assert row["granted_by"] == "ann" and row["customer_email"] == "ceo@acme.example"
     assert sent is not None and sent.to == "ceo@acme.example"

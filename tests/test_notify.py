@@ -12,10 +12,13 @@ from mailbot.services import notify
 from mailbot.app import build
 from mailbot.config import load
 from tests.clock import FrozenClock
-from mailbot.services.jobs import scheduled_jobs
+from mailbot.scheduler import periodic_jobs as scheduled_jobs
 from mailbot.store import iso
+from mailbot.services.delivery import deliver_outbox
 
 from tests.staff_env import T0, Env, make_env, mail, new_serial, order_row, request, text_of
+from mailbot.store.rows import NewEscalation
+from tests.db import execute, one
 
 STAFF = "licensing-team@amphis.example"
 ORDERS = [order_row("ORD-A", "alice@northwind.example", 1)]
@@ -48,8 +51,8 @@ def test_immediate_notification_says_why_and_how_to_resolve(tmp_path: Path) -> N
     env.poll()
     from mailbot.services.worker import Worker
 
-    Worker(env.app).deliver_outbox()
-    assert env.store.one("SELECT state FROM outbox WHERE id = ?", [note["id"]]) == {
+    deliver_outbox(env.app)
+    assert one(env.store, "SELECT state FROM outbox WHERE id = ?", [note["id"]]) == {
         "state": "sent"}
 
 
@@ -61,9 +64,8 @@ def test_the_notification_is_part_of_the_escalations_transaction(tmp_path: Path)
 
     with pytest.raises(Boom):
         with env.store.transaction() as store:
-            esc = store.add_escalation({"message_row": None, "reason": "question",
-                                        "detail": "x", "sender": "a@b.example",
-                                        "serials": "[]", "facts": "{}"}, "mailbot", T0)
+            esc = store.add_escalation(NewEscalation(reason="question", detail="x",
+                                                     sender="a@b.example"), "mailbot", T0)
             notify.escalation_created(env.app, store, esc, T0)
             assert len(env.outbox("notification")) == 1
             raise Boom
@@ -136,28 +138,30 @@ def test_escalations_that_bypass_the_hook_are_caught_up_in_immediate_mode(
         tmp_path: Path) -> None:
     env = make_env(tmp_path, ORDERS, staff={"notify": "immediate"})
     serial = new_serial()
-    # As queries.expire_pending_payments writes them: no hook, serials as bare strings.
+    # As an older release wrote them: no hook, serials as bare strings.
     with env.store.transaction() as store:
-        esc = store.add_escalation({"message_row": None, "reason": "payment_expired",
-                                    "detail": "pay-link request was not paid",
-                                    "sender": "x@y.example", "serials": json.dumps([serial]),
-                                    "facts": "{}"}, "mailbot", T0)
+        esc = store.add_escalation(NewEscalation(reason="payment_expired",
+                                                 detail="pay-link request was not paid",
+                                                 sender="x@y.example"), "mailbot", T0)
+        execute(store, "UPDATE escalations SET serials = ? WHERE id = ?",
+                [json.dumps([serial]), esc])
     assert notify.send_digest(env.app, T0) == 1
     text = text_of(env.outbox("digest")[0]["raw"])
     assert "payment_expired" in text and serial in text
     # The queue reads such an escalation like any other, and can act on its serial.
     from mailbot.services import escalations as q
+    from mailbot.services.queue_view import get_escalation
 
-    assert q.get_escalation(env.store, esc)["serials"][0]["serial"] == serial
+    assert get_escalation(env.app, env.store, esc).escalation.serials[0].serial == serial
     assert env.cli("queue", "show", str(esc)).exit_code == 0
     q.issue(env.app, esc, "ann", T0, grant_reason="paid by bank transfer")
-    assert env.store.one("SELECT customer_email FROM licenses WHERE serial = ?", [serial]) == {
+    assert one(env.store, "SELECT customer_email FROM licenses WHERE serial = ?", [serial]) == {
         "customer_email": "x@y.example"}
 
 
 def test_a_broken_notification_template_never_costs_the_customers_mail(tmp_path: Path) -> None:
     overrides = tmp_path / "site" / "tpl"
-    overrides.mkdir(parents=True)
+    overrides.mkdir(parents=True, exist_ok=True)
     (overrides / "staff_notification.txt").write_text("{{ no_such_thing.at_all }}\n")
     env = make_env(tmp_path, ORDERS, templates={"path": "tpl"})
     processed = env.send(request("nobody@stranger.example", new_serial()))

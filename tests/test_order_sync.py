@@ -29,21 +29,25 @@ import stripe
 from click.testing import CliRunner
 
 from mailbot.app import App
-from mailbot.cli.main import cli
-from mailbot.services.jobs import scheduled_jobs
+from mailbot.cli import cli
+from mailbot.scheduler import periodic_jobs as scheduled_jobs
 from mailbot.adapters.signing import load_public_keys
 from mailbot.core.license_format import verify_license
 from mailbot.core.model import LicenseState, OrderStatus, Outcome
 from mailbot.services.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
 from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable
-from mailbot.services.queries import expire_pending_payments
-from mailbot.services.escalations import get_escalation, list_escalations, resolve
+from mailbot.services.payments import expire_pending_payments
+from mailbot.store.rows import EscalationRow
+from mailbot.services.escalations import resolve
+from mailbot.services.queue_view import list_escalations
 from mailbot.store import Store, iso
 from mailbot.webhook import WebhookServer
 from mailbot.services.worker import Processed, Worker
+from mailbot.services.delivery import deliver_outbox
 from tests.apps import make_app, write_config
 from tests.builders import new_serial
 from tests.servers.stripe_server import DEFAULT_PRICE, TEST_API_KEY, StripeCheckoutServer
+from tests.db import one, query
 
 pytestmark = pytest.mark.servers
 
@@ -114,7 +118,7 @@ def process(app: App) -> list[Processed]:
 def replies(app: App) -> list[dict[str, Any]]:
     """Every reply in the outbox: to, text, headers."""
     found = []
-    for row in app.store.query("SELECT to_addr, raw FROM outbox WHERE kind = 'reply' "
+    for row in query(app.store, "SELECT to_addr, raw FROM outbox WHERE kind = 'reply' "
                                "ORDER BY id"):
         msg = email.message_from_bytes(row["raw"], policy=email.policy.default)
         text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
@@ -151,7 +155,7 @@ def verify(app: App, serial: str, string: str) -> None:
 
 
 def count(app: App, sql: str, *params: Any) -> int:
-    row = app.store.one(f"SELECT count(*) AS n FROM {sql}", list(params))
+    row = one(app.store, f"SELECT count(*) AS n FROM {sql}", list(params))
     return int(row["n"]) if row else 0
 
 
@@ -286,7 +290,7 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     deliver(app, "ann@northwind.example", *serials)
     [mail] = process(app)
     assert mail.outcome is Outcome.ISSUED
-    numbers = [r["license_no"] for r in app.store.query(
+    numbers = [r["license_no"] for r in query(app.store, 
         "SELECT license_no FROM licenses ORDER BY license_no")]
     assert len(numbers) == 3
 
@@ -302,13 +306,13 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     assert (order.status, order.refunded_seats, order.usable_seats) == (OrderStatus.PAID, 2, 2)
     assert count(app, "licenses WHERE state = 'active'") == 3  # never revoked silently
     [esc_id] = report.escalations
-    esc = get_escalation(app.store, esc_id)
-    assert (esc["reason"], esc["state"], esc["sender"]) == (
+    esc = _escalation(app, esc_id)
+    assert (esc.reason, esc.state, esc.sender) == (
         "refunded_order", "open", "ann@northwind.example")
-    assert "2 of its 4 seat(s) were refunded" in esc["detail"]
-    assert "3 active license(s) on 2 usable seat(s)" in esc["detail"]
-    assert all(f"#{n} " in esc["detail"] for n in numbers)
-    assert {s["serial"] for s in esc["serials"]} == set(serials)
+    assert "2 of its 4 seat(s) were refunded" in esc.detail
+    assert "3 active license(s) on 2 usable seat(s)" in esc.detail
+    assert all(f"#{n} " in esc.detail for n in numbers)
+    assert {s.serial for s in esc.serials} == set(serials)
     # Staff hear of it like any escalation (immediate notification to the staff address).
     assert count(app, "outbox WHERE kind = 'notification' AND escalation_id = ?", esc_id) == 1
 
@@ -318,9 +322,9 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     server.refund(session["id"])
     assert sync_orders(app).escalations == []
     assert count(app, "escalations") == 1
-    esc = get_escalation(app.store, esc_id)
-    assert "refunded in full" in esc["detail"]
-    assert [a["action"] for a in esc["audit"]] == ["escalated", "updated"]
+    esc = _escalation(app, esc_id)
+    assert "refunded in full" in esc.detail
+    assert [a.action for a in app.store.audit_of(esc.id)] == ["escalated", "updated"]
     assert count(app, "licenses WHERE state = 'active'") == 3
 
     # Finance decided to let them keep the licenses: the flag stays closed on later syncs.
@@ -348,8 +352,8 @@ def test_dispute_marks_the_order_disputed_and_flags_its_licenses(
     report = sync_orders(app)
     assert app.store.order(session["id"]).status is OrderStatus.DISPUTED  # type: ignore[union-attr]
     [esc_id] = report.escalations
-    esc = get_escalation(app.store, esc_id)
-    assert esc["reason"] == "disputed_order" and "disputed" in esc["detail"]
+    esc = _escalation(app, esc_id)
+    assert esc.reason == "disputed_order" and "disputed" in esc.detail
     assert app.store.licenses_for_serials([serial])[serial].state is LicenseState.ACTIVE
 
     deliver(app, "dan@fabrikam.example", new_serial())
@@ -391,7 +395,7 @@ def test_stripe_down_during_a_mail_batch(server: StripeCheckoutServer,
     # One live lookup tried (the request and its 3 retries); the second stranger does not wait.
     assert source.count_calls - calls == 4
     assert time.monotonic() - started < 10
-    assert Worker(app).deliver_outbox().sent == 4
+    assert deliver_outbox(app).sent == 4
 
     with pytest.raises(StripeUnavailable):
         sync_orders(app)
@@ -416,7 +420,7 @@ def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
     [reply] = replies(app)
     assert reply["to"] == sam and licenses_in(reply["text"]) == {}
     ref = pay_link_reference(reply["text"], sam)
-    pending = app.store.one("SELECT * FROM pending_payments WHERE id = ?", [ref])
+    pending = one(app.store, "SELECT * FROM pending_payments WHERE id = ?", [ref])
     assert pending is not None and pending["state"] == "open"
     assert json.loads(pending["serials"]) == [serial]
 
@@ -427,9 +431,9 @@ def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
     lic = app.store.licenses_for_serials([serial])[serial]
     assert (lic.order_id, lic.customer_email, lic.state) == (session["id"], sam,
                                                              LicenseState.ACTIVE)
-    pending = app.store.one("SELECT * FROM pending_payments WHERE id = ?", [ref])
+    pending = one(app.store, "SELECT * FROM pending_payments WHERE id = ?", [ref])
     assert (pending["state"], pending["order_id"]) == ("fulfilled", session["id"])  # type: ignore[index]
-    assert Worker(app).deliver_outbox().sent == 2
+    assert deliver_outbox(app).sent == 2
     _, delivered = replies(app)
     assert delivered["to"] == sam and delivered["in_reply_to"] == first_id
     assert "Sam Jones" in delivered["text"]
@@ -443,7 +447,7 @@ def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
     for again in (sync_orders(app), sync_orders(app, full=True)):
         assert again.fulfilled == [] and again.licenses_issued == 0
     assert process(app) == []
-    assert Worker(app).deliver_outbox().sent == 0
+    assert deliver_outbox(app).sent == 0
     assert count(app, "licenses") == 1 and len(replies(app)) == 2
     assert sorted(p.name for p in app.settings.outbox.path.iterdir()) == sent  # type: ignore[union-attr]
 
@@ -473,9 +477,9 @@ def test_pay_link_waits_for_the_money_and_escalates_what_the_seats_do_not_cover(
     assert report.fulfilled == [ref] and report.licenses_issued == 1
     # One seat bought for two serials: the first is licensed, the second goes to a person.
     [esc_id] = report.escalations
-    esc = get_escalation(app.store, esc_id)
-    assert esc["reason"] == "seats_exhausted" and esc["message"]["message_id"]
-    assert [s["serial"] for s in esc["serials"]] == [second]
+    esc = _escalation(app, esc_id)
+    assert esc.reason == "seats_exhausted" and esc.message_id
+    assert [s.serial for s in esc.serials] == [second]
     reply = replies(app)[-1]
     assert reply["to"] == it and list(licenses_in(reply["text"])) == [first]
     assert second in reply["text"] and "A colleague will look at this one" in reply["text"]
@@ -492,19 +496,20 @@ def test_pending_request_expires_to_staff_and_a_late_payment_still_delivers(
     process(app)
     ref = pay_link_reference(replies(app)[0]["text"], kim)
     now = datetime.now(timezone.utc)
-    assert expire_pending_payments(app.store, now + timedelta(days=13)) == 0
-    assert expire_pending_payments(app.store, now + timedelta(days=15)) == 1
+    assert expire_pending_payments(app, now + timedelta(days=13)) == 0
+    assert expire_pending_payments(app, now + timedelta(days=15)) == 1
     [esc] = list_escalations(app.store, reason="payment_expired")
-    assert esc["sender"] == kim and [s["serial"] for s in esc["serials"]] == [serial]
-    assert app.store.one("SELECT state FROM pending_payments WHERE id = ?",
+    assert esc.sender == kim and [s.serial for s in esc.serials] == [serial]
+    assert one(app.store, "SELECT state FROM pending_payments WHERE id = ?",
                          [ref])["state"] == "expired"  # type: ignore[index]
 
     # Kim pays after all: the license follows, and staff's escalation is closed with a note.
     server.add_session(kim, client_reference_id=ref)
     report = sync_orders(app)
     assert report.fulfilled == [ref]
-    closed = get_escalation(app.store, esc["id"])
-    assert closed["state"] == "resolved" and "paid after it expired" in closed["audit"][-1]["detail"]
+    closed = _escalation(app, esc.id)
+    assert closed.state == "resolved"
+    assert "paid after it expired" in app.store.audit_of(esc.id)[-1].detail
     assert list(licenses_in(replies(app)[-1]["text"])) == [serial]
 
 
@@ -562,9 +567,9 @@ def test_orders_sync_with_an_orders_file(tmp_path: Path) -> None:
 def test_mailbot_run_schedules_the_stripe_sync(make_stripe_app: MakeApp) -> None:
     app = make_stripe_app(sync_minutes=5)
     jobs = {name: seconds for name, _, seconds in scheduled_jobs(app)}
-    assert jobs["stripe-sync"] == 300
+    assert jobs["order-sync"] == 300
     csv_app = make_app(app.settings.base_dir.parent / "csv")
-    assert "stripe-sync" not in {name for name, _, _ in scheduled_jobs(csv_app)}
+    assert "order-sync" not in {name for name, _, _ in scheduled_jobs(csv_app)}
     csv_app.close()
 
 
@@ -618,6 +623,12 @@ def _signed_event(server: StripeCheckoutServer, session: dict[str, Any]) -> tupl
     return payload, header
 
 
+def _escalation(app: App, escalation_id: int) -> EscalationRow:
+    found = app.store.escalation(escalation_id)
+    assert found is not None
+    return found
+
+
 def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -637,7 +648,7 @@ def test_webhook_is_verified_queued_and_fetched_again(server: StripeCheckoutServ
         status, answer = _post(hook.url, payload, header)
         assert status == 200 and answer == {"received": True, "id": answer["id"]}
         assert _post(hook.url, payload, header)[0] == 200  # Stripe redelivers: one row
-    rows = app.store.query("SELECT id, processed_at FROM webhook_events")
+    rows = query(app.store, "SELECT id, processed_at FROM webhook_events")
     assert rows == [{"id": answer["id"], "processed_at": None}]
     assert app.store.order(session["id"]) is None  # queued only
 
@@ -645,7 +656,7 @@ def test_webhook_is_verified_queued_and_fetched_again(server: StripeCheckoutServ
     assert report.webhook_events == 1
     order = app.store.order(session["id"])
     assert order is not None and (order.email, order.seats) == ("hook@example.com", 2)
-    assert app.store.one("SELECT processed_at FROM webhook_events")["processed_at"]  # type: ignore[index]
+    assert one(app.store, "SELECT processed_at FROM webhook_events")["processed_at"]  # type: ignore[index]
 
 
 def test_webhook_serve_fulfils_a_paid_link_by_itself(server: StripeCheckoutServer,
@@ -661,9 +672,9 @@ def test_webhook_serve_fulfils_a_paid_link_by_itself(server: StripeCheckoutServe
     try:
         with WebhookServer(app, WEBHOOK_SECRET, "127.0.0.1", 0) as hook:
             assert _post(hook.url, payload, header)[0] == 200
-            _wait_for(lambda: watcher.one(
-                "SELECT state FROM pending_payments WHERE id = ? AND state = 'fulfilled'",
-                [ref]) is not None)
+            _wait_for(lambda: one(
+                watcher, "SELECT state FROM pending_payments WHERE id = ? AND state = "
+                "'fulfilled'", [ref]) is not None)
     finally:
         watcher.close()
     assert app.store.licenses_for_serials([serial])[serial].order_id == session["id"]

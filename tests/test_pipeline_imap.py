@@ -37,12 +37,15 @@ from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome, Reason
 from mailbot.store import parse_iso
 from mailbot.services.worker import Worker
+from mailbot.services.delivery import deliver_outbox
+from mailbot.services.orders import refresh_local_orders
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import Received, SmtpSink
 
 from tests.apps import DEMO, settings_for, write_config
 from tests.mailgen import make_corpus
 from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
+from tests.db import one, query
 
 pytestmark = pytest.mark.servers
 
@@ -151,7 +154,7 @@ def received_licenses(received: list[Received], folder: Path) -> list[tuple[str,
 
 
 def outbox_rows(app: App) -> list[dict[str, Any]]:
-    return app.store.query("SELECT id, message_id, kind, to_addr, state, attempts, last_error, "
+    return query(app.store, "SELECT id, message_id, kind, to_addr, state, attempts, last_error, "
                            "next_attempt_at, message_row FROM outbox ORDER BY id")
 
 
@@ -209,7 +212,7 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
     worker = Worker(app)
 
     processed = worker.poll_once()
-    report = worker.deliver_outbox()
+    report = deliver_outbox(worker.deps)
 
     got = [(p.sender, p.outcome.value, p.reason.value if p.reason else None) for p in processed]
     assert got == DEMO_OUTCOMES
@@ -237,7 +240,7 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
     # Every mail was filed in the folder of its outcome; none is left in INBOX.
     folders = message_ids_in(dovecot, login)
     assert folders["INBOX"] == []
-    stored = app.store.query("SELECT message_id, outcome FROM messages ORDER BY id")
+    stored = query(app.store, "SELECT message_id, outcome FROM messages ORDER BY id")
     expected: dict[str, list[str]] = {}
     for m in stored:
         expected.setdefault(FOLDER_OF[m["outcome"]], []).append(m["message_id"])
@@ -248,7 +251,7 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
 
     # A second pass finds nothing and sends nothing.
     assert worker.poll_once() == []
-    assert worker.deliver_outbox().sent == 0
+    assert deliver_outbox(worker.deps).sent == 0
     assert len(smtp_sink.messages) == len(received)
 
 
@@ -288,11 +291,11 @@ def test_uidvalidity_change_between_decision_and_move(
     append_all(dovecot, login, first_three, folder="support")
     app = imap_app(tmp_path, login, smtp_sink, mailbox={"folder": "support"})
     worker = Worker(app)
-    worker.sync_local_orders()
+    refresh_local_orders(app)
     # Decided and committed, then the worker dies before filing anything.
     decided = [worker.process(f) for f in app.mailbox.fetch_new(BIG)]
     assert [p.outcome for p in decided] == [Outcome.ISSUED] * 3
-    old_keys = {r["mailbox_key"] for r in app.store.query("SELECT mailbox_key FROM messages")}
+    old_keys = {r["mailbox_key"] for r in query(app.store, "SELECT mailbox_key FROM messages")}
     app.close()
 
     # Meanwhile the folder is restored from a backup: same mail, new UIDVALIDITY; one new mail.
@@ -304,16 +307,16 @@ def test_uidvalidity_change_between_decision_and_move(
     restarted = imap_app(tmp_path, login, smtp_sink, mailbox={"folder": "support"})
     worker = Worker(restarted)
     processed = worker.poll_once()
-    worker.deliver_outbox()
+    deliver_outbox(worker.deps)
 
     assert [p.already_done for p in processed] == [True, True, True, False]
-    rows = restarted.store.query(
+    rows = query(restarted.store, 
         "SELECT message_id, mailbox_key, mailbox_done FROM messages ORDER BY id")
     assert len(rows) == 4  # ONE row per mail: the decided ones were re-keyed, not re-decided
     assert len({r["message_id"] for r in rows}) == 4
     assert not old_keys & {r["mailbox_key"] for r in rows}
     assert all(r["mailbox_done"] == 1 for r in rows)
-    assert restarted.store.one("SELECT count(*) AS n FROM licenses")["n"] == 4  # type: ignore[index]
+    assert one(restarted.store, "SELECT count(*) AS n FROM licenses")["n"] == 4  # type: ignore[index]
     folders = message_ids_in(dovecot, login)
     assert folders["support"] == [] and len(folders[PROCESSED]) == 4
     assert worker.poll_once() == []
@@ -344,18 +347,18 @@ def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink
     with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):
         processed = worker.poll_once()
         processed += worker.poll_once()  # whatever the outage left behind, if anything
-    worker.deliver_outbox()
+    deliver_outbox(worker.deps)
 
     assert calls >= 80 and dovecot.running
     said = [r.getMessage() for r in caplog.records]
     assert any("lost" in m for m in said) and any("restored" in m for m in said), said
     new = [p for p in processed if not p.already_done]
     assert len(new) == 80
-    rows = app.store.query("SELECT message_id, mailbox_done, reason FROM messages")
+    rows = query(app.store, "SELECT message_id, mailbox_done, reason FROM messages")
     assert len(rows) == 80 and len({r["message_id"] for r in rows}) == 80
     assert all(r["mailbox_done"] == 1 for r in rows)
     assert not [r for r in rows if r["reason"] == "internal_error"]
-    serials = Counter(r["serial"] for r in app.store.query("SELECT serial FROM licenses"))
+    serials = Counter(r["serial"] for r in query(app.store, "SELECT serial FROM licenses"))
     assert serials and max(serials.values()) == 1
     assert message_ids_in(dovecot, login)["INBOX"] == []
     delivered = {s for _, s, _ in received_licenses(smtp_sink.messages, tmp_path / "received")}
@@ -380,7 +383,7 @@ def test_smtp_451_then_250_after_the_backoff(dovecot: DovecotServer, smtp_sink: 
     assert [p.outcome for p in worker.poll_once()] == [Outcome.ISSUED]
 
     smtp_sink.fail_next(1, code=451)
-    first = worker.deliver_outbox()
+    first = deliver_outbox(worker.deps)
     assert (first.sent, first.retrying, first.failed) == (0, 1, 0)
     [row] = outbox_rows(app)
     assert row["state"] == "pending" and row["attempts"] == 1
@@ -389,9 +392,9 @@ def test_smtp_451_then_250_after_the_backoff(dovecot: DovecotServer, smtp_sink: 
     assert smtp_sink.messages == []
 
     clock.advance(seconds=59)
-    assert worker.deliver_outbox().sent == 0  # not due yet: no attempt at all
+    assert deliver_outbox(worker.deps).sent == 0  # not due yet: no attempt at all
     clock.advance(seconds=1)
-    second = worker.deliver_outbox()
+    second = deliver_outbox(worker.deps)
     assert (second.sent, second.retrying, second.failed) == (1, 0, 0)
     [received] = smtp_sink.wait_for(1)
     [row] = outbox_rows(app)
@@ -411,9 +414,9 @@ def test_smtp_down_for_a_while_then_the_outbox_drains(
     assert len(worker.poll_once()) == 3
 
     smtp_sink.stop()
-    assert worker.deliver_outbox().retrying == 3
+    assert deliver_outbox(worker.deps).retrying == 3
     clock.advance(minutes=1)
-    assert worker.deliver_outbox().retrying == 3  # still down: backoff doubles
+    assert deliver_outbox(worker.deps).retrying == 3  # still down: backoff doubles
     assert {(r["state"], r["attempts"]) for r in outbox_rows(app)} == {("pending", 2)}
     assert all(parse_iso(r["next_attempt_at"]) == clock.now() + timedelta(minutes=2)
                for r in outbox_rows(app))
@@ -421,9 +424,9 @@ def test_smtp_down_for_a_while_then_the_outbox_drains(
 
     smtp_sink.start()
     clock.advance(minutes=1)
-    assert worker.deliver_outbox().sent == 0  # back, but nothing is due yet
+    assert deliver_outbox(worker.deps).sent == 0  # back, but nothing is due yet
     clock.advance(minutes=1)
-    drained = worker.deliver_outbox()
+    drained = deliver_outbox(worker.deps)
     assert (drained.sent, drained.retrying, drained.failed) == (3, 0, 0)
     received = smtp_sink.wait_for(3)
     rows = outbox_rows(app)
@@ -444,12 +447,12 @@ def test_smtp_550_fails_the_reply_and_escalates(dovecot: DovecotServer, smtp_sin
     assert mail.outcome is Outcome.ISSUED
     smtp_sink.reject("bob@contoso.example", code=550)
 
-    report = worker.deliver_outbox()
+    report = deliver_outbox(worker.deps)
 
     assert report.failed == 1 and any(e.startswith("550") for e in report.errors)
     reply = next(r for r in outbox_rows(app) if r["kind"] == "reply")
     assert reply["state"] == "failed" and reply["attempts"] == 1
-    [esc] = app.store.query("SELECT reason, state, message_row, detail FROM escalations")
+    [esc] = query(app.store, "SELECT reason, state, message_row, detail FROM escalations")
     assert (esc["reason"], esc["state"]) == (Reason.REPLY_BOUNCED.value, "open")
     assert esc["message_row"] == mail.message_row and "550" in esc["detail"]
     # Staff hear of it by mail (sent in the same delivery run); the customer's reply is not
@@ -457,7 +460,7 @@ def test_smtp_550_fails_the_reply_and_escalates(dovecot: DovecotServer, smtp_sin
     staff = [m for m in smtp_sink.wait_for(1) if m.rcpt_tos == (STAFF,)]
     assert len(staff) == 1
     clock.advance(hours=2)
-    assert worker.deliver_outbox().sent == 0
+    assert deliver_outbox(worker.deps).sent == 0
     assert [m.rcpt_tos for m in smtp_sink.messages] == [(STAFF,)]
 
 
@@ -469,24 +472,24 @@ def test_a_bounce_of_our_reply_marks_it_bounced_and_escalates(
     app = imap_app(tmp_path, login, smtp_sink)
     worker = Worker(app)
     worker.poll_once()
-    assert worker.deliver_outbox().sent == 1
+    assert deliver_outbox(worker.deps).sent == 1
     [ours] = smtp_sink.wait_for(1)
     our_id = message_id_of(ours)
 
     append_all(dovecot, login, [dsn_for(our_id, "alice@northwind.example")])
     [bounce] = worker.poll_once()
-    report = worker.deliver_outbox()
+    report = deliver_outbox(worker.deps)
 
     assert (bounce.outcome, bounce.reason) == (Outcome.ESCALATED, Reason.REPLY_BOUNCED)
-    reply = app.store.one("SELECT state, last_error FROM outbox WHERE message_id = ?", [our_id])
+    reply = one(app.store, "SELECT state, last_error FROM outbox WHERE message_id = ?", [our_id])
     assert reply is not None and reply["state"] == "bounced"
     assert "dsn-1@mx.northwind.example" in reply["last_error"]
-    escalations = app.store.query("SELECT reason, message_row FROM escalations")
+    escalations = query(app.store, "SELECT reason, message_row FROM escalations")
     assert escalations == [{"reason": "reply_bounced", "message_row": bounce.message_row}]
     # Never answered: the only new mail is the staff notification.
     assert report.sent == 1
     assert [m.rcpt_tos for m in smtp_sink.wait_for(2)[1:]] == [(STAFF,)]
-    assert not app.store.query("SELECT id FROM outbox WHERE to_addr LIKE '%mailer-daemon%'")
+    assert not query(app.store, "SELECT id FROM outbox WHERE to_addr LIKE '%mailer-daemon%'")
     folders = message_ids_in(dovecot, login)
     assert folders[ESCALATED] == ["dsn-1@mx.northwind.example"] and folders["INBOX"] == []
 
@@ -595,7 +598,7 @@ def test_the_commented_imap_and_smtp_example_in_config_example_works(
         append_all(dovecot, login, demo_mails()[:1])
         worker = Worker(app)
         assert [p.outcome for p in worker.poll_once()] == [Outcome.ISSUED]
-        assert worker.deliver_outbox().sent == 1
+        assert deliver_outbox(worker.deps).sent == 1
     finally:
         app.close()
     [reply] = smtp_sink.wait_for(1)

@@ -13,12 +13,14 @@ import pytest
 
 from mailbot.core import serials
 from mailbot.adapters.signing import load_public_keys
-from mailbot.config import ConfigError
+from mailbot.core.errors import SetupError
 from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome
 from mailbot.services.worker import Worker
+from mailbot.services.delivery import deliver_outbox
 
 from tests.apps import DEMO, deliver_demo, make_app, write_config
+from tests.db import one, query
 
 # What each demo mail must come to (data/demo/maildir, in arrival order).
 DEMO_OUTCOMES = [
@@ -64,13 +66,13 @@ def test_demo_mail_reaches_every_outcome_and_licenses_verify(tmp_path: Path) -> 
     deliver_demo(app.mailbox)  # type: ignore[arg-type]
     worker = Worker(app)
     processed = worker.poll_once()
-    report = worker.deliver_outbox()
+    report = deliver_outbox(worker.deps)
 
     got = [(p.sender, p.outcome.value, p.reason.value if p.reason else None) for p in processed]
     assert got == DEMO_OUTCOMES
     assert {o.value for o in Outcome} <= {p.outcome.value for p in processed}
     assert report.failed == 0
-    kinds = {r["kind"]: r["n"] for r in app.store.query(
+    kinds = {r["kind"]: r["n"] for r in query(app.store, 
         "SELECT kind, count(*) AS n FROM outbox WHERE state = 'sent' GROUP BY kind")}
     assert kinds["reply"] == 13 and report.sent == sum(kinds.values())
 
@@ -92,7 +94,7 @@ def test_demo_mail_reaches_every_outcome_and_licenses_verify(tmp_path: Path) -> 
     assert not [p for p in (app.mailbox.path / "new").iterdir()]  # type: ignore[attr-defined]
     files_before = sorted(app.settings.outbox.path.iterdir())  # type: ignore[union-attr]
     assert worker.poll_once() == []
-    assert worker.deliver_outbox().sent == 0
+    assert deliver_outbox(worker.deps).sent == 0
     assert sorted(app.settings.outbox.path.iterdir()) == files_before  # type: ignore[union-attr]
 
 
@@ -101,14 +103,14 @@ def test_replies_are_threaded_and_marked_automatic(tmp_path: Path) -> None:
     deliver_demo(app.mailbox)  # type: ignore[arg-type]
     worker = Worker(app)
     worker.poll_once()
-    worker.deliver_outbox()
+    deliver_outbox(worker.deps)
     first = sorted(app.settings.outbox.path.glob("*.eml"))[0]  # type: ignore[union-attr]
     msg = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["In-Reply-To"] == "<demo-01@northwind.example>"
     assert "<demo-01@northwind.example>" in msg["References"]
-    row = app.store.one("SELECT message_id FROM outbox ORDER BY id LIMIT 1")
+    row = one(app.store, "SELECT message_id FROM outbox ORDER BY id LIMIT 1")
     assert msg["Message-ID"] == f"<{row['message_id']}>"  # type: ignore[index]
     assert msg.get_body(preferencelist=("html",)) is not None
 
@@ -121,7 +123,7 @@ def test_html_reply_escapes_what_the_customer_wrote(tmp_path: Path) -> None:
     app.mailbox.deliver(raw)  # type: ignore[attr-defined]
     worker = Worker(app)
     worker.poll_once()
-    worker.deliver_outbox()
+    deliver_outbox(worker.deps)
     out = next(app.settings.outbox.path.glob("*.eml")).read_bytes()  # type: ignore[union-attr]
     msg = email.message_from_bytes(out, policy=email.policy.default)
     html = msg.get_body(preferencelist=("html",)).get_content()
@@ -135,7 +137,7 @@ def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_quick_start_through_the_command_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, orders={"payment_link": "https://buy.stripe.com/test_x"})
-    (tmp_path / "maildir" / "new").mkdir(parents=True)
+    (tmp_path / "maildir" / "new").mkdir(parents=True, exist_ok=True)
     for src in sorted((DEMO / "maildir" / "new").glob("1*")):
         (tmp_path / "maildir" / "new" / src.name).write_bytes(src.read_bytes())
     assert run_cli(config, "keys", "init").returncode == 0
@@ -203,7 +205,7 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
     config = write_config(tmp_path)
     assert run_cli(config, "keys", "init").returncode == 0
     inbox = tmp_path / "maildir" / "new"
-    inbox.mkdir(parents=True)
+    inbox.mkdir(parents=True, exist_ok=True)
     for n, f in enumerate(files):
         (inbox / f"{n:04d}.{f.stem}.corpus").write_bytes(f.read_bytes())
     out = run_cli(config, "run", "--once", "--json")
@@ -227,7 +229,7 @@ def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) 
     assert run_cli(config, "keys", "init").returncode == 0
     (tmp_path / "orders.csv").unlink()
     inbox = tmp_path / "maildir" / "new"
-    inbox.mkdir(parents=True)
+    inbox.mkdir(parents=True, exist_ok=True)
     first = sorted((DEMO / "maildir" / "new").glob("1*"))[0]
     (inbox / first.name).write_bytes(first.read_bytes())
     out = run_cli(config, "run", "--once")
@@ -242,9 +244,9 @@ def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
     subject, so staff see who waits; the next mail still runs."""
     app = make_app(tmp_path)
     paths = deliver_demo(app.mailbox)  # type: ignore[arg-type]
-    import mailbot.services.worker as worker_module
+    import mailbot.services.evaluate as evaluate_module
 
-    real = worker_module.decide
+    real = evaluate_module.decide
     calls = {"n": 0}
 
     def flaky(*args: object, **kwargs: object) -> object:
@@ -253,16 +255,16 @@ def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
             raise KeyError("a bug")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "decide", flaky)
+    monkeypatch.setattr(evaluate_module, "decide", flaky)
     processed = Worker(app).poll_once()
     assert processed[0].outcome is Outcome.ESCALATED and processed[0].reason.value == \
         "internal_error"
     assert processed[1].outcome is Outcome.ISSUED
-    row = app.store.one("SELECT sender, subject, message_id, error FROM messages WHERE id = ?",
+    row = one(app.store, "SELECT sender, subject, message_id, error FROM messages WHERE id = ?",
                         [processed[0].message_row])
     assert row is not None and row["sender"] == "alice@northwind.example"
     assert row["subject"] and row["message_id"] and "KeyError" in row["error"]
-    esc = app.store.one("SELECT sender FROM escalations WHERE message_row = ?",
+    esc = one(app.store, "SELECT sender FROM escalations WHERE message_row = ?",
                         [processed[0].message_row])
     assert esc is not None and esc["sender"] == "alice@northwind.example"
     assert len(paths) == len(processed)
@@ -273,7 +275,7 @@ def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(
         tmp_path: Path) -> None:
     """A template that breaks only on real data (here: only for a second serial) still stops
     the run at the first mail that needs it; that mail and every later one wait."""
-    (tmp_path / "tpl").mkdir(parents=True)
+    (tmp_path / "tpl").mkdir(parents=True, exist_ok=True)
     (tmp_path / "tpl" / "issued.txt").write_text(
         "Subject: x\n{% for r in results %}{{ r.license_string }}{% endfor %}"
         "{% if results|length > 5 %}{{ undefined_thing }}{% endif %}\n")
@@ -286,9 +288,9 @@ def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(
     app.mailbox.deliver(  # type: ignore[attr-defined]
         b"From: it@fabrikam.example\nTo: support@amphis.example\nSubject: team\n"
         b"Message-ID: <six@fabrikam.example>\n\n" + many.encode() + b"\n")
-    with pytest.raises(ConfigError, match="issued.txt"):
+    with pytest.raises(SetupError, match="issued.txt"):
         worker.poll_once()
-    internal = app.store.query("SELECT id FROM messages WHERE reason = 'internal_error'")
+    internal = query(app.store, "SELECT id FROM messages WHERE reason = 'internal_error'")
     assert internal == []
     waiting = list((app.mailbox.path / "new").iterdir())  # type: ignore[attr-defined]
     assert any(p.read_bytes().find(b"six@fabrikam.example") > 0 for p in waiting)

@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 
 from mailbot.services import escalations as q
+from mailbot.cli.formats import default_actor
+from mailbot.services.customers import Seats
 from mailbot.services.escalations import QueueError
+from mailbot.services.queue_view import get_escalation, list_escalations
+from mailbot.services.suggestions import suggested_commands
 
+from tests.db import one, query
 from tests.apps import DEMO
 from tests.staff_env import (
     T0,
@@ -45,7 +50,7 @@ def escalate_no_order(env: Env, sender: str = SAM, **kw: object) -> tuple[int, s
     serial = new_serial()
     processed = env.send(request(sender, serial, **kw))  # type: ignore[arg-type]
     assert processed.outcome.value == "escalated"
-    esc = env.store.one("SELECT id FROM escalations WHERE message_row = ?",
+    esc = one(env.store, "SELECT id FROM escalations WHERE message_row = ?",
                         [processed.message_row])
     return esc["id"], serial
 
@@ -63,19 +68,20 @@ def test_list_is_oldest_first_and_filters(env: Env) -> None:
     assert question.reason is not None and question.reason.value == "question"
     now = env.clock.now()
 
-    assert [e["id"] for e in q.list_escalations(env.store)] == [first, second, third]
-    assert [e["id"] for e in q.list_escalations(env.store, reason="no_order")] == [first, second]
-    assert [e["id"] for e in q.list_escalations(env.store, sender="B@two.example")] == [second]
-    assert [e["id"] for e in q.list_escalations(env.store, sender="@two.example")] == [second]
-    older = q.list_escalations(env.store, older_than=timedelta(hours=2), now=now)
-    assert [e["id"] for e in older] == [first]
-    newer = q.list_escalations(env.store, newer_than=timedelta(minutes=90), now=now)
-    assert [e["id"] for e in newer] == [second, third]
+    assert [e.id for e in list_escalations(env.store)] == [first, second, third]
+    assert [e.id for e in list_escalations(env.store, reason="no_order")] == [first, second]
+    assert [e.id for e in list_escalations(env.store, sender="B@two.example")] == [second]
+    assert [e.id for e in list_escalations(env.store, sender="@two.example")] == [second]
+    assert list_escalations(env.store, sender="@%") == []  # LIKE wildcards are literal
+    older = list_escalations(env.store, older_than=timedelta(hours=2), now=now)
+    assert [e.id for e in older] == [first]
+    newer = list_escalations(env.store, newer_than=timedelta(minutes=90), now=now)
+    assert [e.id for e in newer] == [second, third]
 
     q.reject(env.store, first, "carol", now, "spam")
-    assert [e["id"] for e in q.list_escalations(env.store)] == [second, third]
-    assert [e["id"] for e in q.list_escalations(env.store, state="rejected")] == [first]
-    assert len(q.list_escalations(env.store, state=None)) == 3
+    assert [e.id for e in list_escalations(env.store)] == [second, third]
+    assert [e.id for e in list_escalations(env.store, state="rejected")] == [first]
+    assert len(list_escalations(env.store, state=None)) == 3
 
 
 def test_list_command_table_and_json(env: Env) -> None:
@@ -100,17 +106,18 @@ def test_show_has_the_mail_the_facts_and_the_way_out(env: Env) -> None:
     assert processed.reason is not None and processed.reason.value == "seats_exhausted"
     esc_id = env.escalations()[-1]["id"]
 
-    esc = q.get_escalation(env.store, esc_id)
-    assert esc["reason"] == "seats_exhausted" and esc["state"] == "open"
-    checks = {s["serial"]: s["status"] for s in esc["serials"]}
+    view = get_escalation(env.app, env.store, esc_id)
+    esc = view.escalation
+    assert esc.reason == "seats_exhausted" and esc.state == "open"
+    checks = {s.serial: s.status for s in esc.serials}
     assert checks[second] == "ok" and "mistyped" in checks.values()
-    customer = esc["customer"]
-    assert [o["order_id"] for o in customer["orders"]] == ["ORD-A"]
-    assert customer["seats"] == {"bought": 1, "usable": 1, "in_use": 1, "free": 0}
-    assert len(customer["licenses"]) == 1
-    assert len(customer["messages"]) == 1  # the earlier mail, not this one
-    assert esc["audit"][0]["action"] == "escalated"
-    assert any("reject" in c for c in esc["suggestions"])
+    customer = view.customer
+    assert [o.order_id for o in customer.orders] == ["ORD-A"]
+    assert customer.seats == Seats(bought=1, usable=1, in_use=1, free=0)
+    assert len(customer.licenses) == 1
+    assert len(customer.messages) == 1  # the earlier mail, not this one
+    assert view.audit[0].action == "escalated"
+    assert any("reject" in c for c in suggested_commands(view))
 
     out = env.cli("queue", "show", str(esc_id))
     assert out.exit_code == 0, out.output
@@ -132,7 +139,7 @@ def test_show_has_the_mail_the_facts_and_the_way_out(env: Env) -> None:
 def test_claim_records_who_and_refuses_a_colleagues_claim(env: Env) -> None:
     esc, _ = escalate_no_order(env)
     q.claim(env.store, esc, "alice", T0)
-    assert env.store.one("SELECT claimed_by FROM escalations WHERE id = ?", [esc]) == {
+    assert one(env.store, "SELECT claimed_by FROM escalations WHERE id = ?", [esc]) == {
         "claimed_by": "alice"}
     with pytest.raises(QueueError, match="claimed by alice"):
         q.claim(env.store, esc, "bob", T0)
@@ -151,13 +158,13 @@ def test_issue_against_an_order_mails_the_orders_email(env: Env) -> None:
     before = len(env.outbox("reply"))
     result = q.issue(env.app, esc, "alice", env.clock.now(), order_id="ORD-B")
     assert result.state == "resolved" and len(result.license_nos) == 1
-    lic = env.store.one("SELECT * FROM licenses WHERE serial = ?", [serial])
+    lic = one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial])
     assert lic["state"] == "active" and lic["order_id"] == "ORD-B"
     assert lic["customer_email"] == BOB and lic["granted_by"] == "alice"
     replies = env.outbox("reply")[before:]
     assert [r["to_addr"] for r in replies] == [BOB]
     assert lic["license_string"] in text_of(replies[0]["raw"])
-    original = env.store.one("SELECT m.message_id FROM escalations e JOIN messages m ON "
+    original = one(env.store, "SELECT m.message_id FROM escalations e JOIN messages m ON "
                              "m.id = e.message_row WHERE e.id = ?", [esc])["message_id"]
     assert parsed(replies[0]["raw"])["In-Reply-To"] == f"<{original}>"
     last = env.audit(esc)[-1]
@@ -169,7 +176,7 @@ def test_issue_against_an_order_mails_the_orders_email(env: Env) -> None:
 def test_issue_as_manual_grant_goes_to_the_sender_and_says_so(env: Env) -> None:
     esc, serial = escalate_no_order(env)
     result = q.issue(env.app, esc, "alice", env.clock.now(), grant_reason="trade fair demo")
-    lic = env.store.one("SELECT * FROM licenses WHERE serial = ?", [serial])
+    lic = one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial])
     assert lic["order_id"] is None and lic["grant_reason"] == "trade fair demo"
     assert lic["customer_email"] == SAM
     assert env.outbox("reply")[-1]["to_addr"] == SAM
@@ -195,9 +202,9 @@ def test_issue_refusals_in_plain_words(env: Env) -> None:
         q.issue(env.app, esc, "alice", now, order_id="ORD-A")
     # Nothing was half done: still open, no license for the serial.
     assert env.escalations()[0]["state"] == "open"
-    assert env.store.one("SELECT * FROM licenses WHERE serial = ?", [serial]) is None
+    assert one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial]) is None
     q.issue(env.app, esc, "alice", now, order_id="ORD-A", force=True)
-    assert env.store.one("SELECT order_id FROM licenses WHERE serial = ?", [serial]) == {
+    assert one(env.store, "SELECT order_id FROM licenses WHERE serial = ?", [serial]) == {
         "order_id": "ORD-A"}
 
 
@@ -286,7 +293,7 @@ def test_actions_on_closed_escalations_refuse_clearly(env: Env) -> None:
         assert str(caught.value) == refusal
     # Notes still work, and nothing else happened.
     q.note(env.store, esc, "bob", now, "for the record")
-    assert env.store.one("SELECT count(*) AS n FROM licenses")["n"] == 0
+    assert one(env.store, "SELECT count(*) AS n FROM licenses")["n"] == 0
     result = env.cli("queue", "issue", str(esc), "--grant", "x")
     assert result.exit_code == 2 and "reopen" in result.output
 
@@ -303,9 +310,9 @@ def test_retry_after_the_order_arrived_issues_and_resolves(env: Env) -> None:
     env.clock.advance(minutes=10)
     result = q.retry(env.app, esc, "alice", env.clock.now())
     assert result.state == "resolved" and len(result.license_nos) == 1
-    lic = env.store.one("SELECT * FROM licenses WHERE serial = ?", [serial])
+    lic = one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial])
     assert lic["state"] == "active" and lic["order_id"] == "ORD-S"
-    row = env.store.one("SELECT m.outcome, m.reason FROM escalations e JOIN messages m ON "
+    row = one(env.store, "SELECT m.outcome, m.reason FROM escalations e JOIN messages m ON "
                         "m.id = e.message_row WHERE e.id = ?", [esc])
     assert row == {"outcome": "issued", "reason": None}
     assert env.audit(esc)[-1]["detail"].startswith("now issued")
@@ -324,11 +331,12 @@ def test_transfer_beyond_the_limit_by_staff(tmp_path: Path) -> None:
                               "Transfer to a new PC"))
     assert processed.reason is not None and processed.reason.value == "transfer_review"
     esc = env.escalations()[-1]["id"]
-    assert any("transfer" in c for c in q.get_escalation(env.store, esc)["suggestions"])
+    assert any("transfer" in c for c in suggested_commands(get_escalation(env.app, env.store,
+                                                                            esc)))
 
     result = q.transfer(env.app, esc, "alice", env.clock.now(), reason="mainboard died")
     assert result.state == "resolved"
-    licenses = {r["serial"]: r for r in env.store.query("SELECT * FROM licenses")}
+    licenses = {r["serial"]: r for r in query(env.store, "SELECT * FROM licenses")}
     assert licenses[old]["state"] == "revoked"
     assert licenses[old]["replaced_by"] == licenses[new]["license_no"]
     assert licenses[new]["state"] == "active"
@@ -365,7 +373,7 @@ def test_every_action_through_the_command_line(env: Env, tmp_path: Path) -> None
     assert "clarify" in templates.output and "staff_notification" not in templates.output
     # Without --as, the OS user acts.
     env.cli("queue", "note", str(first), "closing remark")
-    assert env.audit(first)[-1]["actor"] == q.default_actor()
+    assert env.audit(first)[-1]["actor"] == default_actor()
 
 
 # -- the demo, one command per escalation ---------------------------------------------------
@@ -403,12 +411,12 @@ def test_each_demo_escalation_resolves_with_its_suggested_command(tmp_path: Path
 def test_retry_that_fails_again_refuses_in_plain_words(env: Env,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     esc, _ = escalate_no_order(env)
-    import mailbot.core.decide
+    import mailbot.services.evaluate
 
     def broken(*_: object) -> None:
         raise RuntimeError("still broken")
 
-    monkeypatch.setattr(mailbot.core.decide, "decide", broken)
+    monkeypatch.setattr(mailbot.services.evaluate, "decide", broken)
     with pytest.raises(QueueError, match="failed again .*still broken"):
         q.retry(env.app, esc, "alice", env.clock.now())
     assert env.audit(esc)[-1]["detail"] == "failed again: RuntimeError: still broken"

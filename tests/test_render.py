@@ -6,7 +6,8 @@ import email
 import email.policy
 from pathlib import Path
 
-from mailbot.mail.render import Renderer, compose
+from mailbot.mail.compose import compose
+from mailbot.mail.render import Renderer
 
 from tests.builders import T0
 

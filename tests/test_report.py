@@ -15,10 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.services import licenses as licensing
-from mailbot.core.model import Order, OrderStatus
-from mailbot.services.report import LicenseRecord, Period, build_report, period_for, render_csv
+from mailbot.core.model import License, LicenseState, Order, OrderStatus
+from mailbot.services.report import Period, build_report, period_for, render_csv
 
 from tests.staff_env import Env, make_env, new_serial, request
+from tests.db import one
 
 NOV = ("--from", "2026-11-01", "--to", "2026-11-30")
 
@@ -69,7 +70,7 @@ def test_report_figures_match_an_independent_computation(tmp_path: Path) -> None
     active["ORD-1"] |= {a3}
     transfers["ORD-1"] += 1
     expected_exceptions.add(("transfer", "ORD-1", a1))
-    no_a2 = env.store.one("SELECT license_no FROM licenses WHERE serial = ?", [a2])["license_no"]
+    no_a2 = one(env.store, "SELECT license_no FROM licenses WHERE serial = ?", [a2])["license_no"]
     licensing.revoke(env.app, no_a2, "customer asked", "ann", now)
     active["ORD-1"] -= {a2}
     revoked["ORD-1"] += 1
@@ -196,7 +197,7 @@ statuses = st.sampled_from(list(OrderStatus))
 
 
 @st.composite
-def books(draw: Any) -> tuple[list[Order], list[LicenseRecord]]:
+def books(draw: Any) -> tuple[list[Order], list[License]]:
     n = draw(st.integers(0, 6))
     orders = []
     for i in range(n):
@@ -210,10 +211,10 @@ def books(draw: Any) -> tuple[list[Order], list[LicenseRecord]]:
     for no in range(1, draw(st.integers(0, 12)) + 1):
         order_id = draw(st.sampled_from([None] + [o.order_id for o in orders]))
         state = draw(st.sampled_from(["active", "revoked"]))
-        records.append(LicenseRecord(
+        records.append(License(
             license_no=no, serial=f"S{no}", customer_email="c@x.example", order_id=order_id,
             seat_key=no, issued_at=DAY0 + timedelta(days=draw(st.integers(-40, 40))),
-            state=state,
+            license_string="", state=LicenseState(state),
             revoked_at=DAY0 + timedelta(days=draw(st.integers(-40, 40)))
             if state == "revoked" else None,
             replaced_by=draw(st.sampled_from([None, no + 100])) if state == "revoked" else None))
@@ -222,7 +223,7 @@ def books(draw: Any) -> tuple[list[Order], list[LicenseRecord]]:
 
 @settings(max_examples=60, deadline=None)
 @given(books())
-def test_pure_figures_on_random_books(data: tuple[list[Order], list[LicenseRecord]]) -> None:
+def test_pure_figures_on_random_books(data: tuple[list[Order], list[License]]) -> None:
     orders, records = data
     period = Period(date(2026, 11, 1), date(2026, 11, 30))
     report = build_report(orders, records, period, DAY0)
@@ -237,7 +238,7 @@ def test_pure_figures_on_random_books(data: tuple[list[Order], list[LicenseRecor
         assert (order.order_id in got) == (created_inside or touched)
         if order.order_id not in got:
             continue
-        active = sum(1 for r in mine if r.state == "active")
+        active = sum(1 for r in mine if r.state is LicenseState.ACTIVE)
         refunded = order.seats if order.status is OrderStatus.REFUNDED else order.refunded_seats
         usable = order.seats - order.refunded_seats if order.status is OrderStatus.PAID else 0
         line = got[order.order_id]

@@ -12,6 +12,7 @@ from mailbot.services.worker import Worker
 
 from tests.apps import config_data, make_app, prepare_site
 from tests.staff_env import make_env, mail, new_serial, order_row, request
+from tests.db import one, query
 
 STAFF = "licensing-team@amphis.example"
 
@@ -73,7 +74,7 @@ def test_a_bounce_of_a_customer_reply_still_escalates(tmp_path: Path) -> None:
     [reply] = env.outbox("reply")
     done = env.send(dsn_for(reply["message_id"], "alice@northwind.example"))
     assert done.outcome is Outcome.ESCALATED and done.reason is Reason.REPLY_BOUNCED
-    assert env.store.one("SELECT state FROM outbox WHERE id = ?", [reply["id"]]) == {
+    assert one(env.store, "SELECT state FROM outbox WHERE id = ?", [reply["id"]]) == {
         "state": "bounced"}
 
 
@@ -150,7 +151,7 @@ def test_licenses_for_new_computers_are_a_request_not_a_transfer(tmp_path: Path,
                          f"Please send licenses for our new computers:\n{lines}\n"))
     assert (done.outcome, done.reason) == (Outcome.ISSUED, None)
     assert sorted(done.serials) == sorted(serials)
-    assert len(env.store.query("SELECT license_no FROM licenses WHERE state = 'active'")) == count
+    assert len(query(env.store, "SELECT license_no FROM licenses WHERE state = 'active'")) == count
 
 
 def test_a_real_transfer_still_transfers(tmp_path: Path) -> None:
@@ -171,8 +172,8 @@ def test_new_computers_without_enough_seats_still_go_to_a_person(tmp_path: Path)
         mail("it@fabrikam.example", f"Moving to a new PC.\nold: {a}\nnew: {b}\n"))
     [done] = Worker(app).poll_once()
     assert (done.outcome, done.reason) == (Outcome.ESCALATED, Reason.TRANSFER_REVIEW)
-    assert app.store.query("SELECT license_no FROM licenses") == []
-    assert app.store.query("SELECT id FROM pending_payments") == []
+    assert query(app.store, "SELECT license_no FROM licenses") == []
+    assert query(app.store, "SELECT id FROM pending_payments") == []
 
 
 # -- logs ---------------------------------------------------------------------------------------

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailbot.adapters.orders.stripe import StripeOrders, WebhookRejected
-from mailbot.services.queries import expire_pending_payments
+from mailbot.services.payments import expire_pending_payments
+
 from mailbot.store import Store, iso
+from mailbot.store.rows import NewPendingPayment, PendingPayment
 
 from tests.staff_env import Env, T0, make_env, order_row
+from tests.db import one, query
 
 
 @pytest.fixture
@@ -105,22 +108,22 @@ def test_expiry_leaves_a_request_that_was_fulfilled_meanwhile_alone(env: Env) ->
     get a payment_expired escalation, or the next sync would mail its licenses a second time."""
     store = env.store
     with store.transaction():
-        store.add_pending_payment({"id": "mb_race", "message_row": None,
-                                   "sender": "alice@northwind.example", "serials": "[]",
-                                   "created_at": iso(T0 - timedelta(days=30)),
-                                   "expires_at": iso(T0 - timedelta(days=1))})
+        store.add_pending_payment(NewPendingPayment(
+            id="mb_race", message_row=0, sender="alice@northwind.example", serials=(),
+            created_at=T0 - timedelta(days=30), expires_at=T0 - timedelta(days=1)))
 
     class Racing(Store):
-        def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-            rows = super().query(sql, params)
-            if "FROM pending_payments" in sql:
-                # Another process fulfils the request right after the job looked.
-                self.db.execute("UPDATE pending_payments SET state = 'fulfilled' WHERE id = ?",
-                                ["mb_race"])
+        def overdue_payments(self, now: datetime) -> list[PendingPayment]:
+            rows = super().overdue_payments(now)
+            # Another process fulfils the request right after the job looked.
+            self.conn.execute("UPDATE pending_payments SET state = 'fulfilled' WHERE id = ?",
+                              ["mb_race"])
             return rows
 
-    expire_pending_payments(Racing(store.db), T0)
-    assert store.one("SELECT state FROM pending_payments WHERE id = 'mb_race'")["state"] == \
+    racing = Racing(store.conn, store.path)
+    env.app.__dict__["store"] = racing  # the App's cached store, swapped for the racing one
+    expire_pending_payments(env.app, T0)
+    assert one(store, "SELECT state FROM pending_payments WHERE id = 'mb_race'")["state"] == \
         "fulfilled"
     assert env.escalations() == []
 

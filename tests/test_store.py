@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.store import SCHEMA_VERSION, Store
+from mailbot.store import SCHEMA_VERSION, Store, StoreVersionError
 
 from tests.builders import T0, license_, new_serial, order
 
@@ -24,10 +24,10 @@ def test_schema_is_created_once_and_reopens(tmp_path: Path) -> None:
 
 def test_refuses_a_newer_database(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "db.sqlite")
-    store.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION + 1)},
-                            pk="key")
+    store.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                       [str(SCHEMA_VERSION + 1)])
     store.close()
-    with pytest.raises(RuntimeError, match="upgrade mailbot"):
+    with pytest.raises(StoreVersionError, match="upgrade mailbot"):
         Store.open(tmp_path / "db.sqlite")
 
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailbot.core import serials
-from mailbot.cli.main import cli
+from mailbot.cli import cli
 from mailbot.store import SCHEMA_VERSION, Store
 from tests.apps import write_config
 
@@ -52,7 +52,7 @@ def test_an_old_database_migrates_in_place_and_keeps_working(dump: Path, tmp_pat
 
     config = write_config(tmp_path)
     for sub in ("new", "cur", "tmp"):
-        (tmp_path / "maildir" / sub).mkdir(parents=True)
+        (tmp_path / "maildir" / sub).mkdir(parents=True, exist_ok=True)
     invoke(config, "keys", "init")
     assert "migrates it" in invoke(config, "doctor")
 
@@ -78,12 +78,14 @@ def test_an_old_database_migrates_in_place_and_keeps_working(dump: Path, tmp_pat
     store = Store.open(db)
     try:
         assert store.schema_version() == SCHEMA_VERSION
-        assert "fulfilled_at" in store.db["pending_payments"].columns_dict
-        kept = store.db.execute(
+        columns = {r[1] for r in store.conn.execute("PRAGMA table_info(pending_payments)")}
+        assert "fulfilled_at" in columns
+        kept = store.conn.execute(
             "SELECT license_no, serial, customer_email, license_string, state FROM licenses "
             "WHERE license_no <= ? ORDER BY license_no", [licenses_before[-1][0]]).fetchall()
+        kept = [tuple(row) for row in kept]
         assert kept == licenses_before
-        assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == \
+        assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == \
             messages_before + 2
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""The signing side: the vendor's Ed25519 key files (PRODUCT.md section 4).
+"""The signing side: the vendor's Ed25519 key files (docs/contract.md, "License string").
 
 - The private key is one PEM (PKCS#8) file, mode 0600, passphrase-encrypted when a passphrase is
   given. It is created with its final mode from the first byte (never briefly world-readable),
@@ -7,7 +7,7 @@
   for it are 0700.
 - Every public key ever used stays in a folder as `key-<id>.pub` (one line: base64 of the 32 raw
   bytes), so licenses signed before a rotation keep verifying: verifiers pick the key by the id
-  each license carries (see `license.py`).
+  each license carries (see `mailbot/core/license_format.py`).
 - Rotation keeps the old private key beside the new one as `<name>.retired-<id>` (0600) instead
   of deleting it, and swaps the active file atomically.
 
@@ -21,13 +21,19 @@ import hashlib
 import os
 import secrets
 import stat
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from mailbot.core.license_format import key_id_of, public_key_from_text, sign_license
+from mailbot.core.license_format import (
+    key_id_of,
+    public_key_from_text,
+    sign_license,
+    sign_revocation_list,
+)
 
 _KEY_IDS = 256
 
@@ -182,7 +188,8 @@ def public_key_file(public_dir: Path, public_key: Ed25519PublicKey) -> Path:
 
 
 class Signer:
-    """Signs licenses with one key for one product, edition and term."""
+    """The Signer port: signs licenses with one key for one product, edition and term, and
+    knows the public keys (the published folder plus its own) that verify them."""
 
     def __init__(
         self,
@@ -190,6 +197,7 @@ class Signer:
         product_code: str,
         edition: int = 1,
         license_days: int = 0,
+        public_dir: Path | None = None,
     ) -> None:
         if license_days < 0:
             raise ValueError(f"license_days must be 0 (perpetual) or more: {license_days}")
@@ -200,7 +208,23 @@ class Signer:
         self.edition = edition
         self.license_days = license_days
         self.public_key = private_key.public_key()
-        self.key_id = key_id_of(self.public_key)
+        self._key_id = key_id_of(self.public_key)
+        self._public_dir = public_dir
+
+    @property
+    def key_id(self) -> int:
+        return self._key_id
+
+    def public_keys(self) -> list[Ed25519PublicKey]:
+        """The published public keys and this key's own: what a verifier of ours knows."""
+        keys = load_public_keys(self._public_dir, None) if self._public_dir else []
+        if all(_raw(k) != _raw(self.public_key) for k in keys):
+            keys.append(self.public_key)
+        return keys
+
+    def sign_revocation_list(self, revoked: Sequence[int], issued_at: datetime) -> bytes:
+        return sign_revocation_list(self._private_key, product_code=self.product_code,
+                                    revoked=revoked, issued_at=issued_at)
 
     def sign(self, serial: str, license_no: int, issued: date) -> str:
         """The license string; it expires `license_days` after `issued` (0: never)."""

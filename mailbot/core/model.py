@@ -81,7 +81,7 @@ class AuthResult:
 
 @dataclass(frozen=True)
 class Inbound:
-    """One parsed mail. Produced by parse.parse_message(); never raises, see `problems`."""
+    """One parsed mail. Produced by mail.parse.parse_message(); never raises, see `problems`."""
 
     message_id: str  # without angle brackets; synthesized from a hash when missing
     sender: str  # From address, lower-cased ("" when none/unparseable)
@@ -109,6 +109,7 @@ class Inbound:
     problems: tuple[str, ...] = ()  # defects noticed while parsing, for staff
     readable: bool = True  # False: nothing usable could be read; escalated as unreadable
     too_many_serials: bool = False  # more serial-like strings than policy allows
+    shown_headers: tuple[tuple[str, str], ...] = ()  # decoded, for staff: (name, value)
 
     @property
     def reply_address(self) -> str:
@@ -165,6 +166,12 @@ class License:
     state: LicenseState = LicenseState.ACTIVE
     key_id: int = 0
     expires_day: int = 0
+    revoked_at: datetime | None = None
+    revoked_reason: str = ""
+    replaced_by: int | None = None  # a transfer: the license that took this seat
+    message_row: int | None = None  # the mail it answered
+    granted_by: str = ""  # a person who issued it by hand ("" = the bot)
+    grant_reason: str = ""
 
 
 @dataclass(frozen=True)

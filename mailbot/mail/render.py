@@ -1,5 +1,4 @@
-"""Replies from Jinja2 templates: a text part, an HTML alternative, and the headers that keep
-other robots from answering (RFC 3834) and mail clients threading.
+"""Replies from Jinja2 templates: subject, text and an HTML alternative for a template name.
 
 Templates ship inside the package (`mailbot/templates/`, package data read through Jinja2's
 PackageLoader, so an installed wheel has them); a `[templates] path` in config is searched
@@ -9,45 +8,20 @@ HTML is autoescaped: a serial or a name from a customer's mail cannot inject mar
 
 A template that is missing, does not parse or does not render is a setup fault, not a fault of
 the mail being answered: every mail of that outcome would hit it. `render()` raises
-`TemplateProblem` (a `ConfigError`), which stops the run with one sentence while the mail waits.
+`TemplateProblem` (a `SetupError`), which stops the run with one sentence while the mail waits.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from email.charset import QP, Charset
-from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 
-from mailbot.config import ConfigError
+from mailbot.core.errors import SetupError
 
-LOOP_HEADER = "X-Mailbot-Loop"
-SMTP_POLICY = compat32.clone(linesep="\r\n")
-# Quoted-printable keeps replies readable in a raw .eml file (base64 is the utf-8 default).
-_QP_UTF8 = Charset("utf-8")
-_QP_UTF8.body_encoding = QP
-
-
-@dataclass(frozen=True)
-class Composed:
-    message_id: str  # without angle brackets
-    to: str
-    subject: str
-    raw: bytes
-
-
-class TemplateProblem(ConfigError):
+class TemplateProblem(SetupError):
     """A template that cannot be used; the message names the file and where it comes from."""
 
 
@@ -133,59 +107,3 @@ class Renderer:
 
 class _Absent(Exception):
     """An optional template part (the HTML alternative) that does not exist."""
-
-
-def new_message_id(from_address: str) -> str:
-    domain = from_address.rpartition("@")[2] or "mailbot.invalid"
-    return f"mailbot.{uuid.uuid4().hex}@{domain}"
-
-
-def compose(
-    *,
-    from_address: str,
-    from_name: str,
-    to: str,
-    subject: str,
-    text: str,
-    html: str | None,
-    now: datetime,
-    message_id: str,
-    in_reply_to: str = "",
-    references: Sequence[str] = (),
-    automatic: bool = True,
-    extra_headers: Mapping[str, str] | None = None,
-) -> Composed:
-    # Built with the compat32 MIME classes: the modern EmailMessage API re-parses every header
-    # through its registry and made composing the slowest step of the whole pipeline.
-    text_part = MIMEText(text, "plain", _QP_UTF8)
-    msg: Message = text_part
-    if html:
-        msg = MIMEMultipart("alternative")
-        msg.attach(text_part)
-        msg.attach(MIMEText(html, "html", _QP_UTF8))
-    msg["From"] = formataddr((from_name, from_address), charset="utf-8") if from_name \
-        else from_address
-    msg["To"] = to
-    msg["Subject"] = Header(subject, "utf-8").encode() if not subject.isascii() else subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<{message_id}>"
-    if in_reply_to:
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
-        refs = [r for r in references if r][-10:] + [in_reply_to]
-        msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
-    if automatic:
-        # RFC 3834: other robots must not answer us; Exchange reads the second header.
-        msg["Auto-Submitted"] = "auto-replied"
-        msg["X-Auto-Response-Suppress"] = "All"
-    msg[LOOP_HEADER] = from_address
-    for name, value in (extra_headers or {}).items():
-        msg[name] = value
-    return Composed(message_id, to, subject, msg.as_bytes(policy=SMTP_POLICY))
-
-
-def reply_subject(original: str, fallback: str) -> str:
-    if not original:
-        return fallback
-    if original.lower().startswith(("re:", "aw:", "sv:")):
-        return original
-    return f"Re: {original}"

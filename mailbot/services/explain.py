@@ -13,13 +13,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mailbot.app import App
-from mailbot.core.classify import classify
-from mailbot.core.decide import decide
-from mailbot.core.model import Fetched, Order
-from mailbot.mail.parse import parse_message
+from mailbot.core.model import Fetched, License, Order
+from mailbot.services.context import Deps
+from mailbot.services.evaluate import FactsReader, evaluate, parse
 from mailbot.store import Store
-from mailbot.services.worker import gather, serials_json
+from mailbot.store.rows import MessageRef, OutboxRef
 
 
 class _WithLocalOrders:
@@ -35,9 +33,6 @@ class _WithLocalOrders:
             for ref in (o.order_id, *o.aliases):
                 self._by_reference[ref.upper()] = o
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
     def orders_for_email(self, email: str) -> list[Order]:
         found = {o.order_id: o for o in self._store.orders_for_email(email)}
         found.update(self._by_email.get(email.lower(), {}))
@@ -52,16 +47,39 @@ class _WithLocalOrders:
                 found[named.order_id] = named
         return list(found.values())
 
+    # The rest is read from the store as it is.
+
+    def licenses_for_serials(self, serials: Iterable[str]) -> dict[str, License]:
+        return self._store.licenses_for_serials(serials)
+
+    def active_licenses_for_orders(self, order_ids: Iterable[str]) -> list[License]:
+        return self._store.active_licenses_for_orders(order_ids)
+
+    def transfers_in_window(self, seat_keys: Iterable[int], since: Any) -> dict[int, int]:
+        return self._store.transfers_in_window(seat_keys, since)
+
+    def previous_mistyped(self, sender: str) -> int:
+        return self._store.previous_mistyped(sender)
+
+    def replies_since(self, addresses: Iterable[str], since: Any) -> int:
+        return self._store.replies_since(addresses, since)
+
+    def outbox_by_message_ids(self, message_ids: Iterable[str]) -> list[OutboxRef]:
+        return self._store.outbox_by_message_ids(message_ids)
+
+    def message_by_message_id(self, message_id: str) -> MessageRef | None:
+        return self._store.message_by_message_id(message_id)
+
 
 class Explainer:
     """Decides mail the way the worker would, against a read-only view of the store."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self._store = Store.open_read_only(app.settings.store_path)
-        self.facts: Any = self._store
-        if app.settings.orders.kind == "csv":
-            self.facts = _WithLocalOrders(self._store, list(app.orders.all_orders()))
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._store: Store = Store.open_read_only(deps.settings.store_path)
+        self.facts: FactsReader = self._store
+        if deps.orders.is_local:
+            self.facts = _WithLocalOrders(self._store, list(deps.orders.all_orders()))
 
     def close(self) -> None:
         self._store.close()
@@ -73,29 +91,21 @@ class Explainer:
         self.close()
 
     def explain_raw(self, raw: bytes) -> dict[str, Any]:
-        settings = self.app.settings
+        settings = self.deps.settings
         if len(raw) > settings.policy.max_message_bytes:
             return {"message_id": None, "sender": "", "subject": "", "outcome": "escalated",
                     "reason": "too_large", "serials": [], "reply_to": None,
                     "explanation": [f"{len(raw)} bytes, over the size cap"]}
-        inbound = parse_message(raw, product_code=settings.product.code,
-                                authserv_id=settings.security.authserv_id,
-                                max_serials=settings.policy.max_serials_per_mail)
-        base = {"message_id": inbound.message_id, "sender": inbound.sender,
-                "subject": inbound.subject}
-        first = self._store.message_by_message_id(inbound.message_id)
-        if first is not None:
-            return {**base, "outcome": "ignored", "reason": "duplicate", "serials": [],
-                    "reply_to": None,
-                    "explanation": [f"the same Message-ID was processed as mail #{first['id']}"]}
-        cls = classify(inbound, self.app.policy)
-        facts = gather(self.facts, inbound, cls, self.app, self.app.clock.now())
-        decision = decide(inbound, cls, facts, self.app.policy)
+        inbound = parse(settings, raw)
+        result = evaluate(self.facts, inbound, self.deps.policy, self.deps.clock.now())
+        decision = result.decision
         return {
-            **base,
+            "message_id": inbound.message_id,
+            "sender": inbound.sender,
+            "subject": inbound.subject,
             "outcome": decision.outcome.value,
             "reason": decision.reason.value if decision.reason else None,
-            "serials": serials_json(inbound, decision),
+            "serials": [s.as_json() for s in result.serial_items],
             "reply_to": decision.reply_to or None,
             "explanation": list(decision.explanation) + list(inbound.problems),
         }
@@ -110,10 +120,10 @@ class Explainer:
         }
         known = self._store.message_by_key(fetched.key)
         if known is not None:
-            return {**head, "message_id": known["message_id"], "sender": "", "subject": "",
-                    "outcome": known["outcome"], "reason": known["reason"], "serials": [],
+            return {**head, "message_id": known.message_id, "sender": "", "subject": "",
+                    "outcome": known.outcome, "reason": known.reason, "serials": [],
                     "reply_to": None,
-                    "explanation": [f"already decided as mail #{known['id']}; the next run "
+                    "explanation": [f"already decided as mail #{known.id}; the next run "
                                     "only files it"]}
         if fetched.raw is None:
             return {**head, "message_id": fetched.message_id or None, "sender": "",
@@ -124,9 +134,9 @@ class Explainer:
 
     def explain_mailbox(self) -> Iterator[dict[str, Any]]:
         """Every mail waiting in the configured mailbox, oldest first."""
-        mailbox = self.app.peek_mailbox()
+        mailbox = self.deps.peek_mailbox()
         try:
-            for fetched in mailbox.fetch_new(self.app.settings.policy.max_message_bytes):
+            for fetched in mailbox.fetch_new(self.deps.settings.policy.max_message_bytes):
                 yield self.explain_fetched(fetched)
         finally:
             mailbox.close()

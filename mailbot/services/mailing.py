@@ -1,20 +1,26 @@
-"""Mail that people cause or receive: staff replies, license mails sent by a staff action, and
-notifications to the staff address. Everything is rendered from templates, composed, and put in
-the same outbox as the bot's replies (the outbox job sends it), inside the caller's transaction.
+"""Every mail mailbot writes, one way: render a template, compose the message, add it to the
+outbox inside the caller's transaction (the delivery job sends it).
+
+The bot's replies, license mails from staff actions, staff replies and notifications all come
+through `queue_mail`. What a reply needs of the mail it answers (`Thread`) and the readable
+text staff are shown come from what the mail's parse stored; a mail stored before parses were
+kept is parsed again with the project's own capped parser, never another one.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailbot.app import App
-from mailbot.mail.render import compose, new_message_id, reply_subject
-from mailbot.store import Store, iso
+from mailbot.core.model import Inbound, License
+from mailbot.core.reasons import customer_text
+from mailbot.mail.compose import compose, new_message_id, reply_subject
+from mailbot.mail.parse import parse_message
+from mailbot.services.context import Deps
+from mailbot.store import Store
+from mailbot.store.rows import MessageRow
 
 
 @dataclass(frozen=True)
@@ -32,47 +38,79 @@ class Thread:
     def reply_address(self) -> str:
         return self.reply_to or self.sender
 
-
-def thread_of(raw: bytes | None, message_id: str = "", subject: str = "",
-              sender: str = "") -> Thread:
-    """Read the threading headers of a stored mail; a damaged mail gives what the row knows."""
-    if not raw:
-        return Thread(message_id=message_id or "", subject=subject or "", sender=sender or "")
-    try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        refs = tuple(r.strip("<>") for r in str(msg.get("References", "")).split() if r)
-        reply_to = msg.get("Reply-To")
-        reply_addr = ""
-        if reply_to is not None and getattr(reply_to, "addresses", None):
-            reply_addr = reply_to.addresses[0].addr_spec.lower()
-        from_name = ""
-        frm = msg.get("From")
-        if frm is not None and getattr(frm, "addresses", None):
-            from_name = frm.addresses[0].display_name or ""
-    except Exception:  # noqa: BLE001 - odd headers must not stop a staff action
-        refs, reply_addr, from_name = (), "", ""
-    return Thread(message_id=message_id or "", references=refs, subject=subject or "",
-                  sender=sender or "", sender_name=from_name, reply_to=reply_addr)
+    @classmethod
+    def of(cls, inbound: Inbound) -> Thread:
+        return cls(message_id=inbound.message_id, references=inbound.references,
+                   subject=inbound.subject, sender=inbound.sender,
+                   sender_name=inbound.sender_name, reply_to=inbound.reply_to)
 
 
-def mail_text(raw: bytes | None, limit: int = 0) -> str:
-    """The readable text of a stored mail (plain part, else HTML as is), for people."""
-    if not raw:
-        return ""
-    try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        body = msg.get_body(preferencelist=("plain", "html"))
-        text = body.get_content() if body is not None else ""
-    except Exception:  # noqa: BLE001 - staff still get the headers
-        return "(the body could not be decoded; see the raw mail)"
-    text = str(text).replace("\r\n", "\n").strip()
-    if limit and len(text) > limit:
-        text = text[:limit].rstrip() + "\n[...]"
+@dataclass(frozen=True)
+class StoredMail:
+    """A stored mail as staff see it: its thread, its headers and its readable text."""
+
+    thread: Thread
+    headers: tuple[tuple[str, str], ...]
+    text: str
+
+
+def stored_mail(deps: Deps, store: Store, message: MessageRow) -> StoredMail:
+    """What the parse stored for this mail; for a mail stored before parses were kept, the
+    project's own capped parser reads the raw mail again."""
+    thread = Thread(message_id=message.message_id, references=message.references,
+                    subject=message.subject, sender=message.sender,
+                    sender_name=message.sender_name, reply_to=message.reply_to)
+    if message.text is not None or not message.has_raw:
+        return StoredMail(thread, message.headers, message.text or "")
+    raw = store.message_raw(message.id) or b""
+    settings = deps.settings
+    inbound = parse_message(raw, product_code=settings.product.code,
+                            authserv_id=settings.security.authserv_id,
+                            max_serials=settings.policy.max_serials_per_mail)
+    thread = Thread(message_id=message.message_id or inbound.message_id,
+                    references=inbound.references, subject=message.subject or inbound.subject,
+                    sender=message.sender or inbound.sender, sender_name=inbound.sender_name,
+                    reply_to=inbound.reply_to)
+    return StoredMail(thread, inbound.shown_headers, readable_text(inbound))
+
+
+TEXT_CHARS = 20_000  # what staff screens show of a mail; the raw mail is kept whole
+
+
+def readable_text(inbound: Inbound) -> str:
+    """The text a person reads: the new text, then the quoted history, capped."""
+    parts = [inbound.text.strip(), inbound.quoted_text.strip()]
+    text = "\n\n".join(p for p in parts if p)
+    if len(text) > TEXT_CHARS:
+        text = text[:TEXT_CHARS].rstrip() + "\n[...]"
     return text
 
 
-def base_context(app: App) -> dict[str, Any]:
-    settings = app.settings
+def thread_of_row(deps: Deps, store: Store, message_row: int | None) -> Thread | None:
+    """The thread of a stored mail (None when there is no mail)."""
+    if message_row is None:
+        return None
+    message = store.message(message_row)
+    if message is None:
+        return None
+    return stored_mail(deps, store, message).thread
+
+
+# -- what the reply templates show ----------------------------------------------------------------
+
+
+def result_item(serial: str, action: str, *, as_found: str = "", reason: str | None = None,
+                old_serial: str | None = None, license: License | None = None,
+                pay_url: str = "") -> dict[str, Any]:
+    """One serial as the reply templates show it (see templates/_results.txt)."""
+    return {"serial": serial, "as_found": as_found or serial, "action": action,
+            "reason": reason, "reason_text": customer_text(reason), "old_serial": old_serial,
+            "license_string": license.license_string if license else "",
+            "license_no": license.license_no if license else None, "pay_url": pay_url}
+
+
+def base_context(deps: Deps) -> dict[str, Any]:
+    settings = deps.settings
     return {
         "product": {"name": settings.product.name, "code": settings.product.code},
         "support_name": settings.outbox.from_name or f"{settings.product.name} support",
@@ -81,7 +119,7 @@ def base_context(app: App) -> dict[str, Any]:
 
 
 def queue_mail(
-    app: App,
+    deps: Deps,
     store: Store,
     *,
     to: str,
@@ -95,8 +133,8 @@ def queue_mail(
     automatic: bool = True,
 ) -> int:
     """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id."""
-    settings = app.settings
-    subject, text, html = app.renderer.render(template, {**base_context(app), **context})
+    settings = deps.settings
+    subject, text, html = deps.renderer.render(template, {**base_context(deps), **context})
     message_id = new_message_id(settings.outbox.from_address)
     in_reply_to = ""
     references: Sequence[str] = ()
@@ -118,15 +156,6 @@ def queue_mail(
         references=references,
         automatic=automatic,
     )
-    return store.add_outbox(
-        {
-            "message_id": message_id,
-            "kind": kind,
-            "to_addr": to,
-            "subject": composed.subject,
-            "raw": composed.raw,
-            "created_at": iso(now),
-            "message_row": message_row,
-            "escalation_id": escalation_id,
-        }
-    )
+    return store.add_outbox(message_id=message_id, kind=kind, to_addr=to,
+                            subject=composed.subject, raw=composed.raw, created_at=now,
+                            message_row=message_row, escalation_id=escalation_id)

@@ -20,23 +20,36 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from mailbot.app import App
-from mailbot.services.escalations import REASON_HELP, get_escalation
-from mailbot.services.mailing import mail_text, queue_mail
-from mailbot.store import Store, iso, parse_iso
+from mailbot.core.reasons import staff_text
+from mailbot.services.context import Deps
+from mailbot.services.mailing import queue_mail
+from mailbot.services.queue_view import get_escalation
+from mailbot.services.suggestions import suggested_commands
+from mailbot.store import Store, iso
+from mailbot.store.rows import EscalationRow, NewEscalation
 
-log = logging.getLogger("mailbot.services.notify")
+log = logging.getLogger("mailbot.notify")
 EXCERPT_CHARS = 1500
 DIGEST_STATE = "staff_digest_last"
+BOT = "mailbot"
 
 
-def escalation_created(app: App, store: Store, escalation_id: int, now: datetime) -> None:
+def raise_escalation(deps: Deps, store: Store, escalation: NewEscalation, now: datetime) -> int:
+    """Open an escalation and tell staff, in the caller's transaction: there is never an
+    escalation nobody was told about, nor a notification about one that was rolled back."""
+    esc_id = store.add_escalation(escalation, BOT, now)
+    escalation_created(deps, store, esc_id, now)
+    return esc_id
+
+
+def escalation_created(deps: Deps, store: Store, escalation_id: int, now: datetime) -> None:
     """Called inside the transaction that created the escalation."""
-    if app.settings.staff.notify != "immediate" or not app.settings.outbox.staff_address:
+    settings = deps.settings
+    if settings.staff.notify != "immediate" or not settings.outbox.staff_address:
         return
     try:
-        item = _item(app, store, escalation_id)
-        queue_mail(app, store, to=app.settings.outbox.staff_address,
+        item = _item(deps, store, escalation_id)
+        queue_mail(deps, store, to=settings.outbox.staff_address,
                    template="staff_notification", context={"e": item}, now=now,
                    kind="notification", escalation_id=escalation_id)
     except Exception as exc:  # noqa: BLE001 - a notification must never cost the customer's mail
@@ -44,71 +57,69 @@ def escalation_created(app: App, store: Store, escalation_id: int, now: datetime
         log.warning("could not queue the staff notification",
                     extra={"escalation": escalation_id, "error": str(exc)})
         return
-    store.db["escalations"].update(escalation_id, {"notified_at": iso(now)})
+    store.mark_notified([escalation_id], now)
 
 
-def send_digest(app: App, now: datetime) -> int:
+def send_digest(deps: Deps, now: datetime) -> int:
     """Mail one digest of the open escalations nobody was told about, when one is due.
 
     Returns how many escalations it listed (0: nothing sent)."""
-    staff = app.settings.staff
-    to = app.settings.outbox.staff_address
+    staff = deps.settings.staff
+    to = deps.settings.outbox.staff_address
     if staff.notify not in ("digest", "immediate") or not to:
         return 0
     # Look first without a write lock: most minutes there is nothing due.
-    if not _due(app.store, staff.notify, staff.digest_minutes, now):
+    if not _due(deps.store, staff.notify, staff.digest_minutes, now):
         return 0
-    with app.store.transaction() as store:
+    with deps.store.transaction() as store:
         pending = _due(store, staff.notify, staff.digest_minutes, now)
         if not pending:
             return 0
-        items = [_item(app, store, p["id"]) for p in pending]
-        queue_mail(app, store, to=to, template="staff_digest",
+        items = [_item(deps, store, p.id) for p in pending]
+        queue_mail(deps, store, to=to, template="staff_digest",
                    context={"items": items, "count": len(items),
                             "minutes": staff.digest_minutes, "now": iso(now)},
                    now=now, kind="digest")
-        marks = ",".join("?" * len(pending))
-        store.db.execute(f"UPDATE escalations SET notified_at = ? WHERE id IN ({marks})",
-                         [iso(now), *[p["id"] for p in pending]])
+        store.mark_notified([p.id for p in pending], now)
         store.set_state(DIGEST_STATE, iso(now))
     log.info("staff digest queued", extra={"escalations": len(items)})
     return len(items)
 
 
-def _due(store: Store, mode: str, minutes: int, now: datetime) -> list[dict[str, Any]]:
+def _due(store: Store, mode: str, minutes: int, now: datetime) -> list[EscalationRow]:
     """The escalations a digest would list now, or [] when none is due."""
-    pending = store.query(
-        "SELECT id, created_at FROM escalations WHERE state = 'open' AND notified_at IS NULL "
-        "ORDER BY created_at, id")
+    pending = store.not_notified()
     if not pending:
         return []
-    oldest = parse_iso(pending[0]["created_at"]) or now
-    if mode == "digest" and now < oldest + timedelta(minutes=minutes):
+    if mode == "digest" and now < pending[0].created_at + timedelta(minutes=minutes):
         return []
     return pending
 
 
-def _item(app: App, store: Store, escalation_id: int) -> dict[str, Any]:
+def _item(deps: Deps, store: Store, escalation_id: int) -> dict[str, Any]:
     """What a notification shows about one escalation; never license strings."""
-    esc = get_escalation(store, escalation_id)
-    message = esc.get("message") or {}
-    mailbox = app.settings.mailbox
+    view = get_escalation(deps, store, escalation_id)
+    esc, message = view.escalation, view.message
     folder = ""
-    if mailbox.kind == "imap" and mailbox.move and message.get("outcome") == "escalated":
-        folder = mailbox.escalated_folder
+    if message is not None and message.outcome == "escalated":
+        folder = deps.mailbox.escalated_folder()
+    excerpt = view.mail.text if view.mail is not None else ""
+    if len(excerpt) > EXCERPT_CHARS:
+        excerpt = excerpt[:EXCERPT_CHARS].rstrip() + "\n[...]"
     return {
-        "id": esc["id"],
-        "reason": esc["reason"],
-        "reason_help": REASON_HELP.get(esc["reason"], esc["reason"]),
-        "sender": esc["sender"] or "(unknown sender)",
-        "subject": message.get("subject") or "",
-        "received_at": message.get("received_at") or esc["created_at"],
-        "created_at": esc["created_at"],
-        "detail": [line for line in (esc.get("detail") or "").splitlines() if line.strip()],
-        "serials": esc["serials"],
-        "suggestions": esc["suggestions"],
-        "orders": esc["customer"]["orders"],
-        "seats": esc["customer"]["seats"],
-        "excerpt": mail_text(message.get("raw"), EXCERPT_CHARS),
+        "id": esc.id,
+        "reason": esc.reason,
+        "reason_help": staff_text(esc.reason),
+        "sender": esc.sender or "(unknown sender)",
+        "subject": message.subject if message is not None else "",
+        "received_at": iso(message.received_at) if message is not None and message.received_at
+        else iso(esc.created_at),
+        "created_at": iso(esc.created_at),
+        "detail": [line for line in esc.detail.splitlines() if line.strip()],
+        "serials": esc.serials,
+        "suggestions": suggested_commands(view),
+        "orders": view.customer.orders,
+        "seats": view.customer.seats,
+        "excerpt": excerpt,
         "folder": folder,
     }

@@ -3,7 +3,7 @@
 A fault that every mail would hit (a template that does not render, a key that cannot sign, an
 orders file that cannot be read) is a setup fault: deciding around it would turn each waiting
 mail into an `internal_error` escalation. `preflight()` runs these checks before `mailbot run`
-touches the mailbox and raises `ConfigError` with the first problem's sentence, so the mail
+touches the mailbox and raises `SetupError` with the first problem's sentence, so the mail
 waits on the server until the admin has fixed it. `mailbot doctor` runs the same checks (and the
 network ones) and lists them all.
 """
@@ -11,25 +11,16 @@ network ones) and lists them all.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mailbot.config import ConfigError, Settings
-
-
-@dataclass(frozen=True)
-class Check:
-    """One thing `run` needs, and whether it is there."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
+from mailbot.config import Settings
+from mailbot.core.errors import SetupError
+from mailbot.core.license_format import InvalidLicense, verify_license
+from mailbot.mail.render import Renderer
+from mailbot.services.context import Deps
+from mailbot.services.ports import Check, OrderSource, Signer
 
 # -- templates ----------------------------------------------------------------------------------
 
@@ -84,13 +75,13 @@ def sample_context(settings: Settings, template: str) -> dict[str, Any]:
     return context
 
 
-def check_templates(settings: Settings, renderer: Any) -> list[Check]:
+def check_templates(settings: Settings, renderer: Renderer) -> list[Check]:
     """Every template the bot may send, shipped or overridden, renders with a sample context."""
     checks = []
     for name in renderer.names():
         try:
             renderer.render(name, sample_context(settings, name))
-        except ConfigError as exc:
+        except SetupError as exc:
             checks.append(Check(f"template {name}", False, str(exc)))
             continue
         where = "overridden in " + str(settings.templates_dir) \
@@ -104,20 +95,14 @@ def check_templates(settings: Settings, renderer: Any) -> list[Check]:
 # -- signing key ---------------------------------------------------------------------------------
 
 
-def check_signing(settings: Settings, signer: Any) -> Check:
+def check_signing(settings: Settings, signer: Signer) -> Check:
     """The key signs, and what it signs verifies with the published public keys."""
-    from mailbot.adapters.signing import KeyFileError, load_public_keys
-    from mailbot.core.license_format import InvalidLicense, verify_license
-
     path = settings.signing.private_key
     serial = f"{settings.product.code}-0000-0000-0000-0000"
     try:
         string = signer.sign(serial, 1, date(2026, 1, 1))
-        publics = load_public_keys(settings.signing.public_keys, path)
-        verify_license(string, serial=serial, public_keys=publics,
+        verify_license(string, serial=serial, public_keys=signer.public_keys(),
                        product_code=settings.product.code, today=date(2026, 1, 1))
-    except KeyFileError as exc:
-        return Check("signing key", False, str(exc))
     except InvalidLicense as exc:
         return Check("signing key", False,
                      f"a license signed with {path} does not verify ({exc}): its public key is "
@@ -131,37 +116,20 @@ def check_signing(settings: Settings, signer: Any) -> Check:
 # -- orders --------------------------------------------------------------------------------------
 
 
-def check_orders(settings: Settings, source: Any, *, live: bool) -> Check:
-    """The orders source answers: a CSV file parses; Stripe has a key (and, when `live`,
+def check_orders(source: OrderSource, *, live: bool) -> list[Check]:
+    """The orders source answers: a local file is there (`live`: it parses; a remote source
     answers one read-only call)."""
-    orders = settings.orders
-    if orders.kind == "csv" and not live:
+    if live:
+        return source.checks()
+    if source.is_local:
         # The run reads the file itself right after (and only when it changed): here it only
         # has to be there.
         try:
             source.version()
-        except ConfigError as exc:
-            return Check("orders", False, str(exc))
-        return Check("orders", True, f"{orders.path} is readable")
-    if orders.kind == "csv":
-        try:
-            count = sum(1 for _ in source.all_orders())
-        except ConfigError as exc:
-            return Check("orders", False, str(exc))
-        problems = list(getattr(source, "problems", []))
-        detail = f"{orders.path}: {count} order(s)"
-        if problems:
-            detail += f"; {len(problems)} row(s) skipped, first: {problems[0]}"
-        return Check("orders", True, detail)
-    if not live:
-        return Check("orders", True, "Stripe API key is set")
-    from mailbot.adapters.orders.stripe import StripeUnavailable
-
-    try:
-        source.check_access()
-    except StripeUnavailable as exc:
-        return Check("orders", False, str(exc))
-    return Check("orders", True, "Stripe answers a read-only call with this key")
+        except SetupError as exc:
+            return [Check("orders", False, str(exc))]
+        return [Check("orders", True, "the orders file is readable")]
+    return [Check("orders", True, "the order source is set up")]
 
 
 # -- store ---------------------------------------------------------------------------------------
@@ -199,45 +167,33 @@ def check_store(path: Path) -> Check:
 # -- all of it -----------------------------------------------------------------------------------
 
 
-def check_local_mailbox(settings: Settings) -> Check | None:
-    """A Maildir must be there: a mistyped path would otherwise be a new, empty mailbox that
-    never gets mail. (IMAP folders are checked by `doctor` over the network.)"""
-    mailbox = settings.mailbox
-    if mailbox.kind != "maildir" or mailbox.path is None:
-        return None
-    if mailbox.path.is_dir():
-        return Check("mailbox", True, f"Maildir folder {mailbox.path} exists")
-    return Check("mailbox", False, f"Maildir folder {mailbox.path} does not exist: create it, "
-                                   "or fix [mailbox] path")
-
-
-def local_checks(app: Any, *, live: bool) -> list[Check]:
-    """The checks that need no mail server: templates, key, orders, store (and a Maildir)."""
-    settings = app.settings
+def local_checks(deps: Deps, *, live: bool) -> list[Check]:
+    """The checks that need no mail server: templates, key, orders, store (and, before a run,
+    a local mailbox)."""
+    settings = deps.settings
     checks: list[Check] = []
-    if not live:
-        mailbox = check_local_mailbox(settings)
-        if mailbox is not None:
-            checks.append(mailbox)
-    checks += check_templates(settings, app.renderer)
+    if not live and deps.mailbox.is_local:
+        # A mistyped Maildir path would otherwise be a new, empty mailbox that never gets mail.
+        checks += deps.mailbox.checks()
+    checks += check_templates(settings, deps.renderer)
     try:
-        signer = app.signer
-    except ConfigError as exc:
+        signer = deps.signer
+    except SetupError as exc:
         checks.append(Check("signing key", False, str(exc)))
     else:
         checks.append(check_signing(settings, signer))
     try:
-        source = app.orders
-    except ConfigError as exc:
+        source = deps.orders
+    except SetupError as exc:
         checks.append(Check("orders", False, str(exc)))
     else:
-        checks.append(check_orders(settings, source, live=live))
+        checks += check_orders(source, live=live)
     checks.append(check_store(settings.store_path))
     return checks
 
 
-def preflight(app: Any) -> None:
-    """Raise ConfigError with the first thing `run` needs and does not have."""
-    for check in local_checks(app, live=False):
+def preflight(deps: Deps) -> None:
+    """Raise SetupError with the first thing `run` needs and does not have."""
+    for check in local_checks(deps, live=False):
         if not check.ok:
-            raise ConfigError(check.detail)
+            raise SetupError(check.detail)

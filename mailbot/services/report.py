@@ -1,8 +1,8 @@
 """Finance reconciliation: do money and licenses agree?
 
-`build_report` is pure: orders and license records in, a Report out. `load_report` reads them
-from the store, and `render_csv` / `render_json` / `render_tables` turn a Report into what people
-and spreadsheets read.
+`build_report` is pure: orders and licenses in, a Report out. `load_report` reads them from the
+store, and `render_csv` / `render_json` turn a Report into what spreadsheets and scripts read
+(the CLI draws its own tables).
 
 The orders listed are those created within the period and those whose licenses changed in it
 (a license issued or revoked), so this month's report also shows last month's order that got its
@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from mailbot.core.model import Order, OrderStatus
-from mailbot.store import Store, iso, parse_iso
+from mailbot.core.model import License, LicenseState, Order, OrderStatus
+from mailbot.store import Store, iso
 
 Progress = Callable[[int, int], None]
 
@@ -91,22 +91,6 @@ def period_for(start: date | None, end: date | None, today: date) -> Period:
     elif start is None:
         start = end.replace(day=1)
     return Period(start, end)
-
-
-@dataclass(frozen=True)
-class LicenseRecord:
-    license_no: int
-    serial: str
-    customer_email: str
-    order_id: str | None
-    seat_key: int
-    issued_at: datetime
-    state: str  # active | revoked
-    revoked_at: datetime | None = None
-    revoked_reason: str = ""
-    replaced_by: int | None = None
-    granted_by: str = ""
-    grant_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,11 +161,11 @@ def refunded_seats(order: Order) -> int:
     return min(order.refunded_seats, order.seats)
 
 
-def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], period: Period,
+def build_report(orders: Iterable[Order], licenses: Iterable[License], period: Period,
                  now: datetime, progress: Progress | None = None) -> Report:
     all_orders = list(orders)
     records = list(licenses)
-    by_order: dict[str, list[LicenseRecord]] = {}
+    by_order: dict[str, list[License]] = {}
     for lic in records:
         if lic.order_id:
             by_order.setdefault(lic.order_id, []).append(lic)
@@ -192,7 +176,7 @@ def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], per
     total = len(all_orders) + len(records)
     for done, order in enumerate(all_orders, start=1):
         mine = by_order.get(order.order_id, [])
-        active = [lic for lic in mine if lic.state == "active"]
+        active = [lic for lic in mine if lic.state is LicenseState.ACTIVE]
         if order.status in (OrderStatus.REFUNDED, OrderStatus.DISPUTED):
             kind = ("refunded_with_license" if order.status is OrderStatus.REFUNDED
                     else "disputed_with_license")
@@ -209,7 +193,7 @@ def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], per
         touched = any(period.contains(lic.issued_at) or period.contains(lic.revoked_at)
                       for lic in mine)
         if period.contains(order.created) or touched:
-            revoked = [lic for lic in mine if lic.state == "revoked"]
+            revoked = [lic for lic in mine if lic.state is LicenseState.REVOKED]
             transfers = sum(1 for lic in revoked if lic.replaced_by)
             line = OrderLine(
                 order_id=order.order_id, email=order.email, name=order.name,
@@ -233,12 +217,12 @@ def build_report(orders: Iterable[Order], licenses: Iterable[LicenseRecord], per
         if lic.order_id is None and period.contains(lic.issued_at):
             who = f" by {lic.granted_by}" if lic.granted_by else ""
             why = f": {lic.grant_reason}" if lic.grant_reason else ""
-            state = "" if lic.state == "active" else " (since revoked)"
+            state = "" if lic.state is LicenseState.ACTIVE else " (since revoked)"
             problems.append(ReportException(
                 "manual_grant", f"license #{lic.license_no} granted without an order{who}{why}"
                 f"{state}", None, lic.serial, lic.license_no, lic.customer_email,
                 iso(lic.issued_at)))
-        if lic.state == "revoked" and period.contains(lic.revoked_at):
+        if lic.state is LicenseState.REVOKED and period.contains(lic.revoked_at):
             at = iso(lic.revoked_at) if lic.revoked_at else None
             if lic.replaced_by:
                 problems.append(ReportException(
@@ -272,36 +256,14 @@ def _totals(lines: Sequence[OrderLine]) -> list[Totals]:
 # -- the store -------------------------------------------------------------------------------
 
 
-def license_records(store: Store) -> list[LicenseRecord]:
-    rows = store.query(
-        "SELECT license_no, serial, customer_email, order_id, seat_key, issued_at, state, "
-        "revoked_at, revoked_reason, replaced_by, granted_by, grant_reason FROM licenses "
-        "ORDER BY license_no")
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
-    return [
-        LicenseRecord(
-            license_no=int(r["license_no"]), serial=r["serial"],
-            customer_email=r["customer_email"] or "", order_id=r["order_id"] or None,
-            seat_key=int(r["seat_key"] or r["license_no"]),
-            issued_at=parse_iso(r["issued_at"]) or epoch, state=r["state"],
-            revoked_at=parse_iso(r["revoked_at"]), revoked_reason=r["revoked_reason"] or "",
-            replaced_by=r["replaced_by"], granted_by=r["granted_by"] or "",
-            grant_reason=r["grant_reason"] or "",
-        )
-        for r in rows
-    ]
-
-
 def load_report(store: Store, period: Period, now: datetime,
                 progress: Progress | None = None) -> Report:
-    return build_report(store.all_orders(), license_records(store), period, now, progress)
+    return build_report(store.all_orders(), store.licenses(), period, now, progress)
 
 
 def size_of(store: Store) -> int:
     """How many rows a report walks (to decide whether a progress bar is worth showing)."""
-    row = store.one("SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM licenses) "
-                    "AS n")
-    return int(row["n"]) if row else 0
+    return store.count_rows()
 
 
 # -- renderers -------------------------------------------------------------------------------
@@ -341,57 +303,3 @@ def money(amount: int, currency: str) -> str:
     if currency.lower() in zero_decimal:
         return f"{amount} {currency.upper()}"
     return f"{amount / 100:,.2f} {currency.upper()}"
-
-
-def render_tables(report: Report) -> list[Any]:
-    """Rich renderables for people: exceptions first, then orders, then totals."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    def new_table(title: str, columns: list[tuple[str, str, bool]]) -> Table:
-        t = Table(title=f"\n{title}", title_justify="left", title_style="bold",
-                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for name, justify, whole in columns:
-            t.add_column(name, justify=justify, no_wrap=whole,  # type: ignore[arg-type]
-                         overflow="fold")
-        return t
-
-    out: list[Any] = []
-    p = report.period
-    out.append(Text(f"Finance report {p.start.isoformat()} .. {p.end.isoformat()}",
-                    style="bold"))
-    if report.exceptions:
-        t = new_table(f"Exceptions ({len(report.exceptions)})",
-                      [("kind", "left", True), ("order", "left", True),
-                       ("serial", "left", True), ("what", "left", False)])
-        for e in report.exceptions:
-            style = "red" if e.kind in EXCEPTION_KINDS[:3] else None
-            when = f" ({e.at[:10]})" if e.at else ""
-            what = f"{e.email}: {e.detail}{when}" if e.email else f"{e.detail}{when}"
-            t.add_row(e.kind, e.order_id or "-", e.serial or "", what, style=style)
-        out.append(t)
-    else:
-        out.append(Text("\nNo exceptions.", style="green"))
-    t = new_table(f"Orders ({len(report.orders)})",
-                  [("order", "left", True), ("customer", "left", False),
-                   ("status", "left", True), ("seats", "right", True),
-                   ("refunded", "right", True), ("licensed", "right", True),
-                   ("free", "right", True), ("amount", "right", True)])
-    for o in report.orders:
-        free = Text(str(o.seats_free), style="red" if o.seats_free < 0 else "")
-        t.add_row(o.order_id, o.email, o.status, str(o.paid_seats), str(o.refunded_seats),
-                  str(o.licenses_issued), free, money(o.amount_total, o.currency))
-    out.append(t)
-    if report.totals:
-        t = new_table("Totals per currency",
-                      [("currency", "left", True), ("orders", "right", True),
-                       ("seats", "right", True), ("refunded", "right", True),
-                       ("usable", "right", True), ("licensed", "right", True),
-                       ("free", "right", True), ("amount", "right", True)])
-        for s in report.totals:
-            t.add_row(s.currency.upper() or "-", str(s.orders), str(s.paid_seats),
-                      str(s.refunded_seats), str(s.usable_seats), str(s.licenses_issued),
-                      str(s.seats_free), money(s.amount_total, s.currency))
-        out.append(t)
-    return out

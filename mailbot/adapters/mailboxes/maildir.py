@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from mailbot.core.model import Fetched, Outcome
+from mailbot.services.ports import Check
 
 log = logging.getLogger(__name__)
 DONE_FLAG = "S"  # Seen: processed by mailbot
@@ -44,7 +45,11 @@ class MaildirMailbox:
         self.path = Path(path)
         self.since = since
         self.read_only = read_only
-        if not read_only:
+
+    def _ensure_folders(self) -> None:
+        # Made on first use, not on construction: `mailbot doctor` builds the mailbox to check
+        # it and must change nothing.
+        if not self.read_only:
             for sub in ("new", "cur", "tmp"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
 
@@ -62,6 +67,7 @@ class MaildirMailbox:
         return sorted(waiting, key=lambda p: p.name)
 
     def fetch_new(self, max_size: int) -> Iterator[Fetched]:
+        self._ensure_folders()
         for path in self._waiting():
             size, mtime = 0, time.time()
             try:
@@ -115,11 +121,28 @@ class MaildirMailbox:
         time.sleep(timeout)
         return True
 
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    def file_sent(self, raw: bytes) -> bool:
+        return False  # a Maildir inbox has no Sent folder of ours
+
+    def escalated_folder(self) -> str:
+        return ""  # escalated mail stays in cur/, flagged
+
+    def checks(self) -> list[Check]:
+        if self.path.is_dir():
+            return [Check("mailbox", True, f"Maildir folder {self.path} exists")]
+        return [Check("mailbox", False, f"Maildir folder {self.path} does not exist: create "
+                                        "it, or fix [mailbox] path")]
+
     def close(self) -> None:
         pass
 
     def deliver(self, raw: bytes) -> Path:
         """Drop a mail into new/ the way an MTA does (tmp/ then rename): for demos and tests."""
+        self._ensure_folders()
         unique = f"{time.time_ns()}.{os.getpid()}_{os.urandom(4).hex()}.mailbot"
         tmp = self.path / "tmp" / unique
         tmp.write_bytes(raw)

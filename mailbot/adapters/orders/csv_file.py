@@ -15,18 +15,44 @@ from typing import TextIO
 
 from mailbot.config import ConfigError
 from mailbot.core.model import Order, OrderStatus
+from mailbot.services.ports import Check
 
 log = logging.getLogger(__name__)
 REQUIRED = ("order_id", "email", "name", "seats", "status", "created")
 
 
 class CsvOrders:
+    """The OrderSource protocol over a CSV file."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.problems: list[str] = []
+        self._problems: list[str] = []
+
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    @property
+    def problems(self) -> list[str]:
+        """The rows the last read skipped, with their line numbers."""
+        return list(self._problems)
+
+    def checks(self) -> list[Check]:
+        """The file parses; rows skipped are reported, not fatal."""
+        try:
+            count = sum(1 for _ in self.all_orders())
+        except ConfigError as exc:
+            return [Check("orders", False, str(exc))]
+        detail = f"{self.path}: {count} order(s)"
+        if self._problems:
+            detail += f"; {len(self._problems)} row(s) skipped, first: {self._problems[0]}"
+        return [Check("orders", True, detail)]
+
+    def close(self) -> None:
+        pass
 
     def all_orders(self) -> Iterator[Order]:
-        self.problems = []
+        self._problems = []
         with self._open() as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
@@ -40,7 +66,7 @@ class CsvOrders:
                     yield parse_row(row)
                 except (ValueError, KeyError) as exc:
                     problem = f"{self.path.name} line {line_no}: {exc}; row skipped"
-                    self.problems.append(problem)
+                    self._problems.append(problem)
                     log.warning("bad order row", extra={"problem": problem})
 
     def lookup_email(self, email: str) -> list[Order]:

@@ -10,10 +10,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from mailbot.adapters.ports import Delivery
+from mailbot.services.files import writable_folder
+from mailbot.services.ports import Check, Delivery
 
 
 class OutboxDirectory:
+    """The MailSender protocol over a folder of .eml files."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
@@ -32,6 +35,9 @@ class OutboxDirectory:
             else:
                 results[row_id] = Delivery(True)
         return results
+
+    def checks(self) -> list[Check]:
+        return [writable_folder("outbox", self.path)]
 
     def close(self) -> None:
         pass

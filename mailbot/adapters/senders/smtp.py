@@ -22,13 +22,13 @@ import ssl
 from collections.abc import Callable, Sequence
 
 from mailbot.config import ConfigError, OutboxSettings, secret
-from mailbot.adapters.ports import Delivery
+from mailbot.services.ports import Check, Delivery, SendBlocked
 from mailbot.adapters.tls import client_context, untrusted_certificate
 
 log = logging.getLogger(__name__)
 
 
-class SmtpConfigError(ConfigError):
+class SmtpConfigError(ConfigError, SendBlocked):
     """Nothing can be sent until the [outbox] settings or the account are fixed."""
 
 
@@ -191,6 +191,31 @@ class SmtpSender:
             code, message = next(iter(refused.values()))
             return classify(code, message)
         return Delivery(ok=True)
+
+    def checks(self) -> list[Check]:
+        """EHLO, STARTTLS and AUTH as configured, then QUIT: no mail is sent."""
+        outbox = self._settings
+        where = f"{outbox.host}:{outbox.port}"
+        try:
+            smtp = self._connect()
+        except ConfigError as exc:  # SmtpConfigError included: login, STARTTLS, certificate
+            return [Check("smtp", False, str(exc))]
+        except (OSError, smtplib.SMTPException) as exc:
+            return [Check(
+                "smtp", False,
+                f"cannot connect to SMTP server {where} ({exc}). Check [outbox] host, port and "
+                f"security (\"tls\" is usually port 465, \"starttls\" 587), and that the server "
+                f"is running.",
+            )]
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+        steps = {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(outbox.security,
+                                                                            ["EHLO"])
+        if outbox.username:
+            steps.append(f"AUTH as {outbox.username}")
+        return [Check("smtp", True, f"{where}: {', '.join(steps)} ok; no mail sent")]
 
     def close(self) -> None:
         """Nothing held between batches."""

@@ -56,6 +56,11 @@ KEPT_HEADERS = (
     # a missing header, and only a real null sender makes a delivery-failure text a bounce.
     "return-path",
 )
+# The headers staff are shown beside the text (decoded, one line each, a few values at most).
+SHOWN_HEADERS = ("From", "Reply-To", "To", "Cc", "Date", "Subject", "Message-ID", "In-Reply-To",
+                 "Authentication-Results", "Auto-Submitted", "Return-Path")
+_SHOWN_VALUES = 5
+_SHOWN_CHARS = 1000
 # Without any of these, a "mail" of mostly binary text is not mail at all.
 _RECOGNISED = ("from", "to", "subject", "date", "message-id", "received", "mime-version")
 
@@ -198,6 +203,13 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         readable = False
         walk.note("no mail headers and no readable text")
 
+    shown = []
+    for name in SHOWN_HEADERS:
+        values = top.get(name.lower(), [])[:_SHOWN_VALUES]
+        if values:
+            decoded = [" ".join(decode_header_text(name.lower(), v).split()) for v in values]
+            shown.append((name, scrub(" | ".join(decoded))[:_SHOWN_CHARS]))
+
     return Inbound(
         message_id=message_id,
         sender=sender,
@@ -224,6 +236,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         problems=tuple(walk.problems),
         readable=readable,
         too_many_serials=too_many,
+        shown_headers=tuple(shown),
     )
 
 

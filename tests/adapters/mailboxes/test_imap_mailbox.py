@@ -290,13 +290,13 @@ def test_keyword_mode_marks_and_skips(dovecot: DovecotServer, box_for: Any) -> N
     assert all(b"\\Seen" not in f for f in flags.values())
 
 
-def test_append_sent_files_a_seen_copy(dovecot: DovecotServer, box_for: Any) -> None:
+def test_file_sent_files_a_seen_copy(dovecot: DovecotServer, box_for: Any) -> None:
     login, _ = dovecot.user("sent")
     box = box_for(login, sent_folder="Sent")
-    assert box.append_sent(b"Subject: our reply\r\nMessage-ID: <r1@amphis.example>\r\n\r\nhi\r\n")
+    assert box.file_sent(b"Subject: our reply\r\nMessage-ID: <r1@amphis.example>\r\n\r\nhi\r\n")
     (flags,) = flags_of(dovecot, login, "Sent").values()
     assert b"\\Seen" in flags
-    assert box_for(login).append_sent(b"x") is False  # no sent_folder configured
+    assert box_for(login).file_sent(b"x") is False  # no sent_folder configured
 
 
 # -- UIDVALIDITY and outages -------------------------------------------------------------------

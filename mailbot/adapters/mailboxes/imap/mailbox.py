@@ -36,7 +36,9 @@ from mailbot.adapters.mailboxes.imap.connection import CONNECTION_ERRORS, IMAPCl
 from mailbot.adapters.mailboxes.imap.fetching import Fetcher
 from mailbot.adapters.mailboxes.imap.filing import Filer
 from mailbot.adapters.mailboxes.imap.oauth import TokenSource
+from mailbot.adapters.mailboxes.imap.health import imap_checks
 from mailbot.adapters.mailboxes.imap.session import ImapSession
+from mailbot.services.ports import Check
 
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
 
@@ -172,9 +174,27 @@ class ImapMailbox:
                 return False
             self._sleep(min(interval, deadline - now))
 
-    def append_sent(self, raw: bytes) -> bool:
+    @property
+    def settings(self) -> MailboxSettings:
+        return self._settings
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+    def file_sent(self, raw: bytes) -> bool:
         """File a copy of one of our replies in sent_folder (\\Seen); False if not done."""
+        if self._read_only:
+            return False
         return self._filer.append_sent(raw)
+
+    def escalated_folder(self) -> str:
+        """Where staff find escalated mail: the folder it is moved to."""
+        return self._settings.escalated_folder if self._settings.move else ""
+
+    def checks(self) -> list[Check]:
+        """Log in, look at capabilities and folders; changes nothing."""
+        return imap_checks(self)
 
     def close(self) -> None:
         """Log out of the server; a later call connects again."""

@@ -23,10 +23,13 @@ from typing import Any
 import requests
 import stripe
 
+
+from mailbot.services.ports import OrderSourceUnavailable
+
 log = logging.getLogger(__name__)
 
 
-class StripeUnavailable(Exception):
+class StripeUnavailable(OrderSourceUnavailable):
     """Stripe could not be asked (network, rate limit, server error) or refused the request.
 
     `permanent` is True when retrying later will not help by itself (a rejected API key, a
@@ -34,9 +37,6 @@ class StripeUnavailable(Exception):
     flow.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 class WebhookRejected(Exception):

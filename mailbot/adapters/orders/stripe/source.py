@@ -20,6 +20,7 @@ from typing import Any
 
 import stripe
 
+from mailbot.services.ports import Check
 from mailbot.config import OrdersSettings
 from mailbot.core.model import Order
 from mailbot.adapters.orders.stripe import http
@@ -118,6 +119,25 @@ class StripeOrders:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+    def version(self) -> str:
+        return ""  # kept current by events, not by re-reading
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def checks(self) -> list[Check]:
+        """One read-only call with the configured key."""
+        try:
+            self.check_access()
+        except http.StripeUnavailable as exc:
+            return [Check("orders", False, str(exc))]
+        return [Check("orders", True, "Stripe answers a read-only call with this key")]
 
     def check_access(self) -> None:
         """One read-only call (a single Checkout Session, or PaymentIntent when Checkout is

@@ -1,0 +1,63 @@
+"""What a service is given to work with: settings, the store, the clock and the ports.
+
+Services take one `Deps` argument instead of importing the wiring (`mailbot.app.App` satisfies
+this protocol), so the arrows stay downward: entry points build an App and hand it to services;
+services never know which adapters it holds. Tests hand in the same App over real local servers.
+Every attribute is built on first use: a staff command that never sends mail never connects to
+SMTP.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mailbot.config import Settings
+from mailbot.core.clock import Clock
+from mailbot.core.model import Policy
+from mailbot.mail.render import Renderer
+from mailbot.services.ports import Mailbox, MailSender, OrderEvents, OrderSource, Signer
+from mailbot.store import Store
+
+
+class Deps(Protocol):
+    """Everything the services need; see `mailbot.app.App`."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def renderer(self) -> Renderer: ...
+
+    @property
+    def signer(self) -> Signer:
+        """Raises ConfigError when the key cannot be loaded."""
+        ...
+
+    @property
+    def mailbox(self) -> Mailbox: ...
+
+    @property
+    def sender(self) -> MailSender: ...
+
+    @property
+    def orders(self) -> OrderSource:
+        """Raises ConfigError when the source cannot be set up (a missing API key)."""
+        ...
+
+    @property
+    def order_events(self) -> OrderEvents | None:
+        """The same source's incremental side, when it has one (Stripe); None for a file."""
+        ...
+
+    def peek_mailbox(self) -> Mailbox:
+        """The mailbox opened for looking only."""
+        ...

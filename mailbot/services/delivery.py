@@ -1,0 +1,98 @@
+"""Delivering the outbox: its own job, apart from deciding, so a retried send never decides
+twice. Every row is sent at least once under its stable Message-ID, retried with backoff on a
+temporary failure, and given up (and escalated, for a customer's reply) on a permanent one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mailbot.core.model import Reason
+from mailbot.services.context import Deps
+from mailbot.services.notify import raise_escalation
+from mailbot.services.ports import SendBlocked
+from mailbot.store import Store
+from mailbot.store.rows import NewEscalation, OutboxRow
+
+log = logging.getLogger("mailbot.delivery")
+BATCH = 100
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    blocked: str = ""  # a setup problem stopped all sending
+
+
+def deliver_outbox(deps: Deps, stop: threading.Event | None = None) -> DeliveryReport:
+    """Send every due outbox row, a batch over one connection at a time."""
+    report = DeliveryReport()
+    store = deps.store
+    max_attempts = deps.settings.outbox.max_attempts
+    last = 0
+    while stop is None or not stop.is_set():
+        now = deps.clock.now()
+        rows = store.due_outbox(now, limit=BATCH, after=last)
+        if not rows:
+            break
+        last = rows[-1].id
+        try:
+            results = deps.sender.send([(r.id, r.to_addr, r.raw) for r in rows])
+        except SendBlocked as exc:
+            # Every row would fail alike (login refused, no STARTTLS): leave them pending,
+            # use up none of their attempts, and say what to fix.
+            log.error("cannot send mail", extra={"error": str(exc)})
+            report.errors.append(str(exc))
+            report.blocked = str(exc)
+            break
+        for r in rows:
+            delivery = results.get(r.id)
+            attempts = r.attempts + 1
+            if delivery is not None and delivery.ok:
+                store.outbox_sent(r.id, attempts, now)
+                report.sent += 1
+                _file_copy(deps, r)
+                continue
+            error = delivery.error if delivery else "no result from the sender"
+            report.errors.append(error)
+            if (delivery is not None and delivery.permanent) or attempts >= max_attempts:
+                _failed(deps, store, r, attempts, error, now)
+                report.failed += 1
+            else:
+                backoff = timedelta(minutes=min(60, 2 ** (attempts - 1)))
+                store.outbox_retry(r.id, attempts, error, now + backoff)
+                report.retrying += 1
+    return report
+
+
+def _file_copy(deps: Deps, row: OutboxRow) -> None:
+    try:
+        deps.mailbox.file_sent(row.raw)
+    except Exception as exc:  # noqa: BLE001 - a copy is a courtesy, the mail went out
+        log.warning("could not file a copy in Sent", extra={"error": str(exc)})
+
+
+def _failed(deps: Deps, store: Store, row: OutboxRow, attempts: int, error: str,
+            now: datetime) -> None:
+    with store.transaction():
+        store.outbox_failed(row.id, attempts, error)
+        if row.kind == "reply" and row.message_row:
+            reply_failed(deps, store, row.message_row,
+                         f"our reply to {row.to_addr} could not be delivered: {error}", now)
+    log.warning("reply undeliverable", extra={"outbox_id": row.id, "error": error})
+
+
+def reply_failed(deps: Deps, store: Store, message_row: int, detail: str, now: datetime) -> int:
+    """A reply that will never arrive: a person must reach the customer another way."""
+    message = store.message(message_row)
+    return raise_escalation(deps, store, NewEscalation(
+        reason=Reason.REPLY_BOUNCED.value, detail=detail,
+        sender=message.sender if message else "", message_row=message_row,
+        serials=message.serials if message else ()), now)

@@ -1,0 +1,58 @@
+"""Orders as people and the worker touch them: a local orders file kept current in the store,
+and offline orders typed in by staff (`mailbot orders add`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from mailbot.core.model import Order, OrderStatus
+from mailbot.services.context import Deps
+from mailbot.store import Store
+
+log = logging.getLogger("mailbot.orders")
+VERSION_STATE = "orders_file_version"
+
+
+def refresh_local_orders(deps: Deps, *, force: bool = False) -> list[Order]:
+    """Read a local orders file into the store when it changed since any process last read
+    it (an order typed into it a minute ago counts; an unchanged file is not read at all), or
+    always with `force`. Returns the orders read. Remote sources have their own sync job; this
+    never goes to the network."""
+    source = deps.orders
+    if not source.is_local:
+        return []
+    current = source.version()
+    if not force and current == deps.store.get_state(VERSION_STATE):
+        return []
+    orders = list(source.all_orders())
+    with deps.store.transaction() as store:
+        store.upsert_orders(orders, deps.clock.now())
+        store.set_state(VERSION_STATE, current)
+    log.info("orders file read", extra={"orders": len(orders), "skipped": len(source.problems)})
+    return orders
+
+
+def add_manual_order(store: Store, now: datetime, *, email: str, seats: int, name: str = "",
+                     order_id: str = "", status: str = "paid") -> Order:
+    """Record an offline order (bank transfer, invoice); the id defaults to MAN-<date>-<n>."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"{email!r} is not an email address")
+    with store.transaction():
+        if not order_id:
+            prefix = f"MAN-{now:%Y%m%d}-"
+            number = store.count_orders_like(prefix) + 1
+            # A reference typed by hand may already hold the next number.
+            while store.order(f"{prefix}{number}") is not None:
+                number += 1
+            order_id = f"{prefix}{number}"
+        existing = store.order(order_id)
+        if existing is not None and existing.source != "manual":
+            # The sync would put it back anyway; until then its seats would be wrong.
+            raise ValueError(f"order {order_id} comes from {existing.source} and cannot be "
+                             "replaced; choose another --order-id")
+        order = Order(order_id=order_id, email=email, name=name, seats=seats,
+                      status=OrderStatus(status), created=now, source="manual")
+        store.upsert_orders([order], now)
+    return order

@@ -1,0 +1,232 @@
+"""The typed rows the store hands out and takes in (besides the core's Order and License).
+
+Everything the store returns is one of these frozen dataclasses (or a core value): callers
+never see a database row, a column name or a JSON string. Timestamps are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SerialItem:
+    """One serial of a mail as the bot recorded it: what it read and what it decided."""
+
+    serial: str  # normalized ("" when it could not be read)
+    as_found: str
+    status: str  # ok | mistyped | ...
+    new: bool = False  # licensed by this mail (issue, transfer)
+    action: str | None = None  # issue | resend | transfer | await_payment | clarify | escalate
+    reason: str | None = None
+    order_id: str | None = None
+    old_serial: str | None = None  # a transfer's old serial
+    license_no: int | None = None  # finance flags: the license concerned
+
+    @classmethod
+    def of(cls, data: Any) -> SerialItem:
+        """From stored JSON; older paths stored bare serial strings."""
+        if isinstance(data, str):
+            return cls(serial=data, as_found=data, status="ok")
+        return cls(
+            serial=str(data.get("serial") or ""),
+            as_found=str(data.get("as_found") or data.get("serial") or ""),
+            status=str(data.get("status") or "ok"),
+            new=bool(data.get("new")),
+            action=data.get("action"),
+            reason=data.get("reason"),
+            order_id=data.get("order_id"),
+            old_serial=data.get("old_serial"),
+            license_no=data.get("license_no"),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["license_no"] is None:
+            del data["license_no"]
+        return data
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """What the worker needs to know about a mail it may have seen before."""
+
+    id: int
+    mailbox_key: str
+    message_id: str
+    outcome: str
+    reason: str | None
+    mailbox_done: bool
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A mail's outcome as the worker records it, with what its parse found for staff."""
+
+    mailbox_key: str
+    message_id: str | None
+    sender: str
+    subject: str
+    received_at: datetime
+    processed_at: datetime
+    outcome: str
+    reason: str | None
+    serials: tuple[SerialItem, ...]
+    explanation: tuple[str, ...]
+    raw: bytes | None
+    size: int
+    duplicate_of: int | None = None
+    error: str | None = None
+    sender_name: str = ""
+    reply_to: str = ""
+    references: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # the headers staff are shown
+    text: str | None = None  # the readable text, capped; None: not parsed (read the raw)
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """A processed mail as staff see it (the raw mail is read separately: it may be large)."""
+
+    id: int
+    mailbox_key: str
+    message_id: str
+    sender: str
+    subject: str
+    received_at: datetime | None
+    processed_at: datetime | None
+    outcome: str
+    reason: str | None
+    serials: tuple[SerialItem, ...]
+    explanation: tuple[str, ...]
+    size: int
+    error: str | None
+    sender_name: str
+    reply_to: str
+    references: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    text: str | None  # None: stored before parses were kept; read it from the raw mail
+    has_raw: bool
+
+
+@dataclass(frozen=True)
+class NewEscalation:
+    """An escalation as a service raises it."""
+
+    reason: str
+    detail: str
+    sender: str
+    message_row: int | None = None
+    serials: tuple[SerialItem, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """An escalation with what people need to list it (its mail's Message-ID and subject)."""
+
+    id: int
+    message_row: int | None
+    reason: str
+    detail: str
+    state: str  # open | resolved | rejected
+    claimed_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    sender: str
+    serials: tuple[SerialItem, ...]
+    facts: dict[str, Any]
+    notified_at: datetime | None
+    message_id: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what, when: the trail of an escalation or of a license."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: str
+    escalation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A mail waiting to be sent (or sent, failed, bounced)."""
+
+    id: int
+    message_id: str
+    kind: str  # reply | notification | digest
+    to_addr: str
+    raw: bytes
+    attempts: int
+    message_row: int | None
+
+
+@dataclass(frozen=True)
+class OutboxRef:
+    """An outbox row a delivery report names."""
+
+    id: int
+    message_id: str
+    kind: str
+    to_addr: str
+    state: str
+    message_row: int | None
+
+
+@dataclass(frozen=True)
+class NewPendingPayment:
+    """A pay-link request: serials waiting for the payment its reference names."""
+
+    id: str  # the client_reference_id the pay link carries
+    message_row: int
+    sender: str
+    serials: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingPayment:
+    """A pay-link request and what became of it."""
+
+    id: str
+    message_row: int | None
+    sender: str
+    serials: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    state: str  # open | fulfilled | expired
+    order_id: str | None
+    fulfilled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderUse:
+    """An order with its seats in use: the one place seats are counted for people."""
+
+    order_id: str
+    email: str
+    name: str
+    status: str
+    seats: int
+    refunded_seats: int
+    used: int
+    free: int
+    source: str
+    created: datetime
+    currency: str
+    amount_total: int
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A Stripe event id a webhook delivery announced, waiting to be fetched again."""
+
+    id: str
+    attempts: int

@@ -1,0 +1,191 @@
+"""The database schema: one migration per version, applied in order, each in a transaction.
+
+A migration only ever adds: new tables, columns and indexes. A database made by any earlier
+release opens and migrates in place (tests/test_upgrade.py loads databases those releases
+wrote). Never edit a migration that has been released; add the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+SCHEMA_VERSION = 4
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["messages"].create(
+        {
+            "id": int,
+            "mailbox_key": str,
+            "message_id": str,
+            "sender": str,
+            "subject": str,
+            "received_at": str,
+            "processed_at": str,
+            "outcome": str,
+            "reason": str,
+            "serials": str,  # JSON list of {serial, as_found, status, action, reason, ...}
+            "explanation": str,  # JSON list of the checks' words
+            "raw": bytes,
+            "size": int,
+            "mailbox_done": int,
+            "duplicate_of": int,
+            "error": str,  # internal_error traceback for staff
+        },
+        pk="id",
+    )
+    db["messages"].create_index(["mailbox_key"], unique=True)
+    db["messages"].create_index(["message_id"])
+    db["messages"].create_index(["sender", "processed_at"])
+    db["orders"].create(
+        {
+            "order_id": str,
+            "email": str,
+            "name": str,
+            "seats": int,
+            "refunded_seats": int,
+            "status": str,
+            "created": str,
+            "currency": str,
+            "amount_total": int,
+            "source": str,
+            "client_reference_id": str,
+            "aliases": str,  # JSON list
+            "updated_at": str,
+        },
+        pk="order_id",
+    )
+    db["orders"].create_index(["email"])
+    db["orders"].create_index(["client_reference_id"])
+    db["order_aliases"].create({"alias": str, "order_id": str}, pk="alias")
+    db["licenses"].create(
+        {
+            "license_no": int,
+            "serial": str,
+            "customer_email": str,
+            "order_id": str,
+            "seat_key": int,
+            "issued_at": str,
+            "license_string": str,
+            "state": str,
+            "key_id": int,
+            "expires_day": int,
+            "revoked_at": str,
+            "revoked_reason": str,
+            "replaced_by": int,
+            "message_row": int,
+            "granted_by": str,
+            "grant_reason": str,
+        },
+        pk="license_no",
+    )
+    db["licenses"].create_index(["serial"])
+    db["licenses"].create_index(["customer_email"])
+    db["licenses"].create_index(["order_id"])
+    # The invariant that protects money: at most one active license per serial, enforced by
+    # the database itself so no code path (or crash/restart) can break it.
+    db.execute(
+        "CREATE UNIQUE INDEX licenses_one_active_per_serial ON licenses(serial) "
+        "WHERE state = 'active'"
+    )
+    db["outbox"].create(
+        {
+            "id": int,
+            "message_id": str,
+            "kind": str,  # reply | notification | digest
+            "to_addr": str,
+            "subject": str,
+            "raw": bytes,
+            "state": str,  # pending | sent | failed | bounced
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+            "message_row": int,
+            "escalation_id": int,
+        },
+        pk="id",
+    )
+    db["outbox"].create_index(["message_id"], unique=True)
+    db["outbox"].create_index(["state", "next_attempt_at"])
+    db["outbox"].create_index(["to_addr", "created_at"])
+    db["escalations"].create(
+        {
+            "id": int,
+            "message_row": int,
+            "reason": str,
+            "detail": str,
+            "state": str,  # open | resolved | rejected
+            "claimed_by": str,
+            "created_at": str,
+            "updated_at": str,
+            "sender": str,
+            "serials": str,  # JSON
+            "facts": str,  # JSON snapshot of what the bot saw
+            "notified_at": str,
+        },
+        pk="id",
+    )
+    db["escalations"].create_index(["state", "created_at"])
+    db["audit"].create(
+        {"id": int, "escalation_id": int, "at": str, "actor": str, "action": str, "detail": str},
+        pk="id",
+    )
+    db["audit"].create_index(["escalation_id"])
+    db["pending_payments"].create(
+        {
+            "id": str,  # the client_reference_id carried by the pay link
+            "message_row": int,
+            "sender": str,
+            "serials": str,  # JSON list
+            "created_at": str,
+            "expires_at": str,
+            "state": str,  # open | fulfilled | expired
+            "order_id": str,
+        },
+        pk="id",
+    )
+    db["pending_payments"].create_index(["state", "expires_at"])
+
+
+def _migration_2(db: sqlite_utils.Database) -> None:
+    # Stripe webhook deliveries, queued by id: the HTTP endpoint only records that an event
+    # exists; the sync fetches it again from Stripe (the body is never trusted as sent).
+    db["webhook_events"].create(
+        {
+            "id": str,  # evt_...; a redelivery of the same event is the same row
+            "received_at": str,
+            "processed_at": str,
+            "attempts": int,
+            "last_error": str,
+        },
+        pk="id",
+    )
+    db["webhook_events"].create_index(["processed_at", "received_at"])
+    # When a paid pay-link request was licensed and mailed (staff see it beside the request).
+    db["pending_payments"].add_column("fulfilled_at", str)
+
+
+def _migration_3(db: sqlite_utils.Database) -> None:
+    # Databases made by an early release of schema 2 lack this column: it was added to
+    # migration 2 after that release went out. Everything else has it already.
+    if "fulfilled_at" not in db["pending_payments"].columns_dict:
+        db["pending_payments"].add_column("fulfilled_at", str)
+
+
+
+def _migration_4(db: sqlite_utils.Database) -> None:
+    # What a mail's parse found, kept for staff views so they never parse the raw mail again
+    # (issue 9): the threading headers, the headers shown, and the readable text (capped).
+    for column in ("sender_name", "reply_to", "refs", "headers", "text"):
+        db["messages"].add_column(column, str)
+    # A customer may quote an order id in another case: found through this index, not a scan.
+    db.execute("CREATE INDEX orders_upper_id ON orders (upper(order_id))")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
