@@ -106,10 +106,11 @@ class App:
 
     @property
     def order_events(self) -> OrderEvents | None:
-        if self.settings.orders.kind != "stripe" and "orders" not in self.overrides:
-            return None
         source = self._order_source
-        return None if source.is_local else source  # type: ignore[no-any-return]
+        if source.is_local:
+            return None
+        events: OrderEvents = source
+        return events
 
     @cached_property
     def signer(self) -> Signer:
@@ -117,7 +118,8 @@ class App:
         if "signer" in self.overrides:
             signer: Signer = self.overrides["signer"]
             return signer
-        from mailbot.adapters.signing import KeyFileError, Signer as KeySigner, load_private_key
+        from mailbot.adapters.signing import KeyFileError, load_private_key
+        from mailbot.adapters.signing import Signer as KeySigner
 
         s = self.settings.signing
         passphrase = os.environ.get(s.passphrase_env, "").encode() if s.passphrase_env else None
@@ -126,8 +128,9 @@ class App:
         except KeyFileError as exc:
             raise ConfigError(str(exc)) from None
         p = self.settings.product
-        return KeySigner(key, p.code, edition=p.edition, license_days=p.license_days,
-                         public_dir=s.public_keys)
+        return KeySigner(
+            key, p.code, edition=p.edition, license_days=p.license_days, public_dir=s.public_keys
+        )
 
     def close(self) -> None:
         for name in ("mailbox", "sender", "_order_source"):

@@ -140,21 +140,34 @@ def _product_code(value: str) -> str:
     return value
 
 
-OptionalPath = Annotated[Path | None, BeforeValidator(_optional_path),
-                         Expect('a path in quotes (or "" for none)')]
+OptionalPath = Annotated[
+    Path | None, BeforeValidator(_optional_path), Expect('a path in quotes (or "" for none)')
+]
 RequiredPath = Annotated[Path, BeforeValidator(_required_path), Expect("a path in quotes")]
-Names = Annotated[tuple[str, ...], BeforeValidator(_names),
-                  Expect('a list of strings, e.g. ["a", "b"] (or [] for none)')]
-IsoDate = Annotated[date | None, BeforeValidator(_iso_date),
-                    Expect('a date "YYYY-MM-DD", e.g. "2024-01-31"')]
-Address = Annotated[str, AfterValidator(_address),
-                    Expect('an email address in quotes, e.g. "support@example.com" '
-                           "(the display name goes in from_name)")]
-OptionalAddress = Annotated[str, AfterValidator(_optional_address),
-                            Expect('an email address in quotes, e.g. "team@example.com", '
-                                   'or "" for none')]
-Link = Annotated[str, AfterValidator(_link),
-                 Expect('a link starting with https:// (or "" for none)')]
+Names = Annotated[
+    tuple[str, ...],
+    BeforeValidator(_names),
+    Expect('a list of strings, e.g. ["a", "b"] (or [] for none)'),
+]
+IsoDate = Annotated[
+    date | None, BeforeValidator(_iso_date), Expect('a date "YYYY-MM-DD", e.g. "2024-01-31"')
+]
+Address = Annotated[
+    str,
+    AfterValidator(_address),
+    Expect(
+        'an email address in quotes, e.g. "support@example.com" '
+        "(the display name goes in from_name)"
+    ),
+]
+OptionalAddress = Annotated[
+    str,
+    AfterValidator(_optional_address),
+    Expect('an email address in quotes, e.g. "team@example.com", or "" for none'),
+]
+Link = Annotated[
+    str, AfterValidator(_link), Expect('a link starting with https:// (or "" for none)')
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[int, Field(ge=1)]
 EnvName = Annotated[str, Expect('the name of an environment variable in quotes (or "" for none)')]
@@ -173,8 +186,9 @@ def _rule(key: str, value: Any, problem: str) -> PydanticCustomError:
     `problem` follows "[section] key = value": ": the file ... does not exist" or
     " needs path = ...".
     """
-    return PydanticCustomError("mailbot_rule", "{problem}",
-                               {"key": key, "value": value, "problem": problem})
+    return PydanticCustomError(
+        "mailbot_rule", "{problem}", {"key": key, "value": value, "problem": problem}
+    )
 
 
 def _must_exist(path: Path, key: str, what: str, *, folder: bool = False) -> None:
@@ -198,8 +212,11 @@ class _Section(BaseModel):
 
 class ProductSettings(_Section):
     name: NonEmpty = "Amphis Customer"
-    code: Annotated[str, AfterValidator(_product_code),
-                    Expect('2-8 upper-case letters or digits in quotes, e.g. "AMC"')] = "AMC"
+    code: Annotated[
+        str,
+        AfterValidator(_product_code),
+        Expect('2-8 upper-case letters or digits in quotes, e.g. "AMC"'),
+    ] = "AMC"
     edition: Annotated[int, Field(ge=0, le=255)] = 1
     license_days: Annotated[int, Field(ge=0, le=36500), Note("0 = perpetual")] = 0
 
@@ -244,8 +261,7 @@ class MailboxSettings(_Section):
                 _must_exist(self.password_file, "password_file", "the password file")
         elif not self.oauth_token_command:
             if self.oauth_token_file is None:
-                raise _rule("auth", self.auth,
-                            ' needs oauth_token_command or oauth_token_file')
+                raise _rule("auth", self.auth, " needs oauth_token_command or oauth_token_file")
             _must_exist(self.oauth_token_file, "oauth_token_file", "the token file")
         return self
 
@@ -313,8 +329,9 @@ class PolicySettings(_Section):
     transfer_window_days: Annotated[int, Field(ge=1)] = 365
     max_replies_per_hour: Annotated[int, Field(ge=0)] = 10
     max_serials_per_mail: Annotated[int, Field(ge=1)] = 100
-    max_message_bytes: Annotated[int, Field(ge=1024, le=1024**3),
-                                 Note("bytes; 10485760 is 10 MiB")] = 10 * 1024 * 1024
+    max_message_bytes: Annotated[
+        int, Field(ge=1024, le=1024**3), Note("bytes; 10485760 is 10 MiB")
+    ] = 10 * 1024 * 1024
     acknowledge_escalations: bool = True
 
 
@@ -429,8 +446,10 @@ def find_config() -> tuple[Path, bool]:
         path = Path(named)
         if not path.is_file():
             what = "is not a file" if path.exists() else "does not exist"
-            raise ConfigError(f"the environment variable {CONFIG_ENV} names {named}, which "
-                              f"{what}; fix the variable or unset it")
+            raise ConfigError(
+                f"the environment variable {CONFIG_ENV} names {named}, which "
+                f"{what}; fix the variable or unset it"
+            )
         return path, False
     for name in DEFAULT_CONFIG_NAMES:
         if Path(name).is_file():
@@ -469,12 +488,14 @@ def from_dict(data: dict[str, Any], base_dir: Path, config_path: Path | None = N
     return _settings(data, base_dir, config_path, shown=shown, demo=False)
 
 
-def _settings(data: dict[str, Any], base_dir: Path, config_path: Path | None, *, shown: str,
-              demo: bool) -> Settings:
+def _settings(
+    data: dict[str, Any], base_dir: Path, config_path: Path | None, *, shown: str, demo: bool
+) -> Settings:
     document = {name: {} for name in SECTIONS} | dict(data)
     try:
         parsed = _ConfigFile.model_validate(
-            document, context={"base_dir": Path(base_dir), "check": True})
+            document, context={"base_dir": Path(base_dir), "check": True}
+        )
     except ValidationError as exc:
         raise ConfigError(_describe(exc, document, shown)) from None
     return Settings(
@@ -519,10 +540,14 @@ def _sentence(error: Any, document: dict[str, Any]) -> str:
     if model is None:  # a key at the top of the file
         value = document.get(section)
         if isinstance(value, dict):
-            return (f"there is no section [{section}]{_did_you_mean(section, SECTIONS)}; "
-                    f"the sections are {', '.join(f'[{s}]' for s in SECTIONS)}")
-        return (f"{section} = {_show(value)} is not in a section; settings go under a "
-                f"[section] heading such as [{next(iter(SECTIONS))}]")
+            return (
+                f"there is no section [{section}]{_did_you_mean(section, SECTIONS)}; "
+                f"the sections are {', '.join(f'[{s}]' for s in SECTIONS)}"
+            )
+        return (
+            f"{section} = {_show(value)} is not in a section; settings go under a "
+            f"[section] heading such as [{next(iter(SECTIONS))}]"
+        )
     raw = document.get(section)
     if len(loc) == 1:
         if kind == "mailbot_rule":
@@ -536,8 +561,10 @@ def _sentence(error: Any, document: dict[str, Any]) -> str:
         if key in _SECRET_INLINE:
             return _inline_secret(section, key, model)
         known = ", ".join(model.model_fields)
-        return (f"[{section}] has no setting {_show(key)}{_did_you_mean(key, model.model_fields)}; "
-                f"its settings are: {known}")
+        return (
+            f"[{section}] has no setting {_show(key)}{_did_you_mean(key, model.model_fields)}; "
+            f"its settings are: {known}"
+        )
     given = raw.get(key, error.get("input")) if isinstance(raw, dict) else error.get("input")
     field = model.model_fields.get(key)
     allowed = _expected(field) if field is not None else error["msg"]
@@ -552,8 +579,10 @@ def _inline_secret(section: str, key: str, model: type[_Section]) -> str:
         where = " or ".join(names)
         hint = f" Name an environment variable or a file holding it instead: {where}."
     else:
-        hint = (f" Put it in an environment variable and set {key}_env, or in a file and set "
-                f"{key}_file.")
+        hint = (
+            f" Put it in an environment variable and set {key}_env, or in a file and set "
+            f"{key}_file."
+        )
     return f"[{section}] {key}: secrets are not read from the config file.{hint}"
 
 

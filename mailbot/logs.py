@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -34,8 +34,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": redact(record.getMessage()),
@@ -52,8 +51,9 @@ class _Formatter(logging.Formatter):
             return json.dumps(fields, default=str, ensure_ascii=False)
         head = f"{fields.pop('ts')} {fields.pop('level'):7} {fields.pop('event')}"
         fields.pop("logger")
-        rest = " ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}"
-                        for k, v in fields.items())
+        rest = " ".join(
+            f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in fields.items()
+        )
         return f"{head} {rest}".rstrip()
 
 

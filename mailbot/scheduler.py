@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -45,8 +45,13 @@ def periodic_jobs(deps: Deps) -> list[Job]:
     if deps.order_events is not None:
         # Incremental every sync_minutes; the full re-list comes due every full_resync_hours
         # and runs in slices of the budget, so mail never waits long behind it.
-        jobs.append(("order-sync", lambda: sync_orders(deps, budget_seconds=JOB_BUDGET_SECONDS),
-                     max(1, deps.settings.orders.sync_minutes) * 60))
+        jobs.append(
+            (
+                "order-sync",
+                lambda: sync_orders(deps, budget_seconds=JOB_BUDGET_SECONDS),
+                max(1, deps.settings.orders.sync_minutes) * 60,
+            )
+        )
     return jobs
 
 
@@ -59,7 +64,7 @@ class Runner:
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
         self._extra = periodic_jobs(deps) if extra_jobs is None else extra_jobs
         # True when the last pass found mail (and at start-up): more may be waiting, and its
@@ -92,32 +97,44 @@ class Runner:
         try:
             return job()
         except Exception as exc:  # noqa: BLE001 - log once, the next run tries again
-            log.error("job failed; retrying on its next run", extra={"job": name,
-                                                                     "error": str(exc)})
+            log.error(
+                "job failed; retrying on its next run", extra={"job": name, "error": str(exc)}
+            )
             return None
 
     def start(self) -> None:
         # The mail job is re-armed every MAIL_TICK and usually still running: APScheduler's
         # "skipped: maximum number of running instances" is the design here, not news.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        self.scheduler.add_job(self.mail_job, "interval", seconds=MAIL_TICK, id="mail",
-                               next_run_time=_now())
-        self.scheduler.add_job(lambda: self._guarded("deliver", self._deliver),
-                               "interval", seconds=30, id="outbox")
+        self.scheduler.add_job(
+            self.mail_job, "interval", seconds=MAIL_TICK, id="mail", next_run_time=_now()
+        )
+        self.scheduler.add_job(
+            lambda: self._guarded("deliver", self._deliver), "interval", seconds=30, id="outbox"
+        )
         for name, job, seconds in self._extra:
-            self.scheduler.add_job(lambda job=job, name=name: self._guarded(name, job),
-                                   "interval", seconds=seconds, id=name, next_run_time=_now())
+            self.scheduler.add_job(
+                lambda job=job, name=name: self._guarded(name, job),
+                "interval",
+                seconds=seconds,
+                id=name,
+                next_run_time=_now(),
+            )
         self._install_signals()
-        log.info("worker started", extra={"mailbox": self.deps.settings.mailbox.kind,
-                                          "outbox": self.deps.settings.outbox.kind})
+        log.info(
+            "worker started",
+            extra={
+                "mailbox": self.deps.settings.mailbox.kind,
+                "outbox": self.deps.settings.outbox.kind,
+            },
+        )
         self.scheduler.start()
         log.info("worker stopped")
 
     def stop(self, *_: Any) -> None:
         self.worker.stop.set()
         # shutdown() waits for the running job, which returns after its current mail.
-        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
-                         daemon=True).start()
+        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
 
     def _install_signals(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -128,4 +145,4 @@ class Runner:
 def _now() -> Any:
     from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

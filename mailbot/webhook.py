@@ -21,9 +21,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
 from mailbot.app import App
 from mailbot.services.order_sync import process_webhook_events, queue_webhook_event
-from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
 from mailbot.store import Store
 
 log = logging.getLogger("mailbot.webhook")
@@ -39,8 +39,15 @@ class WebhookServer:
     `app` is used by the processor thread only; request handlers write through their own
     store connection under a lock, so the two never share a SQLite connection."""
 
-    def __init__(self, app: App, secret: str, host: str = "127.0.0.1", port: int = 8787,
-                 *, process: bool = True) -> None:
+    def __init__(
+        self,
+        app: App,
+        secret: str,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        *,
+        process: bool = True,
+    ) -> None:
         self.app = app
         self._secret = secret
         self._process = process
@@ -61,12 +68,12 @@ class WebhookServer:
 
     def start(self) -> WebhookServer:
         """Serve and process in background threads; returns at once."""
-        serve = threading.Thread(target=self.httpd.serve_forever, name="webhook-http",
-                                 daemon=True)
+        serve = threading.Thread(target=self.httpd.serve_forever, name="webhook-http", daemon=True)
         self._threads.append(serve)
         if self._process:
-            self._threads.append(threading.Thread(target=self._processor,
-                                                  name="webhook-processor", daemon=True))
+            self._threads.append(
+                threading.Thread(target=self._processor, name="webhook-processor", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
         return self
@@ -116,8 +123,9 @@ class WebhookServer:
                 while process_webhook_events(self.app):
                     pass
             except StripeUnavailable as exc:
-                log.warning("Stripe unavailable; queued webhook events wait",
-                            extra={"error": str(exc)})
+                log.warning(
+                    "Stripe unavailable; queued webhook events wait", extra={"error": str(exc)}
+                )
                 wait = RETRY_SECONDS
             except Exception as exc:  # noqa: BLE001 - keep serving; the sync job catches up
                 log.error("processing webhook events failed", extra={"error": str(exc)})

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.signing import init_key
 from mailbot.app import App, build
 from mailbot.config import Settings, from_dict
-from mailbot.adapters.signing import init_key
-from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo"
@@ -20,9 +20,12 @@ def config_data(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
     data: dict[str, dict[str, Any]] = {
         "product": {"name": "Amphis Customer", "code": "AMC"},
         "mailbox": {"kind": "maildir", "path": "maildir"},
-        "outbox": {"kind": "directory", "path": "outbox",
-                   "from_address": "support@amphis.example",
-                   "staff_address": "licensing-team@amphis.example"},
+        "outbox": {
+            "kind": "directory",
+            "path": "outbox",
+            "from_address": "support@amphis.example",
+            "staff_address": "licensing-team@amphis.example",
+        },
         "orders": {"kind": "csv", "path": "orders.csv"},
         "store": {"path": "mailbot.db"},
         "signing": {"private_key": "keys/signing.pem", "public_keys": "keys/public"},
@@ -47,8 +50,12 @@ def settings_for(base: Path, **sections: dict[str, Any]) -> Settings:
     return from_dict(data, base)
 
 
-def make_app(base: Path, orders_csv: str | None = None, overrides: dict[str, Any] | None = None,
-             **sections: dict[str, Any]) -> App:
+def make_app(
+    base: Path,
+    orders_csv: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    **sections: dict[str, Any],
+) -> App:
     """An App over tmp folders; `orders_csv` defaults to the demo orders; `overrides` go to
     bootstrap.build (clock, mailbox, sender, ...)."""
     base.mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,10 @@ def make_corpus(n: int, seed: int = 1, customers: int = 0, seats: int = 5) -> Co
     count = customers or max(5, n // 4)
     emails = [f"user{i}@customer{i % 97}.example" for i in range(count)]
     orders = ["order_id,email,name,seats,status,created"]
-    orders += [f"ORD-{i:05d},{e},Customer {i},{seats},paid,2026-11-01T10:00:00+00:00"
-               for i, e in enumerate(emails)]
+    orders += [
+        f"ORD-{i:05d},{e},Customer {i},{seats},paid,2026-11-01T10:00:00+00:00"
+        for i, e in enumerate(emails)
+    ]
     issued: list[tuple[str, str]] = []
     mails: list[bytes] = []
     for i in range(n):
@@ -59,8 +61,11 @@ def make_corpus(n: int, seed: int = 1, customers: int = 0, seats: int = 5) -> Co
             s = _serial(rng)
             body = f"serial {s[:-1]}{'0' if s[-1] != '0' else '1'}\n"
         elif roll < 0.90:
-            mails.append(_mail(i, sender, "Automatic reply", "I am away.\n",
-                               "Auto-Submitted: auto-replied\n"))
+            mails.append(
+                _mail(
+                    i, sender, "Automatic reply", "I am away.\n", "Auto-Submitted: auto-replied\n"
+                )
+            )
             continue
         elif roll < 0.95:
             body = "Do we need a license for our file server where nobody runs the app?\n"

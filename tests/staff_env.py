@@ -8,26 +8,25 @@ import email
 import email.policy
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
+from mailbot.adapters.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.signing import init_key
 from mailbot.app import App, build
 from mailbot.cli import cli
 from mailbot.config import load
-from tests.clock import FrozenClock
-from mailbot.adapters.signing import init_key
-from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 from mailbot.services.worker import Processed, Worker
-
 from tests.apps import write_config
 from tests.builders import new_serial
+from tests.clock import FrozenClock
 from tests.db import query
 
-T0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 ORDER_HEADER = "order_id,email,name,seats,status,created,currency,refunded_seats,amount_total"
 
 
@@ -70,8 +69,9 @@ class Env:
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         # A fresh App per command, like a person typing it: close ours so the file is free.
-        return CliRunner().invoke(cli, [*args, "--config", str(self.config)], input=input,
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, [*args, "--config", str(self.config)], input=input, catch_exceptions=False
+        )
 
     def cli_json(self, *args: str) -> Any:
         result = self.cli(*args, "--json")
@@ -87,8 +87,9 @@ class Env:
         return [r for r in rows if state is None or r["state"] == state]
 
     def audit(self, escalation_id: int) -> list[dict[str, Any]]:
-        return query(self.store, "SELECT * FROM audit WHERE escalation_id = ? ORDER BY id",
-                                [escalation_id])
+        return query(
+            self.store, "SELECT * FROM audit WHERE escalation_id = ? ORDER BY id", [escalation_id]
+        )
 
 
 def make_env(tmp_path: Path, orders: list[str], **sections: dict[str, Any]) -> Env:
@@ -103,18 +104,29 @@ def make_env(tmp_path: Path, orders: list[str], **sections: dict[str, Any]) -> E
     return Env(base, config, app, clock)
 
 
-def order_row(order_id: str, email_: str, seats: int, status: str = "paid",
-              created: str = "2026-11-02T10:00:00+00:00", currency: str = "eur",
-              refunded: int = 0, amount: int = 0, name: str = "") -> str:
-    return (f"{order_id},{email_},{name or email_.split('@')[0].title()},{seats},{status},"
-            f"{created},{currency},{refunded},{amount}")
+def order_row(
+    order_id: str,
+    email_: str,
+    seats: int,
+    status: str = "paid",
+    created: str = "2026-11-02T10:00:00+00:00",
+    currency: str = "eur",
+    refunded: int = 0,
+    amount: int = 0,
+    name: str = "",
+) -> str:
+    return (
+        f"{order_id},{email_},{name or email_.split('@')[0].title()},{seats},{status},"
+        f"{created},{currency},{refunded},{amount}"
+    )
 
 
 _counter = iter(range(1, 10**9))
 
 
-def mail(sender: str, body: str, subject: str = "License request", reply_to: str = "",
-         name: str = "") -> bytes:
+def mail(
+    sender: str, body: str, subject: str = "License request", reply_to: str = "", name: str = ""
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"{name} <{sender}>" if name else sender
     msg["To"] = "support@amphis.example"
@@ -142,5 +154,14 @@ def text_of(raw: bytes) -> str:
     return str(body.get_content())
 
 
-__all__ = ["Env", "T0", "make_env", "mail", "new_serial", "order_row", "parsed", "request",
-           "text_of"]
+__all__ = [
+    "Env",
+    "T0",
+    "make_env",
+    "mail",
+    "new_serial",
+    "order_row",
+    "parsed",
+    "request",
+    "text_of",
+]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mailbot.core.authenticate import authserv_id_of, read_auth_results, sender_verdict
-from mailbot.mail.parse import parse_message
 from mailbot.core.model import AuthResult
+from mailbot.mail.parse import parse_message
 from tests.mail.mails import mail
 
 

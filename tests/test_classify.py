@@ -28,8 +28,14 @@ C = serial("Q8WX2RM7TA4HN6Y")
 MISTYPED = A[:-1] + ("0" if A[-1] != "0" else "1")
 
 
-def mail(body: str, *, subject: str = "license", sender: str = "c@customer.example",
-         headers: str = "", ctype: str = "text/plain; charset=utf-8") -> bytes:
+def mail(
+    body: str,
+    *,
+    subject: str = "license",
+    sender: str = "c@customer.example",
+    headers: str = "",
+    ctype: str = "text/plain; charset=utf-8",
+) -> bytes:
     return (
         f"From: Customer <{sender}>\n"
         "To: support@amphis.example\n"
@@ -39,7 +45,7 @@ def mail(body: str, *, subject: str = "license", sender: str = "c@customer.examp
         "MIME-Version: 1.0\n"
         f"Content-Type: {ctype}\n"
         f"{headers}\n{body}"
-    ).encode("utf-8")
+    ).encode()
 
 
 def run(raw: bytes, policy: Policy = POLICY) -> Classification:

@@ -23,7 +23,6 @@ from pydantic import ValidationError
 from mailbot import config
 from mailbot.cli import cli
 from mailbot.config import ConfigError, MailboxSettings, Settings, from_dict, load
-
 from tests.apps import config_data, prepare_site, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,39 +124,47 @@ def test_every_section_has_a_bad_value_case() -> None:
     assert {case[0] for case in BAD_VALUES} == set(config.SECTIONS)
 
 
-@pytest.mark.parametrize(("section", "key", "value", "allowed"), BAD_VALUES,
-                         ids=[f"{c[0]}.{c[1]}" for c in BAD_VALUES])
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"), BAD_VALUES, ids=[f"{c[0]}.{c[1]}" for c in BAD_VALUES]
+)
 def test_a_bad_value_is_refused_naming_section_key_value_and_what_is_allowed(
-        site: Path, section: str, key: str, value: Any, allowed: str) -> None:
+    site: Path, section: str, key: str, value: Any, allowed: str
+) -> None:
     message = refusal(site, with_setting(section, key, value))
-    assert message.startswith(f"{site / 'mailbot.toml'}: [{section}] {key} = "
-                              f"{toml_value(value)}: expected ")
+    assert message.startswith(
+        f"{site / 'mailbot.toml'}: [{section}] {key} = {toml_value(value)}: expected "
+    )
     assert allowed in message
     assert "\n" not in message  # one problem, one line
 
 
-def test_the_two_settings_that_used_to_break_every_mail(site: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_two_settings_that_used_to_break_every_mail(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(site)
     write_toml(site, with_setting("policy", "max_replies_per_hour", "ten"))
     with pytest.raises(ConfigError) as caught:
         load("mailbot.toml")
-    assert str(caught.value) == ('mailbot.toml: [policy] max_replies_per_hour = "ten": expected '
-                                 'a whole number (0 or more)')
+    assert str(caught.value) == (
+        'mailbot.toml: [policy] max_replies_per_hour = "ten": expected a whole number (0 or more)'
+    )
 
     message = refusal(site, with_setting("staff", "notify", "daily"))
-    assert message.endswith('[staff] notify = "daily": expected one of "immediate", "digest", '
-                            '"off"')
+    assert message.endswith(
+        '[staff] notify = "daily": expected one of "immediate", "digest", "off"'
+    )
 
 
 def test_no_silent_coercion(site: Path) -> None:
-    for section, key, value in [("policy", "max_replies_per_hour", "10"),
-                                ("policy", "max_replies_per_hour", 10.0),
-                                ("policy", "max_replies_per_hour", True),
-                                ("security", "require_dmarc_pass", "true"),
-                                ("security", "require_dmarc_pass", 0),
-                                ("outbox", "from_name", 5),
-                                ("orders", "price_ids", ["price_1", 2])]:
+    for section, key, value in [
+        ("policy", "max_replies_per_hour", "10"),
+        ("policy", "max_replies_per_hour", 10.0),
+        ("policy", "max_replies_per_hour", True),
+        ("security", "require_dmarc_pass", "true"),
+        ("security", "require_dmarc_pass", 0),
+        ("outbox", "from_name", 5),
+        ("orders", "price_ids", ["price_1", 2]),
+    ]:
         message = refusal(site, with_setting(section, key, value))
         assert f"[{section}] {key} = {toml_value(value)}: expected" in message
 
@@ -216,17 +223,21 @@ def test_a_section_that_is_not_a_table_is_refused(site: Path) -> None:
 # -- secrets ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("section", "key", "instead"), [
-    ("mailbox", "password", "password_env or password_file"),
-    ("outbox", "password", "password_env or password_file"),
-    ("orders", "api_key", "api_key_env or api_key_file"),
-    ("orders", "webhook_secret", "webhook_secret_env"),
-    ("signing", "passphrase", "passphrase_env"),
-    ("mailbox", "token", "oauth_token_file"),
-    ("orders", "secret", "webhook_secret_env"),
-])
-def test_inline_secrets_are_refused_with_what_to_do(site: Path, section: str, key: str,
-                                                   instead: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "key", "instead"),
+    [
+        ("mailbox", "password", "password_env or password_file"),
+        ("outbox", "password", "password_env or password_file"),
+        ("orders", "api_key", "api_key_env or api_key_file"),
+        ("orders", "webhook_secret", "webhook_secret_env"),
+        ("signing", "passphrase", "passphrase_env"),
+        ("mailbox", "token", "oauth_token_file"),
+        ("orders", "secret", "webhook_secret_env"),
+    ],
+)
+def test_inline_secrets_are_refused_with_what_to_do(
+    site: Path, section: str, key: str, instead: str
+) -> None:
     data = with_setting(section, key, "hunter2")
     data["policy"] = {"max_replies_per_hour": "ten"}  # the secret is still named first
     message = refusal(site, data)
@@ -242,8 +253,10 @@ def test_inline_secrets_are_refused_with_what_to_do(site: Path, section: str, ke
 def test_a_missing_orders_file_is_refused(site: Path) -> None:
     (site / "orders.csv").unlink()
     message = refusal(site, config_data())
-    assert message == (f'{site / "mailbot.toml"}: [orders] path = "orders.csv": the orders file '
-                       f'{site / "orders.csv"} does not exist')
+    assert message == (
+        f'{site / "mailbot.toml"}: [orders] path = "orders.csv": the orders file '
+        f"{site / 'orders.csv'} does not exist"
+    )
 
 
 def test_a_missing_maildir_loads_for_commands_that_need_no_mailbox(site: Path) -> None:
@@ -254,8 +267,10 @@ def test_a_missing_maildir_loads_for_commands_that_need_no_mailbox(site: Path) -
 
 def test_a_missing_templates_folder_is_refused(site: Path) -> None:
     message = refusal(site, with_setting("templates", "path", "my-templates"))
-    assert f'[templates] path = "my-templates": the templates folder {site / "my-templates"}' \
+    assert (
+        f'[templates] path = "my-templates": the templates folder {site / "my-templates"}'
         in message
+    )
     (site / "my-templates").mkdir()
     settings = load(site / "mailbot.toml")
     assert settings.templates_dir == site / "my-templates"
@@ -263,18 +278,25 @@ def test_a_missing_templates_folder_is_refused(site: Path) -> None:
 
 def test_a_file_where_a_folder_belongs_is_refused(site: Path) -> None:
     message = refusal(site, with_setting("mailbox", "path", "orders.csv"))
-    assert f"[mailbox] path = \"orders.csv\": {site / 'orders.csv'} is not a folder" in message
+    assert f'[mailbox] path = "orders.csv": {site / "orders.csv"} is not a folder' in message
 
 
-@pytest.mark.parametrize(("section", "settings", "key"), [
-    ("mailbox", {"kind": "imap", "password_file": "imap-password"}, "password_file"),
-    ("mailbox", {"kind": "imap", "auth": "xoauth2", "oauth_token_file": "token.json"},
-     "oauth_token_file"),
-    ("outbox", {"kind": "smtp", "password_file": "smtp-password"}, "password_file"),
-    ("orders", {"kind": "stripe", "api_key_file": "stripe-key"}, "api_key_file"),
-])
-def test_missing_secret_files_are_refused(site: Path, section: str, settings: dict[str, Any],
-                                          key: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "settings", "key"),
+    [
+        ("mailbox", {"kind": "imap", "password_file": "imap-password"}, "password_file"),
+        (
+            "mailbox",
+            {"kind": "imap", "auth": "xoauth2", "oauth_token_file": "token.json"},
+            "oauth_token_file",
+        ),
+        ("outbox", {"kind": "smtp", "password_file": "smtp-password"}, "password_file"),
+        ("orders", {"kind": "stripe", "api_key_file": "stripe-key"}, "api_key_file"),
+    ],
+)
+def test_missing_secret_files_are_refused(
+    site: Path, section: str, settings: dict[str, Any], key: str
+) -> None:
     data = config_data()
     data[section].update(settings)
     message = refusal(site, data)
@@ -298,21 +320,30 @@ def test_what_mailbot_creates_need_not_exist(site: Path) -> None:
 
 def test_a_path_another_kind_would_read_is_not_checked(site: Path) -> None:
     # [orders] path belongs to kind = "csv"; with Stripe it is not read, so not required.
-    data = config_data(orders={"kind": "stripe", "path": "old-orders.csv"},
-                       mailbox={"kind": "imap", "path": "no-maildir"})
+    data = config_data(
+        orders={"kind": "stripe", "path": "old-orders.csv"},
+        mailbox={"kind": "imap", "path": "no-maildir"},
+    )
     settings = load(write_toml(site, data))
     assert settings.orders.kind == "stripe" and settings.mailbox.kind == "imap"
 
 
-@pytest.mark.parametrize(("section", "settings", "message"), [
-    ("mailbox", {"kind": "maildir", "path": ""}, '[mailbox] kind = "maildir" needs path'),
-    ("outbox", {"kind": "directory", "path": ""}, '[outbox] kind = "directory" needs path'),
-    ("orders", {"kind": "csv", "path": ""}, '[orders] kind = "csv" needs path'),
-    ("mailbox", {"kind": "imap", "auth": "xoauth2"},
-     '[mailbox] auth = "xoauth2" needs oauth_token_command or oauth_token_file'),
-])
-def test_settings_that_need_another_one(site: Path, section: str, settings: dict[str, Any],
-                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "settings", "message"),
+    [
+        ("mailbox", {"kind": "maildir", "path": ""}, '[mailbox] kind = "maildir" needs path'),
+        ("outbox", {"kind": "directory", "path": ""}, '[outbox] kind = "directory" needs path'),
+        ("orders", {"kind": "csv", "path": ""}, '[orders] kind = "csv" needs path'),
+        (
+            "mailbox",
+            {"kind": "imap", "auth": "xoauth2"},
+            '[mailbox] auth = "xoauth2" needs oauth_token_command or oauth_token_file',
+        ),
+    ],
+)
+def test_settings_that_need_another_one(
+    site: Path, section: str, settings: dict[str, Any], message: str
+) -> None:
     data = config_data()
     data[section].update(settings)
     assert message in refusal(site, data)
@@ -339,8 +370,9 @@ def test_a_bad_since_is_refused(site: Path, value: Any) -> None:
 
 def test_since_is_a_day_not_a_moment(site: Path) -> None:
     path = write_toml(site, config_data())
-    path.write_text(path.read_text().replace("[mailbox]\n",
-                                             "[mailbox]\nsince = 2024-01-31T08:00:00\n"))
+    path.write_text(
+        path.read_text().replace("[mailbox]\n", "[mailbox]\nsince = 2024-01-31T08:00:00\n")
+    )
     with pytest.raises(ConfigError, match=r"\[mailbox\] since = 2024-01-31T08:00:00: expected"):
         load(path)
 
@@ -348,10 +380,15 @@ def test_since_is_a_day_not_a_moment(site: Path) -> None:
 # -- the loaded settings ------------------------------------------------------------------------
 
 
-def test_relative_paths_are_taken_from_the_config_folder(site: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_toml(site, config_data(orders={"kind": "csv", "path": "orders.csv",
-                                                "price_ids": ["price_1", "price_2"]}))
+def test_relative_paths_are_taken_from_the_config_folder(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_toml(
+        site,
+        config_data(
+            orders={"kind": "csv", "path": "orders.csv", "price_ids": ["price_1", "price_2"]}
+        ),
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -400,8 +437,9 @@ def test_the_example_config_is_valid_and_documents_since(tmp_path: Path) -> None
 # -- finding the config -------------------------------------------------------------------------
 
 
-def test_mailbot_config_is_honoured(site: Path, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mailbot_config_is_honoured(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     named = write_toml(site, config_data(), name="production.toml")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -413,8 +451,9 @@ def test_mailbot_config_is_honoured(site: Path, tmp_path: Path,
     assert settings.is_demo_fallback is False
 
 
-def test_mailbot_config_naming_a_missing_file_is_an_error(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mailbot_config_naming_a_missing_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_toml(tmp_path, config_data())  # not taken instead
     monkeypatch.setenv("MAILBOT_CONFIG", str(tmp_path / "nope.toml"))
@@ -423,9 +462,9 @@ def test_mailbot_config_naming_a_missing_file_is_an_error(tmp_path: Path,
     assert "MAILBOT_CONFIG" in str(caught.value) and "nope.toml" in str(caught.value)
 
 
-def test_config_discovery_order_and_the_demo_fallback(site: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_discovery_order_and_the_demo_fallback(
+    site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(site)
     write_toml(site, config_data(product={"code": "DEMO"}), name="config.example.toml")
     demo = load(None)
@@ -457,22 +496,23 @@ def test_config_option_beats_mailbot_config(site: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("MAILBOT_CONFIG", str(by_env))
     runner = CliRunner()
     assert serial_prefix(runner.invoke(cli, ["serial", "new"])) == "ENV"
-    assert serial_prefix(runner.invoke(cli, ["--config", str(by_option), "serial", "new"])) \
-        == "OPT"
-    assert serial_prefix(runner.invoke(cli, ["serial", "new", "--config", str(by_option)])) \
-        == "OPT"
+    assert serial_prefix(runner.invoke(cli, ["--config", str(by_option), "serial", "new"])) == "OPT"
+    assert serial_prefix(runner.invoke(cli, ["serial", "new", "--config", str(by_option)])) == "OPT"
 
 
-def test_the_demo_fallback_is_said_once_on_stderr(site: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_fallback_is_said_once_on_stderr(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(site)
     write_toml(site, config_data(product={"code": "DEMO"}), name="config.example.toml")
     runner = CliRunner()
     result = runner.invoke(cli, ["serial", "new", "--count", "2"])
     assert serial_prefix(result) == "DEMO"
     assert result.stderr.count(NOTICE) == 1
-    assert result.stderr.strip() == ("mailbot: no --config, MAILBOT_CONFIG or ./mailbot.toml; "
-                                     "using the demo config ./config.example.toml")
+    assert result.stderr.strip() == (
+        "mailbot: no --config, MAILBOT_CONFIG or ./mailbot.toml; "
+        "using the demo config ./config.example.toml"
+    )
     assert NOTICE not in result.stdout  # scripts reading stdout get only the serials
 
     named = runner.invoke(cli, ["--config", "config.example.toml", "serial", "new"])
@@ -486,8 +526,9 @@ def test_the_demo_fallback_is_said_once_on_stderr(site: Path,
     assert serial_prefix(real) == "AMC" and real.stderr == ""
 
 
-def test_the_demo_fallback_is_said_once_for_a_whole_command(site: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_fallback_is_said_once_for_a_whole_command(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Commands that do real work on the demo config say so once each, too."""
     monkeypatch.chdir(site)
     write_toml(site, config_data(), name="config.example.toml")
@@ -503,13 +544,17 @@ def test_a_config_error_is_printed_verbatim(site: Path) -> None:
     """Rich must not read "[orders]" as markup, nor fold the sentence at the terminal width."""
     path = write_config(site, orders={"path": "no/such/orders-file-with-a-long-name.csv"})
     env = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}
-    out = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(path), "run", "--once"],
-                         capture_output=True, text=True, timeout=120,
-                         env={**env, "COLUMNS": "50"})
+    out = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "run", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "COLUMNS": "50"},
+    )
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
         f'error: {path}: [orders] path = "no/such/orders-file-with-a-long-name.csv": the orders '
-        f'file {site / "no/such/orders-file-with-a-long-name.csv"} does not exist'
+        f"file {site / 'no/such/orders-file-with-a-long-name.csv'} does not exist"
     ]
 
 
@@ -517,5 +562,6 @@ def test_cli_errors_keep_their_brackets(site: Path) -> None:
     path = write_toml(site, with_setting("staff", "notify", "daily"))
     result = CliRunner().invoke(cli, ["--config", str(path), "serial", "new"])
     assert result.exit_code == 2
-    assert result.stderr == (f'error: {path}: [staff] notify = "daily": expected one of '
-                             f'"immediate", "digest", "off"\n')
+    assert result.stderr == (
+        f'error: {path}: [staff] notify = "daily": expected one of "immediate", "digest", "off"\n'
+    )

@@ -26,12 +26,11 @@ import pytest
 
 from mailbot.adapters.signing import init_key
 from mailbot.store import Store
+from tests.apps import write_config
 from tests.db import one, query
+from tests.mailgen import make_corpus
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink
-
-from tests.apps import write_config
-from tests.mailgen import make_corpus
 from tests.test_pipeline_imap import (
     ESCALATED,
     IGNORED,
@@ -79,13 +78,15 @@ def _kill_when(worker: subprocess.Popen[bytes], reached: Callable[[], bool]) -> 
 
 
 def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     corpus = make_corpus(MAILS, seed=42, customers=40, seats=4)
     login, _ = dovecot.user("crash")
     append_all(dovecot, login, corpus.mails)
     (tmp_path / "orders.csv").write_text(corpus.orders_csv)
-    config = write_config(tmp_path, mailbox=imap_section(dovecot, login),
-                          outbox=smtp_section(smtp_sink))
+    config = write_config(
+        tmp_path, mailbox=imap_section(dovecot, login), outbox=smtp_section(smtp_sink)
+    )
     init_key(tmp_path / "keys/signing.pem", tmp_path / "keys/public", None)
     command = [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"]
     rng = random.Random(7)
@@ -114,8 +115,9 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
     store = Store.open(tmp_path / "mailbot.db")
     try:
         # Every mail has exactly one outcome, and each was filed by it.
-        rows = query(store, "SELECT mailbox_key, message_id, outcome, reason, mailbox_done "
-                           "FROM messages")
+        rows = query(
+            store, "SELECT mailbox_key, message_id, outcome, reason, mailbox_done FROM messages"
+        )
         assert len(rows) == MAILS
         assert len({r["mailbox_key"] for r in rows}) == MAILS
         assert len({r["message_id"] for r in rows}) == MAILS
@@ -129,15 +131,16 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
         # No serial has two licenses; no order more licenses than seats.
         per_serial = Counter(r["serial"] for r in query(store, "SELECT serial FROM licenses"))
         assert per_serial and max(per_serial.values()) == 1
-        over = query(store, 
+        over = query(
+            store,
             "SELECT o.order_id, o.seats, count(l.license_no) AS used FROM orders o "
             "JOIN licenses l ON l.order_id = o.order_id GROUP BY o.order_id "
-            "HAVING used > o.seats")
+            "HAVING used > o.seats",
+        )
         assert over == []
 
         # Every license issued reached the SMTP server at least once, and the outbox is empty.
-        delivered = {s for _, s, _ in received_licenses(smtp_sink.messages,
-                                                        tmp_path / "received")}
+        delivered = {s for _, s, _ in received_licenses(smtp_sink.messages, tmp_path / "received")}
         assert set(per_serial) <= delivered
         assert one(store, "SELECT count(*) AS n FROM outbox WHERE state != 'sent'")["n"] == 0
         # At least once, and not wildly more: only the delivery kill may have doubled some.

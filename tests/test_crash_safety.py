@@ -4,8 +4,8 @@ decided twice, no seat used twice (PRODUCT.md section 9)."""
 from __future__ import annotations
 
 import random
-import sqlite3
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,14 +13,13 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
-from mailbot.adapters.signing import init_key
 from mailbot.adapters.mailboxes.maildir import MaildirMailbox
+from mailbot.adapters.signing import init_key
 from mailbot.store import Store
-
 from tests.apps import write_config
+from tests.db import one, query
 from tests.mailgen import make_corpus
 from tests.test_pipeline_maildir import licenses_in
-from tests.db import one, query
 
 MAILS = 300
 
@@ -77,9 +76,11 @@ def test_sigkill_mid_batch_never_loses_or_doubles(tmp_path: Path) -> None:
     per_serial = Counter(r["serial"] for r in query(store, "SELECT serial FROM licenses"))
     assert per_serial and max(per_serial.values()) == 1
     # No order has more licenses than seats.
-    over = query(store, 
+    over = query(
+        store,
         "SELECT o.order_id, o.seats, count(l.license_no) AS used FROM orders o "
-        "JOIN licenses l ON l.order_id = o.order_id GROUP BY o.order_id HAVING used > o.seats")
+        "JOIN licenses l ON l.order_id = o.order_id GROUP BY o.order_id HAVING used > o.seats",
+    )
     assert over == []
     # Every license issued was delivered (written to the outbox folder) at least once.
     delivered = {serial for _, serial, _ in licenses_in(tmp_path / "outbox")}

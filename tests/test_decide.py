@@ -20,7 +20,6 @@ from mailbot.core.model import (
     Reason,
 )
 from mailbot.core.serials import SerialStatus
-
 from tests.builders import facts, finding, inbound, license_, mistyped, new_serial, order
 
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example"}))
@@ -101,8 +100,7 @@ def test_one_seat_short_issues_the_rest_and_escalates_the_mail() -> None:
     ],
 )
 def test_orders_that_are_not_paid_give_no_seat(status: OrderStatus, reason: Reason) -> None:
-    d = decide(inbound(serials=(new_serial(),)), REQUEST, facts((order(status=status),)),
-               POLICY)
+    d = decide(inbound(serials=(new_serial(),)), REQUEST, facts((order(status=status),)), POLICY)
     assert d.outcome is Outcome.ESCALATED and d.reason is reason
 
 
@@ -182,8 +180,11 @@ def test_transfer_of_someone_elses_serial_goes_to_a_person() -> None:
 
 def test_dmarc_fail_never_gets_a_license_and_no_reply() -> None:
     header = "mx.amphis.example; dkim=fail header.d=northwind.example; dmarc=fail"
-    mail = inbound(serials=(new_serial(),), auth=AuthResult(dmarc="fail"),
-                   headers={"authentication-results": (header,)})
+    mail = inbound(
+        serials=(new_serial(),),
+        auth=AuthResult(dmarc="fail"),
+        headers={"authentication-results": (header,)},
+    )
     ours = replace(POLICY, authserv_id="mx.amphis.example")
     d = decide(mail, REQUEST, facts((order(),)), ours)
     assert d.outcome is Outcome.ESCALATED and d.reason is Reason.SENDER_UNVERIFIED
@@ -191,8 +192,12 @@ def test_dmarc_fail_never_gets_a_license_and_no_reply() -> None:
 
 
 def test_rate_limit_ignores() -> None:
-    d = decide(inbound(serials=(new_serial(),)), REQUEST,
-               facts((order(),), replies_last_hour=POLICY.max_replies_per_hour), POLICY)
+    d = decide(
+        inbound(serials=(new_serial(),)),
+        REQUEST,
+        facts((order(),), replies_last_hour=POLICY.max_replies_per_hour),
+        POLICY,
+    )
     assert d.outcome is Outcome.IGNORED and d.reason is Reason.RATE_LIMITED
 
 

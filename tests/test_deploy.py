@@ -34,10 +34,13 @@ SECRET_VALUE = re.compile(r"\b(sk|rk)_(live|test)_|\bwhsec_|-----BEGIN")
 
 def systemd_analyze() -> str:
     found = shutil.which("systemd-analyze") or (
-        "/usr/bin/systemd-analyze" if Path("/usr/bin/systemd-analyze").exists() else None)
+        "/usr/bin/systemd-analyze" if Path("/usr/bin/systemd-analyze").exists() else None
+    )
     if found is None:
-        pytest.fail("systemd-analyze is not installed: run scripts/test as root (it installs "
-                    "Debian's systemd package), or `sudo apt-get install systemd`")
+        pytest.fail(
+            "systemd-analyze is not installed: run scripts/test as root (it installs "
+            "Debian's systemd package), or `sudo apt-get install systemd`"
+        )
     return found
 
 
@@ -114,8 +117,9 @@ def unit_dir(tmp_path: Path) -> Path:
     target.mkdir()
     for unit in UNIT_FILES:
         text = unit.read_text(encoding="utf-8")
-        (target / unit.name).write_text(text.replace(INSTALLED_MAILBOT, str(TEST_MAILBOT)),
-                                        encoding="utf-8")
+        (target / unit.name).write_text(
+            text.replace(INSTALLED_MAILBOT, str(TEST_MAILBOT)), encoding="utf-8"
+        )
     return target
 
 
@@ -143,16 +147,30 @@ def test_systemd_analyze_verify_accepts_the_unit(unit: Path, unit_dir: Path) -> 
     if unit.suffix == ".service" and INSTALLED_MAILBOT in unit.read_text(encoding="utf-8"):
         assert str(TEST_MAILBOT) in copy.read_text(encoding="utf-8")
     result = subprocess.run(
-        [systemd_analyze(), "verify", "--man=no", "--generators=no",
-         # Only the unit given counts, not the distribution's units it pulls in.
-         "--recursive-errors=no", "--no-pager", str(copy)],
-        capture_output=True, text=True, env=analyze_env(unit_dir), timeout=60)
+        [
+            systemd_analyze(),
+            "verify",
+            "--man=no",
+            "--generators=no",
+            # Only the unit given counts, not the distribution's units it pulls in.
+            "--recursive-errors=no",
+            "--no-pager",
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+        env=analyze_env(unit_dir),
+        timeout=60,
+    )
     output = (result.stdout + result.stderr).splitlines()
-    problems = [line for line in output
-                if line.strip() and not outside_our_files(line, copy.read_text(), unit_dir)]
+    problems = [
+        line
+        for line in output
+        if line.strip() and not outside_our_files(line, copy.read_text(), unit_dir)
+    ]
     assert result.returncode == 0 and not problems, (
-        f"systemd-analyze verify {unit.name} (exit {result.returncode}):\n"
-        + "\n".join(output))
+        f"systemd-analyze verify {unit.name} (exit {result.returncode}):\n" + "\n".join(output)
+    )
 
 
 @pytest.mark.parametrize("unit", DAEMONS, ids=[p.name for p in DAEMONS])
@@ -161,13 +179,24 @@ def test_systemd_rates_the_hardening_ok(unit: Path, unit_dir: Path) -> None:
     systemd 252. --threshold is on a 0-100 scale: more than 2.0 fails, so dropping a few
     hardening lines fails this test even where the static checks below do not look."""
     result = subprocess.run(
-        [systemd_analyze(), "security", "--offline=yes", "--threshold=20", "--no-pager",
-         str(unit_dir / unit.name)],
-        capture_output=True, text=True, env=analyze_env(unit_dir), timeout=60)
+        [
+            systemd_analyze(),
+            "security",
+            "--offline=yes",
+            "--threshold=20",
+            "--no-pager",
+            str(unit_dir / unit.name),
+        ],
+        capture_output=True,
+        text=True,
+        env=analyze_env(unit_dir),
+        timeout=60,
+    )
     level = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
     assert level, result.stdout + result.stderr
     assert result.returncode == 0, (
-        f"{unit.name}: exposure {level.group(1)} is above 2.0:\n{result.stdout}")
+        f"{unit.name}: exposure {level.group(1)} is above 2.0:\n{result.stdout}"
+    )
 
 
 # -- what the units promise -------------------------------------------------------------
@@ -175,8 +204,12 @@ def test_systemd_rates_the_hardening_ok(unit: Path, unit_dir: Path) -> None:
 
 def test_the_deploy_folder_has_the_units() -> None:
     names = {p.name for p in UNIT_FILES}
-    assert {"mailbot.service", "mailbot-webhook.service", "mailbot-backup.service",
-            "mailbot-backup.timer"} <= names
+    assert {
+        "mailbot.service",
+        "mailbot-webhook.service",
+        "mailbot-backup.service",
+        "mailbot-backup.timer",
+    } <= names
 
 
 @pytest.mark.parametrize("unit", SERVICES, ids=[p.name for p in SERVICES])
@@ -186,7 +219,8 @@ def test_no_secret_in_environment_lines(unit: Path) -> None:
             name, _, val = assignment.partition("=")
             assert not SECRET_NAME.search(name), (
                 f"{unit.name}: Environment={assignment}: secrets go in EnvironmentFile= or "
-                "LoadCredential=, never Environment= (world-readable, shown by systemctl show)")
+                "LoadCredential=, never Environment= (world-readable, shown by systemctl show)"
+            )
             assert not SECRET_VALUE.search(val), f"{unit.name}: Environment={assignment}"
     # Nor anywhere else in the file, commented examples included.
     assert not SECRET_VALUE.search(unit.read_text(encoding="utf-8"))
@@ -228,7 +262,7 @@ def test_the_services_run_mailbot_with_the_config_and_restart(unit: Path) -> Non
     if unit.name == "mailbot.service":
         assert argv[-1] == "run"  # the service, not --once
     else:
-        assert argv[argv.index("webhook"):][:2] == ["webhook", "serve"]
+        assert argv[argv.index("webhook") :][:2] == ["webhook", "serve"]
         assert argv[argv.index("--host") + 1] == "127.0.0.1"  # behind the reverse proxy
 
 
@@ -237,8 +271,9 @@ def test_the_command_line_is_one_mailbot_accepts(unit: Path) -> None:
     """The options in ExecStart= exist (the CLI may change under the unit): parse them with
     the real entry point, --help so that nothing runs."""
     argv = shlex.split(one(unit, "Service", "ExecStart"))
-    result = subprocess.run([str(TEST_MAILBOT), *argv[1:], "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [str(TEST_MAILBOT), *argv[1:], "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "Example" in result.stdout
 
@@ -269,13 +304,20 @@ def test_the_backup_script_makes_a_sound_copy(tmp_path: Path) -> None:
     db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(1000)])
     db.commit()  # in the -wal file, not yet checkpointed into mailbot.db
     service = DEPLOY / "mailbot-backup.service"
-    shell = [shlex.split(v) for v in values(service, "Service", "ExecStart")
-             if v.startswith("/bin/sh")][0]
-    script = (shell[-1].replace("$$", "$").replace("%%", "%")
-              .replace(f"{STATE}/", f"{state}/").replace("/var/backups/mailbot", str(backups)))
+    shell = [
+        shlex.split(v) for v in values(service, "Service", "ExecStart") if v.startswith("/bin/sh")
+    ][0]
+    script = (
+        shell[-1]
+        .replace("$$", "$")
+        .replace("%%", "%")
+        .replace(f"{STATE}/", f"{state}/")
+        .replace("/var/backups/mailbot", str(backups))
+    )
     try:
-        result = subprocess.run(["/bin/sh", "-ec", script], capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            ["/bin/sh", "-ec", script], capture_output=True, text=True, timeout=60
+        )
     finally:
         db.close()
     assert result.returncode == 0, result.stderr
@@ -292,8 +334,9 @@ def test_secrets_example_names_what_the_example_config_names() -> None:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     named = set(re.findall(r'^#?\s*\w+_env\s*=\s*"(\w+)"', text, re.M))
     example = (DEPLOY / "secrets.env.example").read_text(encoding="utf-8")
-    assignments = [line for line in example.splitlines()
-                   if line.strip() and not line.lstrip().startswith("#")]
+    assignments = [
+        line for line in example.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     names = set()
     for line in assignments:
         name, sep, value = line.partition("=")

@@ -15,8 +15,9 @@ from mailbot.cli import cli
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[
-        tuple[str, ...]]:
+def command_paths(
+    group: click.Group = cli, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
     ctx = click.Context(group)
     for name in sorted(group.list_commands(ctx)):
         command = group.get_command(ctx, name)
@@ -33,8 +34,15 @@ PATHS = list(command_paths())
 
 def test_the_walk_finds_the_commands() -> None:
     names = {" ".join(p) for p in PATHS}
-    assert {"run", "queue", "queue list", "queue issue", "licenses revoked", "report",
-            "customer"} <= names
+    assert {
+        "run",
+        "queue",
+        "queue list",
+        "queue issue",
+        "licenses revoked",
+        "report",
+        "customer",
+    } <= names
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) for p in PATHS])

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from mailbot.adapters.signing import init_key
 from mailbot.app import App, build
 from mailbot.config import from_dict
 from mailbot.services.doctor import Check, run_checks
-from mailbot.adapters.signing import init_key
 from tests.apps import DEMO, config_data, write_config
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink
@@ -57,44 +57,79 @@ def doctor_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
 
 
 def imap(dovecot: DovecotServer, login: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "imap", "host": dovecot.host, "port": dovecot.port, "username": login,
-            "password_file": str(dovecot.password_file(login)), "security": "none",
-            "timeout_seconds": 5, **extra}
+    return {
+        "kind": "imap",
+        "host": dovecot.host,
+        "port": dovecot.port,
+        "username": login,
+        "password_file": str(dovecot.password_file(login)),
+        "security": "none",
+        "timeout_seconds": 5,
+        **extra,
+    }
 
 
 def smtp(sink: SmtpSink, **extra: Any) -> dict[str, Any]:
     security = "tls" if sink.implicit_tls else "starttls" if sink.starttls else "none"
-    values: dict[str, Any] = {"kind": "smtp", "host": sink.host, "port": sink.port,
-                              "security": security, "from_address": "support@amphis.example",
-                              "timeout_seconds": 5}
+    values: dict[str, Any] = {
+        "kind": "smtp",
+        "host": sink.host,
+        "port": sink.port,
+        "security": security,
+        "from_address": "support@amphis.example",
+        "timeout_seconds": 5,
+    }
     if sink.username:
         values.update(username=sink.username, password_file=str(sink.password_file))
     return {**values, **extra}
 
 
-LOCAL = {"config", "template issued", "template resent", "template transferred",
-         "template awaiting_payment", "template clarify", "template escalated",
-         "template staff_reply", "template staff_notification", "template staff_digest",
-         "signing key", "orders", "store", "store folder"}
+LOCAL = {
+    "config",
+    "template issued",
+    "template resent",
+    "template transferred",
+    "template awaiting_payment",
+    "template clarify",
+    "template escalated",
+    "template staff_reply",
+    "template staff_notification",
+    "template staff_digest",
+    "signing key",
+    "orders",
+    "store",
+    "store folder",
+}
 
 
 @pytest.mark.servers
-def test_everything_fine(dovecot: DovecotServer, make_smtp_sink: Callable[..., SmtpSink],
-                         monkeypatch: pytest.MonkeyPatch, doctor_app: Callable[..., App],
-                         tmp_path: Path) -> None:
+def test_everything_fine(
+    dovecot: DovecotServer,
+    make_smtp_sink: Callable[..., SmtpSink],
+    monkeypatch: pytest.MonkeyPatch,
+    doctor_app: Callable[..., App],
+    tmp_path: Path,
+) -> None:
     login, _ = dovecot.user("doctor")
     dovecot.append(login, "mailbot.escalated", b"Subject: x\r\n\r\nx\r\n")
     sink = make_smtp_sink(starttls=True, auth=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(sink.ca_file))
-    app = doctor_app(mailbox=imap(dovecot, login, security="starttls", sent_folder="Sent"),
-                     outbox=smtp(sink))
+    app = doctor_app(
+        mailbox=imap(dovecot, login, security="starttls", sent_folder="Sent"), outbox=smtp(sink)
+    )
 
     checks = by_name(run_checks(app))
 
     assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
     assert set(checks) == LOCAL | {
-        "imap login", "imap folder (inbox)", "imap folder (processed)",
-        "imap folder (escalated)", "imap folder (ignored)", "imap folder (sent)", "smtp"}
+        "imap login",
+        "imap folder (inbox)",
+        "imap folder (processed)",
+        "imap folder (escalated)",
+        "imap folder (ignored)",
+        "imap folder (sent)",
+        "smtp",
+    }
     assert "IDLE" in checks["imap login"].detail and "MOVE" in checks["imap login"].detail
     assert checks["imap folder (escalated)"].detail == "mailbot.escalated exists"
     assert "will be created" in checks["imap folder (processed)"].detail
@@ -111,16 +146,20 @@ def test_everything_fine(dovecot: DovecotServer, make_smtp_sink: Callable[..., S
 
 
 @pytest.mark.servers
-def test_failures_say_what_to_do(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                 doctor_app: Callable[..., App], tmp_path: Path) -> None:
+def test_failures_say_what_to_do(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, doctor_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("doctorbad")
     wrong = tmp_path / "imap.password"
     wrong.write_text("wrong\n")
     wrong.chmod(0o600)
     smtp_sink.stop()
     (tmp_path / "data").write_text("a file where the store folder should be")
-    app = doctor_app(mailbox=imap(dovecot, login, password_file=str(wrong)),
-                     outbox=smtp(smtp_sink), store={"path": "data/mailbot.db"})
+    app = doctor_app(
+        mailbox=imap(dovecot, login, password_file=str(wrong)),
+        outbox=smtp(smtp_sink),
+        store={"path": "data/mailbot.db"},
+    )
     (tmp_path / "keys" / "signing.pem").chmod(0o644)
 
     checks = by_name(run_checks(app))
@@ -135,11 +174,15 @@ def test_failures_say_what_to_do(dovecot: DovecotServer, smtp_sink: SmtpSink,
 
 
 @pytest.mark.servers
-def test_missing_pieces(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                        doctor_app: Callable[..., App]) -> None:
+def test_missing_pieces(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, doctor_app: Callable[..., App]
+) -> None:
     login, _ = dovecot.user("doctormissing")
-    app = doctor_app(key=False, mailbox=imap(dovecot, login, folder="Support", move=False),
-                     outbox=smtp(smtp_sink, security="starttls"))
+    app = doctor_app(
+        key=False,
+        mailbox=imap(dovecot, login, folder="Support", move=False),
+        outbox=smtp(smtp_sink, security="starttls"),
+    )
 
     checks = by_name(run_checks(app))
 
@@ -152,13 +195,22 @@ def test_missing_pieces(dovecot: DovecotServer, smtp_sink: SmtpSink,
 
 
 @pytest.mark.servers
-def test_imap_server_down(smtp_sink: SmtpSink, doctor_app: Callable[..., App],
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imap_server_down(
+    smtp_sink: SmtpSink, doctor_app: Callable[..., App], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOCTOR_UNUSED", "x")
-    app = doctor_app(mailbox={"kind": "imap", "host": "127.0.0.1", "port": smtp_sink.port,
-                              "username": "u", "password_env": "DOCTOR_UNUSED",
-                              "security": "none", "timeout_seconds": 2},
-                     outbox=smtp(smtp_sink))
+    app = doctor_app(
+        mailbox={
+            "kind": "imap",
+            "host": "127.0.0.1",
+            "port": smtp_sink.port,
+            "username": "u",
+            "password_env": "DOCTOR_UNUSED",
+            "security": "none",
+            "timeout_seconds": 2,
+        },
+        outbox=smtp(smtp_sink),
+    )
     smtp_sink.stop()  # nothing listens on that port any more
     checks = by_name(run_checks(app))
     assert not checks["imap connection"].ok
@@ -172,8 +224,7 @@ def test_local_backends(doctor_app: Callable[..., App], tmp_path: Path) -> None:
     assert "shipped" in checks["template issued"].detail
 
 
-def test_an_override_that_renders_is_named(doctor_app: Callable[..., App],
-                                           tmp_path: Path) -> None:
+def test_an_override_that_renders_is_named(doctor_app: Callable[..., App], tmp_path: Path) -> None:
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "issued.txt").write_text("Subject: Yours\n{{ results[0].serial }}\n")
     checks = by_name(run_checks(doctor_app(templates={"path": "tpl"})))
@@ -186,8 +237,13 @@ def test_an_override_that_renders_is_named(doctor_app: Callable[..., App],
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def _broken_template(base: Path) -> dict[str, Any]:

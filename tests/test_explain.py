@@ -8,15 +8,15 @@ import json
 import os
 import shutil
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from mailbot.core import serials
 from mailbot.cli import cli
+from mailbot.core import serials
 from mailbot.services.worker import Worker
 from tests.apps import DEMO, make_app, write_config
 from tests.servers.dovecot import DovecotServer
@@ -29,9 +29,14 @@ def demo_files() -> list[Path]:
 
 def tree(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file below folder: content hash and mtime, so a move, a flag or a touch shows."""
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                         p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def database(path: Path) -> list[str]:
@@ -70,7 +75,8 @@ def test_explain_mailbox_changes_nothing_and_predicts_the_run(tmp_path: Path) ->
         f.write("cs_test_new,late@buyer.example,Late Buyer,1,paid,2026-01-01T00:00:00+00:00\n")
     (maildir / "new" / "1799999999.late.buyer").write_bytes(
         b"From: late@buyer.example\nTo: support@amphis.example\nSubject: key\n"
-        b"Message-ID: <late-1@buyer.example>\n\n" + serials.generate("AMC").encode() + b"\n")
+        b"Message-ID: <late-1@buyer.example>\n\n" + serials.generate("AMC").encode() + b"\n"
+    )
     mailbox_before, db_before = tree(maildir), database(tmp_path / "mailbot.db")
 
     predicted = explain(config, "--mailbox")
@@ -85,7 +91,8 @@ def test_explain_mailbox_changes_nothing_and_predicts_the_run(tmp_path: Path) ->
     assert done.exit_code == 0, done.output
     actual = json.loads(done.output)["processed"]
     assert [(p["sender"], p["outcome"], p["reason"]) for p in predicted] == [
-        (a["sender"], a["outcome"], a["reason"]) for a in actual]
+        (a["sender"], a["outcome"], a["reason"]) for a in actual
+    ]
 
 
 def test_explain_before_the_first_run_needs_no_store(tmp_path: Path) -> None:
@@ -110,7 +117,7 @@ def test_since_leaves_older_maildir_mail_alone(tmp_path: Path) -> None:
     app = make_app(tmp_path, mailbox={"path": "maildir", "since": date(2026, 6, 1)})
     old = app.mailbox.path / "new" / "1700000000.M1.old.example"  # type: ignore[attr-defined]
     old.write_bytes((DEMO / "maildir" / "new" / demo_files()[0].name).read_bytes())
-    stamp = int(datetime(2026, 7, 1, tzinfo=timezone.utc).timestamp())
+    stamp = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())
     new = app.mailbox.path / "new" / f"{stamp}.M2.new.example"  # type: ignore[attr-defined]
     new.write_bytes(demo_files()[1].read_bytes())
     os.utime(old, (stamp, stamp))  # a fresh mtime must not make old mail new
@@ -125,16 +132,18 @@ def test_since_leaves_older_maildir_mail_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.servers
-def test_explain_mailbox_over_imap_changes_nothing(dovecot: DovecotServer,
-                                                    smtp_sink: SmtpSink,
-                                                    tmp_path: Path) -> None:
+def test_explain_mailbox_over_imap_changes_nothing(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     login, _ = dovecot.user("explain")
     raws = [p.read_bytes().replace(b"\n", b"\r\n") for p in demo_files()[:6]]
     for raw in raws:
         dovecot.append(login, "INBOX", raw)
-    config = write_config(tmp_path, mailbox=imap_section(dovecot, login),
-                          outbox={"kind": "smtp", "host": smtp_sink.host,
-                                  "port": smtp_sink.port, "security": "none"})
+    config = write_config(
+        tmp_path,
+        mailbox=imap_section(dovecot, login),
+        outbox={"kind": "smtp", "host": smtp_sink.host, "port": smtp_sink.port, "security": "none"},
+    )
     assert CliRunner().invoke(cli, ["--config", str(config), "keys", "init"]).exit_code == 0
     before = imap_state(dovecot, login)
 
@@ -147,17 +156,23 @@ def test_explain_mailbox_over_imap_changes_nothing(dovecot: DovecotServer,
 
 
 @pytest.mark.servers
-def test_since_leaves_older_imap_mail_alone(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                            tmp_path: Path) -> None:
+def test_since_leaves_older_imap_mail_alone(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     login, _ = dovecot.user("since")
     files = demo_files()
     with dovecot.client(login) as client:
-        client.append("INBOX", files[0].read_bytes().replace(b"\n", b"\r\n"),
-                      msg_time=datetime(2025, 1, 5, tzinfo=timezone.utc))
+        client.append(
+            "INBOX",
+            files[0].read_bytes().replace(b"\n", b"\r\n"),
+            msg_time=datetime(2025, 1, 5, tzinfo=UTC),
+        )
         client.append("INBOX", files[1].read_bytes().replace(b"\n", b"\r\n"))
-    app = make_app(tmp_path, mailbox={**imap_section(dovecot, login), "since": date(2026, 1, 1)},
-                   outbox={"kind": "smtp", "host": smtp_sink.host, "port": smtp_sink.port,
-                           "security": "none"})
+    app = make_app(
+        tmp_path,
+        mailbox={**imap_section(dovecot, login), "since": date(2026, 1, 1)},
+        outbox={"kind": "smtp", "host": smtp_sink.host, "port": smtp_sink.port, "security": "none"},
+    )
     try:
         processed = Worker(app).poll_once()
     finally:
@@ -168,13 +183,20 @@ def test_since_leaves_older_imap_mail_alone(dovecot: DovecotServer, smtp_sink: S
 
 
 def imap_section(dovecot: DovecotServer, login: str) -> dict[str, Any]:
-    return {"kind": "imap", "host": dovecot.host, "port": dovecot.port, "username": login,
-            "password_file": str(dovecot.password_file(login)), "security": "none",
-            "timeout_seconds": 5}
+    return {
+        "kind": "imap",
+        "host": dovecot.host,
+        "port": dovecot.port,
+        "username": login,
+        "password_file": str(dovecot.password_file(login)),
+        "security": "none",
+        "timeout_seconds": 5,
+    }
 
 
-def imap_state(dovecot: DovecotServer, login: str) -> dict[str, list[tuple[int, tuple[bytes,
-                                                                                       ...]]]]:
+def imap_state(
+    dovecot: DovecotServer, login: str
+) -> dict[str, list[tuple[int, tuple[bytes, ...]]]]:
     """(UID, flags) of every mail in every folder."""
     state = {}
     with dovecot.client(login) as client:
@@ -184,6 +206,7 @@ def imap_state(dovecot: DovecotServer, login: str) -> dict[str, list[tuple[int, 
             client.select_folder(name, readonly=True)
             uids = client.search(["ALL"])
             data = client.fetch(uids, ["FLAGS"]) if uids else {}
-            state[str(name)] = sorted((int(uid), tuple(sorted(item[b"FLAGS"])))
-                                      for uid, item in data.items())
+            state[str(name)] = sorted(
+                (int(uid), tuple(sorted(item[b"FLAGS"]))) for uid, item in data.items()
+            )
     return state

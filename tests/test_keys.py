@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from mailbot.core import serials
 from mailbot.adapters.signing import (
     KeyFileError,
     Signer,
@@ -27,6 +26,7 @@ from mailbot.adapters.signing import (
     public_key_text,
     rotate_key,
 )
+from mailbot.core import serials
 from mailbot.core.license_format import InvalidLicense, key_id_of, verify_license
 
 CODE = "AMC"
@@ -191,9 +191,14 @@ def test_damaged_or_foreign_key_files(paths: tuple[Path, Path]) -> None:
         load_private_key(private, None)
 
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    write_private(private, ec_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write_private(
+        private,
+        ec_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     with pytest.raises(KeyFileError, match="not an Ed25519 key"):
         load_private_key(private, None)
 
@@ -248,9 +253,13 @@ def test_rotation_keeps_old_licenses_valid_and_signs_new_ones_with_the_new_key(
     assert mode_of(retired) == 0o600
     assert raw(load_private_key(retired, None).public_key()) == raw(old_public)
     assert sorted(p.name for p in private.parent.iterdir()) == [
-        "public", "signing.pem", retired.name]
+        "public",
+        "signing.pem",
+        retired.name,
+    ]
     assert sorted(p.name for p in public_dir.iterdir()) == sorted(
-        [f"key-{old_id:02x}.pub", f"key-{new_id:02x}.pub"])
+        [f"key-{old_id:02x}.pub", f"key-{new_id:02x}.pub"]
+    )
 
     new_signer = Signer(new_key, CODE)
     assert new_signer.key_id == new_id
@@ -268,9 +277,13 @@ def test_rotating_twice_with_a_passphrase(paths: tuple[Path, Path]) -> None:
     _, first = init_key(private, public_dir, b"pw")
     licenses = [Signer(load_private_key(private, b"pw"), CODE).sign(SERIAL, 1, date(2024, 1, 1))]
     second = rotate_key(private, public_dir, b"pw")
-    licenses.append(Signer(load_private_key(private, b"pw"), CODE).sign(SERIAL, 2, date(2024, 2, 1)))
+    licenses.append(
+        Signer(load_private_key(private, b"pw"), CODE).sign(SERIAL, 2, date(2024, 2, 1))
+    )
     third = rotate_key(private, public_dir, b"pw")
-    licenses.append(Signer(load_private_key(private, b"pw"), CODE).sign(SERIAL, 3, date(2024, 3, 1)))
+    licenses.append(
+        Signer(load_private_key(private, b"pw"), CODE).sign(SERIAL, 3, date(2024, 3, 1))
+    )
 
     assert private.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     ids = [key_id_of(k) for k in (first, second, third)]
@@ -316,7 +329,8 @@ def test_new_keys_take_an_id_no_known_key_has(paths: tuple[Path, Path]) -> None:
     for key_id, key in every.items():
         if key_id not in free:
             public_key_file(public_dir, key.public_key()).write_text(
-                public_key_text(key.public_key()) + "\n")
+                public_key_text(key.public_key()) + "\n"
+            )
 
     _, first = init_key(private, public_dir, None)
     assert key_id_of(first) in free
@@ -350,14 +364,26 @@ def test_signer_terms() -> None:
     public = key.public_key()
     perpetual = Signer(key, CODE)
     assert perpetual.key_id == key_id_of(public)
-    info = verify_license(perpetual.sign(SERIAL, 7, date(2025, 1, 1)), serial=SERIAL,
-                          public_keys=[public], product_code=CODE)
+    info = verify_license(
+        perpetual.sign(SERIAL, 7, date(2025, 1, 1)),
+        serial=SERIAL,
+        public_keys=[public],
+        product_code=CODE,
+    )
     assert (info.license_no, info.issued, info.expires, info.edition) == (
-        7, date(2025, 1, 1), None, 1)
+        7,
+        date(2025, 1, 1),
+        None,
+        1,
+    )
 
     yearly = Signer(key, CODE, edition=3, license_days=365)
-    info = verify_license(yearly.sign(SERIAL, 8, date(2025, 1, 1)), serial=SERIAL,
-                          public_keys=[public], product_code=CODE)
+    info = verify_license(
+        yearly.sign(SERIAL, 8, date(2025, 1, 1)),
+        serial=SERIAL,
+        public_keys=[public],
+        product_code=CODE,
+    )
     assert (info.expires, info.edition) == (date(2026, 1, 1), 3)
 
     with pytest.raises(ValueError):

@@ -122,8 +122,9 @@ def forge(payload: bytes, key: Ed25519PrivateKey = KEY, code: str = CODE) -> str
 
 def test_string_layout_matches_the_specification() -> None:
     serial = SERIAL
-    text = sign(serial, license_no=0x01020304, issued=date(2024, 2, 29), expires=date(2026, 1, 1),
-                edition=7)
+    text = sign(
+        serial, license_no=0x01020304, issued=date(2024, 2, 29), expires=date(2026, 1, 1), edition=7
+    )
     assert text.startswith("AMC1-")
     groups = text.removeprefix("AMC1-").split("-")
     assert [len(g) for g in groups] == [8] * 17
@@ -231,8 +232,16 @@ def test_crockford_aliases_are_accepted() -> None:
 
 
 def test_not_a_license_string() -> None:
-    for junk in ["", "   ", "hello", SERIAL, LICENSE[:-1], LICENSE + "Q", "AMC1-" + "U" * 136,
-                 "x" * 100_000]:
+    for junk in [
+        "",
+        "   ",
+        "hello",
+        SERIAL,
+        LICENSE[:-1],
+        LICENSE + "Q",
+        "AMC1-" + "U" * 136,
+        "x" * 100_000,
+    ]:
         assert reason_of(junk, SERIAL).startswith("not a license string"), junk
 
 
@@ -248,8 +257,15 @@ def test_nonzero_padding_bits_are_rejected() -> None:
 
 
 def test_license_of_another_product() -> None:
-    foreign = sign_license(KEY, serial=make_serial("0123456789ABCDE", "XYZ"), license_no=1,
-                           issued=date(2025, 1, 1), expires=None, edition=1, product_code="XYZ")
+    foreign = sign_license(
+        KEY,
+        serial=make_serial("0123456789ABCDE", "XYZ"),
+        license_no=1,
+        issued=date(2025, 1, 1),
+        expires=None,
+        edition=1,
+        product_code="XYZ",
+    )
     assert reason_of(foreign, SERIAL).startswith("wrong product")
     assert reason_of(foreign, SERIAL) == "wrong product: a license for XYZ, not AMC"
 
@@ -279,15 +295,17 @@ def test_signature_from_a_key_sharing_the_id_does_not_match() -> None:
 
 def test_a_payload_signed_by_someone_else_does_not_match() -> None:
     # The impostor claims our key id and signs with its own key.
-    payload = struct.pack(">BB10sIHHB", 1, key_id_of(PUBLIC), serials.to_bytes(SERIAL), 1,
-                          9000, 0, 1)
+    payload = struct.pack(
+        ">BB10sIHHB", 1, key_id_of(PUBLIC), serials.to_bytes(SERIAL), 1, 9000, 0, 1
+    )
     assert reason_of(forge(payload, key=OTHER_KEY), SERIAL) == "signature does not match"
     assert verify(forge(payload), SERIAL).license_no == 1  # control: our key, same payload
 
 
 def test_unknown_version_is_invalid() -> None:
-    payload = struct.pack(">BB10sIHHB", 2, key_id_of(PUBLIC), serials.to_bytes(SERIAL), 1,
-                          9000, 0, 1)
+    payload = struct.pack(
+        ">BB10sIHHB", 2, key_id_of(PUBLIC), serials.to_bytes(SERIAL), 1, 9000, 0, 1
+    )
     assert reason_of(forge(payload), SERIAL) == "unknown license version 2"
     with pytest.raises(InvalidLicense):
         decode_license(forge(payload), CODE)
@@ -414,8 +432,23 @@ def test_importing_the_verifier_loads_no_other_third_party_package(tmp_path: Pat
     assert third_party == set()
     ours = {name for name in modules["new"] if name.split(".")[0] == "mailbot"}
     # serials.py brings model.py (its finding types); nothing else of mailbot may come along.
-    assert ours <= {"mailbot", "mailbot.core", "mailbot.core.license_format", "mailbot.core.serials"}
+    assert ours <= {
+        "mailbot",
+        "mailbot.core",
+        "mailbot.core.license_format",
+        "mailbot.core.serials",
+    }
     assert "cryptography" in modules["new"]
-    for heavy in ["jinja2", "markupsafe", "click", "sqlite_utils", "apscheduler", "imapclient",
-                  "stripe", "rich", "mailbot.adapters.signing", "mailbot.config"]:
+    for heavy in [
+        "jinja2",
+        "markupsafe",
+        "click",
+        "sqlite_utils",
+        "apscheduler",
+        "imapclient",
+        "stripe",
+        "rich",
+        "mailbot.adapters.signing",
+        "mailbot.config",
+    ]:
         assert heavy not in modules["all"], heavy

@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mailbot.services import licenses as licensing
 from mailbot.adapters.signing import load_public_keys
-from mailbot.services.licenses import LicenseError
 from mailbot.core.license_format import (
     InvalidRevocationList,
     sign_license,
     sign_revocation_list,
     verify_revocation_list,
 )
-
-from tests.staff_env import Env, make_env, new_serial, order_row, request, text_of
+from mailbot.services import licenses as licensing
+from mailbot.services.licenses import LicenseError
 from tests.db import execute, one
+from tests.staff_env import Env, make_env, new_serial, order_row, request, text_of
 
 ALICE = "alice@northwind.example"
 BOB = "bob@contoso.example"
@@ -35,8 +34,10 @@ def env(tmp_path: Path) -> Env:
 
 def licensed(env: Env, email: str, *serials: str) -> list[int]:
     env.send(request(email, *serials))
-    return [one(env.store, "SELECT license_no FROM licenses WHERE serial = ?", [s])["license_no"]
-            for s in serials]
+    return [
+        one(env.store, "SELECT license_no FROM licenses WHERE serial = ?", [s])["license_no"]
+        for s in serials
+    ]
 
 
 def now(env: Env) -> datetime:
@@ -50,13 +51,19 @@ def test_list_filters_and_show(env: Env) -> None:
     code = "AMC"
     assert [r.license_no for r in licensing.list_licenses(env.store)] == [n1, n2, n3]
     assert [r.license_no for r in licensing.list_licenses(env.store, email=ALICE.upper())] == [
-        n1, n2]
-    assert [r.license_no for r in licensing.list_licenses(
-        env.store, email="@contoso.example")] == [n3]
-    assert [r.license_no for r in licensing.list_licenses(env.store, order_id="ORD-A")] == [
-        n1, n2]
-    assert [r.license_no for r in licensing.list_licenses(
-        env.store, serial=b.lower().replace("-", " "), product_code=code)] == [n3]
+        n1,
+        n2,
+    ]
+    assert [r.license_no for r in licensing.list_licenses(env.store, email="@contoso.example")] == [
+        n3
+    ]
+    assert [r.license_no for r in licensing.list_licenses(env.store, order_id="ORD-A")] == [n1, n2]
+    assert [
+        r.license_no
+        for r in licensing.list_licenses(
+            env.store, serial=b.lower().replace("-", " "), product_code=code
+        )
+    ] == [n3]
     assert licensing.list_licenses(env.store, serial="") == []  # "" names no license
 
     detail = licensing.license_detail(env.store, n1)
@@ -68,8 +75,7 @@ def test_list_filters_and_show(env: Env) -> None:
     out = env.cli("licenses", "list", "--customer", ALICE)
     assert out.exit_code == 0 and a1 in out.output and b not in out.output
     shown = env.cli("licenses", "show", a1)  # by serial as well as by number
-    assert shown.exit_code == 0 and detail.license.license_string in shown.output.replace("\n",
-                                                                                        "")
+    assert shown.exit_code == 0 and detail.license.license_string in shown.output.replace("\n", "")
     assert "license_string" not in env.cli_json("licenses", "list")[0]
     assert env.cli("licenses", "show", "").exit_code == 2
     assert env.cli_json("licenses", "show", str(n3))["serial"] == b
@@ -79,8 +85,11 @@ def test_resend_goes_to_the_orders_email_only(env: Env) -> None:
     serial = new_serial()
     (no,) = licensed(env, ALICE, serial)
     # Even if the license row's address were changed, the order decides where it goes.
-    execute(env.store, "UPDATE licenses SET customer_email = 'mallory@evil.example' WHERE "
-            "license_no = ?", [no])
+    execute(
+        env.store,
+        "UPDATE licenses SET customer_email = 'mallory@evil.example' WHERE license_no = ?",
+        [no],
+    )
     sent = licensing.resend(env.app, no, "ann", now(env))
     row = env.outbox()[-1]
     assert sent.to == ALICE and row["to_addr"] == ALICE and row["kind"] == "reply"
@@ -106,8 +115,14 @@ def test_revoke_and_only_staff_license_the_serial_again(env: Env) -> None:
     # The customer asks again: the bot does not re-license a revoked serial by itself.
     processed = env.send(request(ALICE, serial))
     assert processed.reason is not None and processed.reason.value == "serial_revoked"
-    assert one(env.store, "SELECT count(*) AS n FROM licenses WHERE serial = ? AND "
-                         "state = 'active'", [serial])["n"] == 0
+    assert (
+        one(
+            env.store,
+            "SELECT count(*) AS n FROM licenses WHERE serial = ? AND state = 'active'",
+            [serial],
+        )["n"]
+        == 0
+    )
     # Staff can.
     new, sent = licensing.grant(env.app, serial, "", "", "ann", now(env), order_id="ORD-A")
     assert new.license_no != no and sent is not None and sent.to == ALICE
@@ -121,16 +136,19 @@ def test_staff_transfer_keeps_the_seat_and_mails_the_order_email(env: Env) -> No
     (no,) = licensed(env, BOB, old)
     with pytest.raises(LicenseError, match="the same"):
         licensing.transfer(env.app, old, old, "ann", now(env))
-    before, after, sent = licensing.transfer(env.app, old, new, "ann", now(env),
-                                             reason="third PC this year, approved")
+    before, after, sent = licensing.transfer(
+        env.app, old, new, "ann", now(env), reason="third PC this year, approved"
+    )
     assert before.state.value == "revoked" and after.state.value == "active"
     assert after.seat_key == before.seat_key == no and after.order_id == "ORD-B"
     assert sent is not None and sent.to == BOB
-    row = one(env.store, "SELECT replaced_by, revoked_reason FROM licenses WHERE license_no = ?",
-                        [no])
+    row = one(
+        env.store, "SELECT replaced_by, revoked_reason FROM licenses WHERE license_no = ?", [no]
+    )
     assert row == {"replaced_by": after.license_no, "revoked_reason": f"transferred to {new}"}
     assert "new PC" in text_of(env.outbox()[-1]["raw"]) or after.license_string in text_of(
-        env.outbox()[-1]["raw"])
+        env.outbox()[-1]["raw"]
+    )
     with pytest.raises(LicenseError, match="has no active license"):
         licensing.transfer(env.app, old, new_serial(), "ann", now(env))
     taken = new_serial()
@@ -147,8 +165,7 @@ def test_grant_without_an_order_needs_a_reason_and_an_address(env: Env) -> None:
         licensing.grant(env.app, serial, "ceo@acme.example", "", "ann", now(env))
     with pytest.raises(LicenseError, match="email address"):
         licensing.grant(env.app, serial, "", "demo", "ann", now(env))
-    lic, sent = licensing.grant(env.app, serial, "CEO@acme.example", "trade fair", "ann",
-                                now(env))
+    lic, sent = licensing.grant(env.app, serial, "CEO@acme.example", "trade fair", "ann", now(env))
     row = one(env.store, "SELECT * FROM licenses WHERE license_no = ?", [lic.license_no])
     assert row["order_id"] is None and row["grant_reason"] == "trade fair"
     assert row["granted_by"] == "ann" and row["customer_email"] == "ceo@acme.example"
@@ -170,7 +187,7 @@ def _key(label: str) -> Ed25519PrivateKey:
 
 def test_revocation_list_round_trip_and_tampering() -> None:
     key, other = _key("a"), _key("b")
-    at = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     data = sign_revocation_list(key, product_code="AMC", revoked=[7, 3, 7], issued_at=at)
     got = verify_revocation_list(data, [other.public_key(), key.public_key()], "AMC")
     assert got.revoked == frozenset({3, 7}) and got.issued_at == at and got.product == "AMC"
@@ -194,17 +211,23 @@ def test_revocation_list_round_trip_and_tampering() -> None:
 def test_a_license_signature_never_passes_as_a_list_signature() -> None:
     # Sign, as a license, exactly the bytes a list would carry: the domains differ, so it fails.
     key = _key("a")
-    at = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 29, tzinfo=UTC)
     genuine = json.loads(sign_revocation_list(key, product_code="AMC", revoked=[], issued_at=at))
     payload = base64.b64decode(genuine["payload"])
     license_domain = b"mailbot-license/v1/AMC\0"
-    forged = {**genuine, "signature": base64.b64encode(
-        key.sign(license_domain + payload)).decode()}
+    forged = {**genuine, "signature": base64.b64encode(key.sign(license_domain + payload)).decode()}
     with pytest.raises(InvalidRevocationList, match="signature does not match"):
         verify_revocation_list(json.dumps(forged), [key.public_key()], "AMC")
     # And a real license string is untouched by the list code.
-    assert sign_license(key, serial=new_serial(), license_no=1, issued=at.date(), expires=None,
-                        edition=1, product_code="AMC").startswith("AMC1-")
+    assert sign_license(
+        key,
+        serial=new_serial(),
+        license_no=1,
+        issued=at.date(),
+        expires=None,
+        edition=1,
+        product_code="AMC",
+    ).startswith("AMC1-")
 
 
 def test_the_command_writes_a_list_the_public_keys_verify(env: Env, tmp_path: Path) -> None:
@@ -218,7 +241,8 @@ def test_the_command_writes_a_list_the_public_keys_verify(env: Env, tmp_path: Pa
     got = verify_revocation_list(target.read_bytes(), load_public_keys(s.public_keys), "AMC")
     assert got.revoked == frozenset({n2})
     to_stdout = env.cli("licenses", "revoked", "--signed")
-    assert verify_revocation_list(to_stdout.output, load_public_keys(s.public_keys),
-                                  "AMC").revoked == {n2}
+    assert verify_revocation_list(
+        to_stdout.output, load_public_keys(s.public_keys), "AMC"
+    ).revoked == {n2}
     listed = env.cli_json("licenses", "revoked")
     assert [r["license_no"] for r in listed] == [n2] and n1 != n2

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.services import notify
 from mailbot.app import build
 from mailbot.config import load
-from tests.clock import FrozenClock
 from mailbot.scheduler import periodic_jobs as scheduled_jobs
-from mailbot.store import iso
+from mailbot.services import notify
 from mailbot.services.delivery import deliver_outbox
-
-from tests.staff_env import T0, Env, make_env, mail, new_serial, order_row, request, text_of
+from mailbot.store import iso
 from mailbot.store.rows import NewEscalation
+from tests.clock import FrozenClock
 from tests.db import execute, one
+from tests.staff_env import T0, Env, mail, make_env, new_serial, order_row, request, text_of
 
 STAFF = "licensing-team@amphis.example"
 ORDERS = [order_row("ORD-A", "alice@northwind.example", 1)]
@@ -49,11 +48,11 @@ def test_immediate_notification_says_why_and_how_to_resolve(tmp_path: Path) -> N
     assert notify.send_digest(env.app, env.clock.now()) == 0
     # And the outbox job delivers it like any other mail.
     env.poll()
-    from mailbot.services.worker import Worker
 
     deliver_outbox(env.app)
     assert one(env.store, "SELECT state FROM outbox WHERE id = ?", [note["id"]]) == {
-        "state": "sent"}
+        "state": "sent"
+    }
 
 
 def test_the_notification_is_part_of_the_escalations_transaction(tmp_path: Path) -> None:
@@ -64,8 +63,9 @@ def test_the_notification_is_part_of_the_escalations_transaction(tmp_path: Path)
 
     with pytest.raises(Boom):
         with env.store.transaction() as store:
-            esc = store.add_escalation(NewEscalation(reason="question", detail="x",
-                                                     sender="a@b.example"), "mailbot", T0)
+            esc = store.add_escalation(
+                NewEscalation(reason="question", detail="x", sender="a@b.example"), "mailbot", T0
+            )
             notify.escalation_created(env.app, store, esc, T0)
             assert len(env.outbox("notification")) == 1
             raise Boom
@@ -134,17 +134,23 @@ def test_the_digest_job_is_scheduled(tmp_path: Path) -> None:
     assert len(env.outbox("digest")) == 1
 
 
-def test_escalations_that_bypass_the_hook_are_caught_up_in_immediate_mode(
-        tmp_path: Path) -> None:
+def test_escalations_that_bypass_the_hook_are_caught_up_in_immediate_mode(tmp_path: Path) -> None:
     env = make_env(tmp_path, ORDERS, staff={"notify": "immediate"})
     serial = new_serial()
     # As an older release wrote them: no hook, serials as bare strings.
     with env.store.transaction() as store:
-        esc = store.add_escalation(NewEscalation(reason="payment_expired",
-                                                 detail="pay-link request was not paid",
-                                                 sender="x@y.example"), "mailbot", T0)
-        execute(store, "UPDATE escalations SET serials = ? WHERE id = ?",
-                [json.dumps([serial]), esc])
+        esc = store.add_escalation(
+            NewEscalation(
+                reason="payment_expired",
+                detail="pay-link request was not paid",
+                sender="x@y.example",
+            ),
+            "mailbot",
+            T0,
+        )
+        execute(
+            store, "UPDATE escalations SET serials = ? WHERE id = ?", [json.dumps([serial]), esc]
+        )
     assert notify.send_digest(env.app, T0) == 1
     text = text_of(env.outbox("digest")[0]["raw"])
     assert "payment_expired" in text and serial in text
@@ -156,7 +162,8 @@ def test_escalations_that_bypass_the_hook_are_caught_up_in_immediate_mode(
     assert env.cli("queue", "show", str(esc)).exit_code == 0
     q.issue(env.app, esc, "ann", T0, grant_reason="paid by bank transfer")
     assert one(env.store, "SELECT customer_email FROM licenses WHERE serial = ?", [serial]) == {
-        "customer_email": "x@y.example"}
+        "customer_email": "x@y.example"
+    }
 
 
 def test_a_broken_notification_template_never_costs_the_customers_mail(tmp_path: Path) -> None:

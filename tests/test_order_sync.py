@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -28,26 +28,26 @@ import pytest
 import stripe
 from click.testing import CliRunner
 
+from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable
+from mailbot.adapters.signing import load_public_keys
 from mailbot.app import App
 from mailbot.cli import cli
-from mailbot.scheduler import periodic_jobs as scheduled_jobs
-from mailbot.adapters.signing import load_public_keys
 from mailbot.core.license_format import verify_license
 from mailbot.core.model import LicenseState, OrderStatus, Outcome
-from mailbot.services.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
-from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable
-from mailbot.services.payments import expire_pending_payments
-from mailbot.store.rows import EscalationRow
-from mailbot.services.escalations import resolve
-from mailbot.services.queue_view import list_escalations
-from mailbot.store import Store, iso
-from mailbot.webhook import WebhookServer
-from mailbot.services.worker import Processed, Worker
+from mailbot.scheduler import periodic_jobs as scheduled_jobs
 from mailbot.services.delivery import deliver_outbox
+from mailbot.services.escalations import resolve
+from mailbot.services.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
+from mailbot.services.payments import expire_pending_payments
+from mailbot.services.queue_view import list_escalations
+from mailbot.services.worker import Processed, Worker
+from mailbot.store import Store, iso
+from mailbot.store.rows import EscalationRow
+from mailbot.webhook import WebhookServer
 from tests.apps import make_app, write_config
 from tests.builders import new_serial
-from tests.servers.stripe_server import DEFAULT_PRICE, TEST_API_KEY, StripeCheckoutServer
 from tests.db import one, query
+from tests.servers.stripe_server import DEFAULT_PRICE, TEST_API_KEY, StripeCheckoutServer
 
 pytestmark = pytest.mark.servers
 
@@ -65,19 +65,31 @@ def server(stripe_checkout_server: StripeCheckoutServer) -> StripeCheckoutServer
 
 
 @pytest.fixture
-def make_stripe_app(tmp_path: Path, server: StripeCheckoutServer,
-                    monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeApp]:
+def make_stripe_app(
+    tmp_path: Path, server: StripeCheckoutServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MakeApp]:
     """An App in tmp_path/<name> whose orders come from the test server, with fast retries."""
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     made: list[App] = []
 
     def make(name: str = "app", *, page_size: int = 100, **orders: Any) -> App:
-        settings = {"kind": "stripe", "api_base": server.url, "api_key_env": KEY_ENV,
-                    "price_ids": [DEFAULT_PRICE], "payment_link": PAY_LINK, **orders}
+        settings = {
+            "kind": "stripe",
+            "api_base": server.url,
+            "api_key_env": KEY_ENV,
+            "price_ids": [DEFAULT_PRICE],
+            "payment_link": PAY_LINK,
+            **orders,
+        }
         app = make_app(tmp_path / name, orders=settings)
         app.overrides["orders"] = StripeOrders(
-            app.settings.orders, api_key=TEST_API_KEY, retry_delay=0.01, max_retry_delay=0.05,
-            timeout=5.0, page_size=page_size)
+            app.settings.orders,
+            api_key=TEST_API_KEY,
+            retry_delay=0.01,
+            max_retry_delay=0.05,
+            timeout=5.0,
+            page_size=page_size,
+        )
         made.append(app)
         return app
 
@@ -92,8 +104,9 @@ def old_sessions(server: StripeCheckoutServer, count: int, **kwargs: Any) -> lis
     overlap window), so API call counts below are only about what a test does next."""
     server.advance(-3600)
     try:
-        return [server.add_session(f"c{i}@example.com", seats=1 + i % 3, **kwargs)
-                for i in range(count)]
+        return [
+            server.add_session(f"c{i}@example.com", seats=1 + i % 3, **kwargs) for i in range(count)
+        ]
     finally:
         server.advance(3600)
 
@@ -103,10 +116,12 @@ _mail_no = iter(range(1, 10**6))
 
 def deliver(app: App, sender: str, *serials: str, message_id: str = "") -> str:
     message_id = message_id or f"<sync-{next(_mail_no)}@{sender.split('@')[1]}>"
-    raw = (f"From: {sender}\nTo: support@amphis.example\nSubject: License request\n"
-           f"Date: Sun, 29 Nov 2026 10:00:00 +0000\nMessage-ID: {message_id}\n"
-           f"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
-           f"Hello, please send the license for {' and '.join(serials)}.\n").encode()
+    raw = (
+        f"From: {sender}\nTo: support@amphis.example\nSubject: License request\n"
+        f"Date: Sun, 29 Nov 2026 10:00:00 +0000\nMessage-ID: {message_id}\n"
+        f"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+        f"Hello, please send the license for {' and '.join(serials)}.\n"
+    ).encode()
     app.mailbox.deliver(raw)  # type: ignore[attr-defined]
     return message_id
 
@@ -118,12 +133,17 @@ def process(app: App) -> list[Processed]:
 def replies(app: App) -> list[dict[str, Any]]:
     """Every reply in the outbox: to, text, headers."""
     found = []
-    for row in query(app.store, "SELECT to_addr, raw FROM outbox WHERE kind = 'reply' "
-                               "ORDER BY id"):
+    for row in query(app.store, "SELECT to_addr, raw FROM outbox WHERE kind = 'reply' ORDER BY id"):
         msg = email.message_from_bytes(row["raw"], policy=email.policy.default)
         text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        found.append({"to": row["to_addr"], "text": text, "in_reply_to": msg["In-Reply-To"],
-                      "subject": str(msg["Subject"])})
+        found.append(
+            {
+                "to": row["to_addr"],
+                "text": text,
+                "in_reply_to": msg["In-Reply-To"],
+                "subject": str(msg["Subject"]),
+            }
+        )
     return found
 
 
@@ -150,8 +170,10 @@ def pay_link_reference(text: str, sender: str) -> str:
 
 def verify(app: App, serial: str, string: str) -> None:
     publics = load_public_keys(app.settings.signing.public_keys)
-    assert verify_license(string, serial=serial, public_keys=publics,
-                          product_code="AMC").serial == serial
+    assert (
+        verify_license(string, serial=serial, public_keys=publics, product_code="AMC").serial
+        == serial
+    )
 
 
 def count(app: App, sql: str, *params: Any) -> int:
@@ -163,7 +185,8 @@ def count(app: App, sql: str, *params: Any) -> int:
 
 
 def test_backfill_then_incremental_with_duplicate_and_out_of_order_events(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     old = old_sessions(server, 30)
     app = make_stripe_app(page_size=10)
     seen: list[int] = []
@@ -210,14 +233,15 @@ def test_backfill_then_incremental_with_duplicate_and_out_of_order_events(
     before = app.store.all_orders()
     assert sync_orders(app, full=True).mode == "full"
     assert sync_orders(app).mode == "incremental"
-    app.store.set_state(STATE_LAST_FULL, iso(datetime.now(timezone.utc) - timedelta(hours=25)))
+    app.store.set_state(STATE_LAST_FULL, iso(datetime.now(UTC) - timedelta(hours=25)))
     report = sync_orders(app)
     assert report.mode == "full" and report.orders == 34
     assert app.store.all_orders() == before
 
 
 def test_first_sync_reads_again_what_changed_just_before_it(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     fresh = [server.add_session(f"f{i}@example.com") for i in range(5)]
     app = make_stripe_app()
     report = sync_orders(app)
@@ -229,8 +253,9 @@ def test_first_sync_reads_again_what_changed_just_before_it(
     assert sync_orders(app).api_calls == 1
 
 
-def test_backfill_resumes_after_a_crash(server: StripeCheckoutServer,
-                                        make_stripe_app: MakeApp) -> None:
+def test_backfill_resumes_after_a_crash(
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     old_sessions(server, 45)
     app = make_stripe_app("crash", page_size=10)
 
@@ -263,7 +288,8 @@ def test_backfill_resumes_after_a_crash(server: StripeCheckoutServer,
 
 
 def test_rate_limit_and_server_errors_during_sync_are_retried(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     old_sessions(server, 3)
     app = make_stripe_app()
     server.fail_next(2, status=429, retry_after=0.01)
@@ -282,7 +308,8 @@ def test_rate_limit_and_server_errors_during_sync_are_retried(
 
 
 def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     session = server.add_session("ann@northwind.example", seats=4, unit_amount=5000, name="Ann")
     sync_orders(app)
@@ -290,8 +317,10 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     deliver(app, "ann@northwind.example", *serials)
     [mail] = process(app)
     assert mail.outcome is Outcome.ISSUED
-    numbers = [r["license_no"] for r in query(app.store, 
-        "SELECT license_no FROM licenses ORDER BY license_no")]
+    numbers = [
+        r["license_no"]
+        for r in query(app.store, "SELECT license_no FROM licenses ORDER BY license_no")
+    ]
     assert len(numbers) == 3
 
     # One seat refunded, the one nobody uses: nothing to flag.
@@ -308,7 +337,10 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     [esc_id] = report.escalations
     esc = _escalation(app, esc_id)
     assert (esc.reason, esc.state, esc.sender) == (
-        "refunded_order", "open", "ann@northwind.example")
+        "refunded_order",
+        "open",
+        "ann@northwind.example",
+    )
     assert "2 of its 4 seat(s) were refunded" in esc.detail
     assert "3 active license(s) on 2 usable seat(s)" in esc.detail
     assert all(f"#{n} " in esc.detail for n in numbers)
@@ -328,19 +360,22 @@ def test_refund_after_licenses_were_issued_flags_them_and_revokes_nothing(
     assert count(app, "licenses WHERE state = 'active'") == 3
 
     # Finance decided to let them keep the licenses: the flag stays closed on later syncs.
-    resolve(app.store, esc_id, "finance", datetime.now(timezone.utc), "goodwill refund")
+    resolve(app.store, esc_id, "finance", datetime.now(UTC), "goodwill refund")
     assert sync_orders(app, full=True).escalations == []
     assert list_escalations(app.store) == []
 
     # New serials from Ann are not licensed on the refunded order.
     deliver(app, "ann@northwind.example", new_serial())
     [mail] = process(app)
-    assert (mail.outcome, mail.reason and mail.reason.value) == (Outcome.ESCALATED,
-                                                                 "refunded_order")
+    assert (mail.outcome, mail.reason and mail.reason.value) == (
+        Outcome.ESCALATED,
+        "refunded_order",
+    )
 
 
 def test_dispute_marks_the_order_disputed_and_flags_its_licenses(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     session = server.add_session("dan@fabrikam.example", seats=2)
     sync_orders(app)
@@ -358,8 +393,10 @@ def test_dispute_marks_the_order_disputed_and_flags_its_licenses(
 
     deliver(app, "dan@fabrikam.example", new_serial())
     [mail] = process(app)
-    assert (mail.outcome, mail.reason and mail.reason.value) == (Outcome.ESCALATED,
-                                                                 "disputed_order")
+    assert (mail.outcome, mail.reason and mail.reason.value) == (
+        Outcome.ESCALATED,
+        "disputed_order",
+    )
 
     server.close_dispute(dispute["id"], "won")
     report = sync_orders(app)
@@ -370,8 +407,9 @@ def test_dispute_marks_the_order_disputed_and_flags_its_licenses(
 # ---- Stripe down ---------------------------------------------------------------------------
 
 
-def test_stripe_down_during_a_mail_batch(server: StripeCheckoutServer,
-                                         make_stripe_app: MakeApp) -> None:
+def test_stripe_down_during_a_mail_batch(
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     server.add_session("ann@northwind.example", seats=2)
     sync_orders(app)
@@ -409,7 +447,8 @@ def test_stripe_down_during_a_mail_batch(server: StripeCheckoutServer,
 
 
 def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     sync_orders(app)  # a shop with no orders yet
     sam = "sam.jones@example.org"
@@ -429,8 +468,11 @@ def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
     report = sync_orders(app)
     assert report.fulfilled == [ref] and report.licenses_issued == 1
     lic = app.store.licenses_for_serials([serial])[serial]
-    assert (lic.order_id, lic.customer_email, lic.state) == (session["id"], sam,
-                                                             LicenseState.ACTIVE)
+    assert (lic.order_id, lic.customer_email, lic.state) == (
+        session["id"],
+        sam,
+        LicenseState.ACTIVE,
+    )
     pending = one(app.store, "SELECT * FROM pending_payments WHERE id = ?", [ref])
     assert (pending["state"], pending["order_id"]) == ("fulfilled", session["id"])  # type: ignore[index]
     assert deliver_outbox(app).sent == 2
@@ -459,7 +501,8 @@ def test_pay_link_from_first_mail_to_license_delivered_exactly_once(
 
 
 def test_pay_link_waits_for_the_money_and_escalates_what_the_seats_do_not_cover(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     sync_orders(app)
     it = "it@tailspin.example"
@@ -487,7 +530,8 @@ def test_pay_link_waits_for_the_money_and_escalates_what_the_seats_do_not_cover(
 
 
 def test_pending_request_expires_to_staff_and_a_late_payment_still_delivers(
-        server: StripeCheckoutServer, make_stripe_app: MakeApp) -> None:
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app(payment_expiry_days=14)
     sync_orders(app)
     kim = "kim@wingtip.example"
@@ -495,13 +539,15 @@ def test_pending_request_expires_to_staff_and_a_late_payment_still_delivers(
     deliver(app, kim, serial)
     process(app)
     ref = pay_link_reference(replies(app)[0]["text"], kim)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert expire_pending_payments(app, now + timedelta(days=13)) == 0
     assert expire_pending_payments(app, now + timedelta(days=15)) == 1
     [esc] = list_escalations(app.store, reason="payment_expired")
     assert esc.sender == kim and [s.serial for s in esc.serials] == [serial]
-    assert one(app.store, "SELECT state FROM pending_payments WHERE id = ?",
-                         [ref])["state"] == "expired"  # type: ignore[index]
+    assert (
+        one(app.store, "SELECT state FROM pending_payments WHERE id = ?", [ref])["state"]
+        == "expired"
+    )  # type: ignore[index]
 
     # Kim pays after all: the license follows, and staff's escalation is closed with a note.
     server.add_session(kim, client_reference_id=ref)
@@ -516,37 +562,44 @@ def test_pending_request_expires_to_staff_and_a_late_payment_still_delivers(
 # ---- commands ------------------------------------------------------------------------------
 
 
-def test_orders_sync_and_list_commands(tmp_path: Path, server: StripeCheckoutServer,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_orders_sync_and_list_commands(
+    tmp_path: Path, server: StripeCheckoutServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sessions = old_sessions(server, 3)
-    config = write_config(tmp_path, orders={"kind": "stripe", "api_base": server.url,
-                                            "api_key_env": KEY_ENV,
-                                            "price_ids": [DEFAULT_PRICE]})
+    config = write_config(
+        tmp_path,
+        orders={
+            "kind": "stripe",
+            "api_base": server.url,
+            "api_key_env": KEY_ENV,
+            "price_ids": [DEFAULT_PRICE],
+        },
+    )
     runner = CliRunner()
     monkeypatch.delenv(KEY_ENV, raising=False)
     result = runner.invoke(cli, ["--config", str(config), "orders", "sync"])
     assert result.exit_code == 2 and KEY_ENV in result.output and "Traceback" not in result.output
 
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
-    result = runner.invoke(cli, ["--config", str(config), "orders", "sync"],
-                           catch_exceptions=False)
+    result = runner.invoke(cli, ["--config", str(config), "orders", "sync"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "first sync (every order)" in result.output
     assert re.search(r"orders synced\s+│?\s*3\b", result.output), result.output
     assert re.search(r"API calls\s+│?\s*3\b", result.output), result.output
 
-    result = runner.invoke(cli, ["--config", str(config), "orders", "sync", "--json"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["--config", str(config), "orders", "sync", "--json"], catch_exceptions=False
+    )
     summary = json.loads(result.output)
     assert (summary["mode"], summary["orders"], summary["api_calls"]) == ("incremental", 0, 1)
 
-    result = runner.invoke(cli, ["--config", str(config), "orders", "list", "--json"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["--config", str(config), "orders", "list", "--json"], catch_exceptions=False
+    )
     listed = json.loads(result.output)
     assert {r["order_id"] for r in listed} == {s["id"] for s in sessions}
     assert all(r["source"] == "stripe" and r["status"] == "paid" for r in listed)
-    result = runner.invoke(cli, ["--config", str(config), "orders", "list"],
-                           catch_exceptions=False)
+    result = runner.invoke(cli, ["--config", str(config), "orders", "list"], catch_exceptions=False)
     assert result.exit_code == 0 and sessions[0]["id"][:20] in result.output
 
     server.down()
@@ -557,8 +610,9 @@ def test_orders_sync_and_list_commands(tmp_path: Path, server: StripeCheckoutSer
 
 def test_orders_sync_with_an_orders_file(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = CliRunner().invoke(cli, ["--config", str(config), "orders", "sync", "--json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "orders", "sync", "--json"], catch_exceptions=False
+    )
     summary = json.loads(result.output)
     rows = (tmp_path / "orders.csv").read_text().strip().splitlines()[1:]
     assert (summary["mode"], summary["orders"], summary["api_calls"]) == ("file", len(rows), 0)
@@ -575,15 +629,27 @@ def test_mailbot_run_schedules_the_stripe_sync(make_stripe_app: MakeApp) -> None
 
 def test_mailbot_run_syncs_orders_at_start(tmp_path: Path, server: StripeCheckoutServer) -> None:
     old_sessions(server, 3)
-    config = write_config(tmp_path, mailbox={"poll_seconds": 1},
-                          orders={"kind": "stripe", "api_base": server.url,
-                                  "api_key_env": KEY_ENV, "price_ids": [DEFAULT_PRICE]})
+    config = write_config(
+        tmp_path,
+        mailbox={"poll_seconds": 1},
+        orders={
+            "kind": "stripe",
+            "api_base": server.url,
+            "api_key_env": KEY_ENV,
+            "price_ids": [DEFAULT_PRICE],
+        },
+    )
     cmd = [sys.executable, "-m", "mailbot", "--config", str(config)]
     env = dict(os.environ, **{KEY_ENV: TEST_API_KEY})
     subprocess.run([*cmd, "keys", "init"], check=True, capture_output=True, env=env)
     store = Store.open(tmp_path / "mailbot.db")  # migrated before two processes share it
-    service = subprocess.Popen([*cmd, "--log-level", "info", "run"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    service = subprocess.Popen(
+        [*cmd, "--log-level", "info", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         try:
             _wait_for(lambda: len(store.all_orders()) == 3, seconds=20)
@@ -603,8 +669,12 @@ def test_mailbot_run_syncs_orders_at_start(tmp_path: Path, server: StripeCheckou
 
 def _post(url: str, body: bytes, signature: str) -> tuple[int, dict[str, Any]]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "Stripe-Signature": signature})
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+    )
     try:
         with opener.open(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -616,9 +686,19 @@ def _post(url: str, body: bytes, signature: str) -> tuple[int, dict[str, Any]]:
 def _signed_event(server: StripeCheckoutServer, session: dict[str, Any]) -> tuple[bytes, str]:
     event_id = server.event_ids()[-1]
     # A body that lies about the customer: only its id may count.
-    payload = json.dumps({"id": event_id, "object": "event", "type": "checkout.session.completed",
-                          "data": {"object": {"id": session["id"], "customer_details": {
-                              "email": "attacker@evil.example"}}}}).encode()
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "checkout.session.completed",
+            "data": {
+                "object": {
+                    "id": session["id"],
+                    "customer_details": {"email": "attacker@evil.example"},
+                }
+            },
+        }
+    ).encode()
     header = stripe.WebhookSignature.generate_signature_header(payload.decode(), WEBHOOK_SECRET)
     return payload, header
 
@@ -636,8 +716,9 @@ def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_webhook_is_verified_queued_and_fetched_again(server: StripeCheckoutServer,
-                                                      make_stripe_app: MakeApp) -> None:
+def test_webhook_is_verified_queued_and_fetched_again(
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     sync_orders(app)
     session = server.add_session("hook@example.com", seats=2)
@@ -659,8 +740,9 @@ def test_webhook_is_verified_queued_and_fetched_again(server: StripeCheckoutServ
     assert one(app.store, "SELECT processed_at FROM webhook_events")["processed_at"]  # type: ignore[index]
 
 
-def test_webhook_serve_fulfils_a_paid_link_by_itself(server: StripeCheckoutServer,
-                                                    make_stripe_app: MakeApp) -> None:
+def test_webhook_serve_fulfils_a_paid_link_by_itself(
+    server: StripeCheckoutServer, make_stripe_app: MakeApp
+) -> None:
     app = make_stripe_app()
     sync_orders(app)
     deliver(app, "lee@contoso.example", serial := new_serial())
@@ -672,9 +754,16 @@ def test_webhook_serve_fulfils_a_paid_link_by_itself(server: StripeCheckoutServe
     try:
         with WebhookServer(app, WEBHOOK_SECRET, "127.0.0.1", 0) as hook:
             assert _post(hook.url, payload, header)[0] == 200
-            _wait_for(lambda: one(
-                watcher, "SELECT state FROM pending_payments WHERE id = ? AND state = "
-                "'fulfilled'", [ref]) is not None)
+            _wait_for(
+                lambda: (
+                    one(
+                        watcher,
+                        "SELECT state FROM pending_payments WHERE id = ? AND state = 'fulfilled'",
+                        [ref],
+                    )
+                    is not None
+                )
+            )
     finally:
         watcher.close()
     assert app.store.licenses_for_serials([serial])[serial].order_id == session["id"]
@@ -682,14 +771,34 @@ def test_webhook_serve_fulfils_a_paid_link_by_itself(server: StripeCheckoutServe
 
 
 def test_webhook_serve_command(tmp_path: Path, server: StripeCheckoutServer) -> None:
-    config = write_config(tmp_path, orders={"kind": "stripe", "api_base": server.url,
-                                            "api_key_env": KEY_ENV,
-                                            "price_ids": [DEFAULT_PRICE],
-                                            "webhook_secret_env": SECRET_ENV})
+    config = write_config(
+        tmp_path,
+        orders={
+            "kind": "stripe",
+            "api_base": server.url,
+            "api_key_env": KEY_ENV,
+            "price_ids": [DEFAULT_PRICE],
+            "webhook_secret_env": SECRET_ENV,
+        },
+    )
     env = dict(os.environ, **{KEY_ENV: TEST_API_KEY, SECRET_ENV: WEBHOOK_SECRET})
-    proc = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config),
-                             "webhook", "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailbot",
+            "--config",
+            str(config),
+            "webhook",
+            "serve",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -22,30 +22,29 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mailbot.adapters.signing import init_key, load_public_keys
 from mailbot.app import App, build
 from mailbot.config import from_dict
-from mailbot.services.doctor import run_checks
-from tests.clock import FrozenClock
-from mailbot.adapters.signing import init_key, load_public_keys
 from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome, Reason
-from mailbot.store import parse_iso
-from mailbot.services.worker import Worker
 from mailbot.services.delivery import deliver_outbox
+from mailbot.services.doctor import run_checks
 from mailbot.services.orders import refresh_local_orders
+from mailbot.services.worker import Worker
+from mailbot.store import parse_iso
+from tests.apps import DEMO, settings_for, write_config
+from tests.clock import FrozenClock
+from tests.db import one, query
+from tests.mailgen import make_corpus
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import Received, SmtpSink
-
-from tests.apps import DEMO, settings_for, write_config
-from tests.mailgen import make_corpus
 from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
-from tests.db import one, query
 
 pytestmark = pytest.mark.servers
 
@@ -55,9 +54,13 @@ STAFF = "licensing-team@amphis.example"
 # "mailbot.processed".
 PROCESSED, ESCALATED, IGNORED = "mailbot.processed", "mailbot.escalated", "mailbot.ignored"
 FOLDER_OF = {
-    "issued": PROCESSED, "resent": PROCESSED, "transferred": PROCESSED,
-    "awaiting_payment": PROCESSED, "clarify": PROCESSED,
-    "escalated": ESCALATED, "ignored": IGNORED,
+    "issued": PROCESSED,
+    "resent": PROCESSED,
+    "transferred": PROCESSED,
+    "awaiting_payment": PROCESSED,
+    "clarify": PROCESSED,
+    "escalated": ESCALATED,
+    "ignored": IGNORED,
 }
 
 
@@ -66,14 +69,27 @@ FOLDER_OF = {
 
 def imap_section(dovecot: DovecotServer, login: str, **extra: Any) -> dict[str, Any]:
     """[mailbox] for this Dovecot user, as it would stand in a config file."""
-    return {"kind": "imap", "host": dovecot.host, "port": dovecot.port, "username": login,
-            "password_file": str(dovecot.password_file(login)), "security": "none",
-            "timeout_seconds": 5, **extra}
+    return {
+        "kind": "imap",
+        "host": dovecot.host,
+        "port": dovecot.port,
+        "username": login,
+        "password_file": str(dovecot.password_file(login)),
+        "security": "none",
+        "timeout_seconds": 5,
+        **extra,
+    }
 
 
 def smtp_section(sink: SmtpSink, **extra: Any) -> dict[str, Any]:
-    return {"kind": "smtp", "host": sink.host, "port": sink.port, "security": "none",
-            "timeout_seconds": 5, **extra}
+    return {
+        "kind": "smtp",
+        "host": sink.host,
+        "port": sink.port,
+        "security": "none",
+        "timeout_seconds": 5,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -82,16 +98,27 @@ def imap_app(dovecot: DovecotServer) -> Iterator[Callable[..., App]]:
     servers, closed after the test. Building twice on one base is a restart: same store."""
     made: list[App] = []
 
-    def make(base: Path, login: str, sink: SmtpSink, *, clock: FrozenClock | None = None,
-             orders_csv: str | None = None, mailbox: dict[str, Any] | None = None,
-             **sections: dict[str, Any]) -> App:
+    def make(
+        base: Path,
+        login: str,
+        sink: SmtpSink,
+        *,
+        clock: FrozenClock | None = None,
+        orders_csv: str | None = None,
+        mailbox: dict[str, Any] | None = None,
+        **sections: dict[str, Any],
+    ) -> App:
         base.mkdir(parents=True, exist_ok=True)
         if orders_csv is not None:
             (base / "orders.csv").write_text(orders_csv)
         elif not (base / "orders.csv").exists():
             shutil.copy(DEMO / "orders.csv", base / "orders.csv")
-        settings = settings_for(base, mailbox=imap_section(dovecot, login, **(mailbox or {})),
-                                outbox=smtp_section(sink), **sections)
+        settings = settings_for(
+            base,
+            mailbox=imap_section(dovecot, login, **(mailbox or {})),
+            outbox=smtp_section(sink),
+            **sections,
+        )
         init_key(settings.signing.private_key, settings.signing.public_keys, None)
         app = build(settings, clock=clock)
         made.append(app)
@@ -108,8 +135,9 @@ def demo_mails() -> list[bytes]:
     return [p.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for p in paths]
 
 
-def append_all(dovecot: DovecotServer, login: str, mails: list[bytes],
-               folder: str = "INBOX") -> None:
+def append_all(
+    dovecot: DovecotServer, login: str, mails: list[bytes], folder: str = "INBOX"
+) -> None:
     """APPEND over one connection, in order (so UID order is arrival order)."""
     client = dovecot.client(login, timeout=30)
     try:
@@ -154,8 +182,11 @@ def received_licenses(received: list[Received], folder: Path) -> list[tuple[str,
 
 
 def outbox_rows(app: App) -> list[dict[str, Any]]:
-    return query(app.store, "SELECT id, message_id, kind, to_addr, state, attempts, last_error, "
-                           "next_attempt_at, message_row FROM outbox ORDER BY id")
+    return query(
+        app.store,
+        "SELECT id, message_id, kind, to_addr, state, attempts, last_error, "
+        "next_attempt_at, message_row FROM outbox ORDER BY id",
+    )
 
 
 def dsn_for(message_id: str, recipient: str) -> bytes:
@@ -196,19 +227,26 @@ def dsn_for(message_id: str, recipient: str) -> bytes:
 def run_cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     # Wide enough that rich never wraps a path or a sentence the test looks for.
     env = {**os.environ, "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 # -- the demo, over real servers ----------------------------------------------------------------
 
 
-def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                      imap_app: Callable[..., App], tmp_path: Path) -> None:
+def test_demo_flow_over_imap_and_smtp(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("demo")
     append_all(dovecot, login, demo_mails())
-    app = imap_app(tmp_path, login, smtp_sink,
-                   orders={"payment_link": "https://buy.stripe.com/test_demo"})
+    app = imap_app(
+        tmp_path, login, smtp_sink, orders={"payment_link": "https://buy.stripe.com/test_demo"}
+    )
     worker = Worker(app)
 
     processed = worker.poll_once()
@@ -231,8 +269,10 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
     licenses = received_licenses(received, tmp_path / "received")
     assert len(licenses) == 11  # 9 issued + 1 re-sent + 1 transferred
     for _, serial, string in licenses:
-        assert verify_license(string, serial=serial, public_keys=publics,
-                              product_code="AMC").serial == serial
+        assert (
+            verify_license(string, serial=serial, public_keys=publics, product_code="AMC").serial
+            == serial
+        )
         other = next(s for _, s, _ in licenses if s != serial)
         with pytest.raises(InvalidLicense):
             verify_license(string, serial=other, public_keys=publics, product_code="AMC")
@@ -247,7 +287,8 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
     for folder, ids in expected.items():
         assert sorted(folders[folder]) == sorted(ids), folder
     assert Counter({f: len(ids) for f, ids in expected.items()}) == Counter(
-        {PROCESSED: 10, ESCALATED: 3, IGNORED: 2})
+        {PROCESSED: 10, ESCALATED: 3, IGNORED: 2}
+    )
 
     # A second pass finds nothing and sends nothing.
     assert worker.poll_once() == []
@@ -256,20 +297,25 @@ def test_demo_flow_over_imap_and_smtp(dovecot: DovecotServer, smtp_sink: SmtpSin
 
 
 def test_quick_start_commands_with_an_imap_and_smtp_config(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     login, _ = dovecot.user("quick")
     append_all(dovecot, login, demo_mails())
-    config = write_config(tmp_path, mailbox=imap_section(dovecot, login),
-                          outbox=smtp_section(smtp_sink),
-                          orders={"payment_link": "https://buy.stripe.com/test_x"})
+    config = write_config(
+        tmp_path,
+        mailbox=imap_section(dovecot, login),
+        outbox=smtp_section(smtp_sink),
+        orders={"payment_link": "https://buy.stripe.com/test_x"},
+    )
     assert run_cli(config, "keys", "init").returncode == 0
 
     first = run_cli(config, "run", "--once")
     assert first.returncode == 0, first.stderr
     assert "15 mail(s) processed" in first.stdout and "mail sent:" in first.stdout
     listed = run_cli(config, "messages", "list", "--json")
-    assert [(m["sender"], m["outcome"], m["reason"])
-            for m in json.loads(listed.stdout)] == DEMO_OUTCOMES
+    assert [
+        (m["sender"], m["outcome"], m["reason"]) for m in json.loads(listed.stdout)
+    ] == DEMO_OUTCOMES
     again = run_cli(config, "run", "--once", "--json")
     assert json.loads(again.stdout)["processed"] == [] and json.loads(again.stdout)["sent"] == 0
 
@@ -283,8 +329,8 @@ def test_quick_start_commands_with_an_imap_and_smtp_config(
 
 
 def test_uidvalidity_change_between_decision_and_move(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App],
-        tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("validity")
     demo = demo_mails()
     first_three, later = demo[:3], demo[4]  # three new licenses; then Fabrikam's first
@@ -310,8 +356,9 @@ def test_uidvalidity_change_between_decision_and_move(
     deliver_outbox(worker.deps)
 
     assert [p.already_done for p in processed] == [True, True, True, False]
-    rows = query(restarted.store, 
-        "SELECT message_id, mailbox_key, mailbox_done FROM messages ORDER BY id")
+    rows = query(
+        restarted.store, "SELECT message_id, mailbox_key, mailbox_done FROM messages ORDER BY id"
+    )
     assert len(rows) == 4  # ONE row per mail: the decided ones were re-keyed, not re-decided
     assert len({r["message_id"] for r in rows}) == 4
     assert not old_keys & {r["mailbox_key"] for r in rows}
@@ -322,10 +369,14 @@ def test_uidvalidity_change_between_decision_and_move(
     assert worker.poll_once() == []
 
 
-def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                     imap_app: Callable[..., App], tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_dovecot_restarted_mid_batch(
+    dovecot: DovecotServer,
+    smtp_sink: SmtpSink,
+    imap_app: Callable[..., App],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     corpus = make_corpus(80, seed=5, customers=12, seats=10)
     login, _ = dovecot.user("restart")
     append_all(dovecot, login, corpus.mails)
@@ -369,12 +420,12 @@ def test_dovecot_restarted_mid_batch(dovecot: DovecotServer, smtp_sink: SmtpSink
 
 
 def _frozen() -> FrozenClock:
-    return FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
-def test_smtp_451_then_250_after_the_backoff(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                             imap_app: Callable[..., App],
-                                             tmp_path: Path) -> None:
+def test_smtp_451_then_250_after_the_backoff(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("tempfail")
     append_all(dovecot, login, demo_mails()[:1])
     clock = _frozen()
@@ -404,8 +455,8 @@ def test_smtp_451_then_250_after_the_backoff(dovecot: DovecotServer, smtp_sink: 
 
 
 def test_smtp_down_for_a_while_then_the_outbox_drains(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App],
-        tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("smtpdown")
     append_all(dovecot, login, demo_mails()[:3])
     clock = _frozen()
@@ -418,8 +469,10 @@ def test_smtp_down_for_a_while_then_the_outbox_drains(
     clock.advance(minutes=1)
     assert deliver_outbox(worker.deps).retrying == 3  # still down: backoff doubles
     assert {(r["state"], r["attempts"]) for r in outbox_rows(app)} == {("pending", 2)}
-    assert all(parse_iso(r["next_attempt_at"]) == clock.now() + timedelta(minutes=2)
-               for r in outbox_rows(app))
+    assert all(
+        parse_iso(r["next_attempt_at"]) == clock.now() + timedelta(minutes=2)
+        for r in outbox_rows(app)
+    )
     assert all("cannot connect" in r["last_error"] for r in outbox_rows(app))
 
     smtp_sink.start()
@@ -435,9 +488,9 @@ def test_smtp_down_for_a_while_then_the_outbox_drains(
     assert sorted(m.rcpt_tos[0] for m in received) == sorted(r["to_addr"] for r in rows)
 
 
-def test_smtp_550_fails_the_reply_and_escalates(dovecot: DovecotServer, smtp_sink: SmtpSink,
-                                                imap_app: Callable[..., App],
-                                                tmp_path: Path) -> None:
+def test_smtp_550_fails_the_reply_and_escalates(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("permfail")
     append_all(dovecot, login, demo_mails()[1:2])  # Bob: a new license
     clock = _frozen()
@@ -465,8 +518,8 @@ def test_smtp_550_fails_the_reply_and_escalates(dovecot: DovecotServer, smtp_sin
 
 
 def test_a_bounce_of_our_reply_marks_it_bounced_and_escalates(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App],
-        tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
     login, _ = dovecot.user("dsn")
     append_all(dovecot, login, demo_mails()[:1])
     app = imap_app(tmp_path, login, smtp_sink)
@@ -499,8 +552,9 @@ def test_a_bounce_of_our_reply_marks_it_bounced_and_escalates(
 
 def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path) -> None:
     login, _ = dovecot.user("doctorcli")
-    good = write_config(tmp_path / "good", mailbox=imap_section(dovecot, login),
-                        outbox=smtp_section(smtp_sink))
+    good = write_config(
+        tmp_path / "good", mailbox=imap_section(dovecot, login), outbox=smtp_section(smtp_sink)
+    )
     assert run_cli(good, "keys", "init").returncode == 0
     out = run_cli(good, "doctor")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -511,9 +565,11 @@ def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: P
     wrong = tmp_path / "wrong.password"
     wrong.write_text("not-the-password\n")
     wrong.chmod(0o600)
-    bad = write_config(tmp_path / "bad", mailbox=imap_section(dovecot, login,
-                                                              password_file=str(wrong)),
-                       outbox=smtp_section(smtp_sink))
+    bad = write_config(
+        tmp_path / "bad",
+        mailbox=imap_section(dovecot, login, password_file=str(wrong)),
+        outbox=smtp_section(smtp_sink),
+    )
     assert run_cli(bad, "keys", "init").returncode == 0
     out = run_cli(bad, "doctor")
     assert out.returncode == 1
@@ -524,16 +580,23 @@ def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: P
 
 
 def test_run_as_a_service_answers_through_idle_and_stops_on_sigterm(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     login, _ = dovecot.user("service")
     demo = demo_mails()
     # poll_seconds is long: only IDLE can bring the mail in within seconds.
-    config = write_config(tmp_path, mailbox=imap_section(dovecot, login, poll_seconds=600),
-                          outbox=smtp_section(smtp_sink))
+    config = write_config(
+        tmp_path,
+        mailbox=imap_section(dovecot, login, poll_seconds=600),
+        outbox=smtp_section(smtp_sink),
+    )
     assert run_cli(config, "keys", "init").returncode == 0
     service = subprocess.Popen(
         [sys.executable, "-m", "mailbot", "--config", str(config), "--log-level", "info", "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     latencies = []
     try:
         # The service has logged in (and is about to IDLE) when Dovecot logs the login.
@@ -558,14 +621,16 @@ def test_run_as_a_service_answers_through_idle_and_stops_on_sigterm(
     assert max(latencies) < 2.5, f"seconds from APPEND to the reply: {latencies}"
     assert service.returncode == 0, err
     assert "worker stopped" in err and "Traceback" not in err
-    assert [m.rcpt_tos for m in smtp_sink.messages] == [("alice@northwind.example",),
-                                                        ("bob@contoso.example",)]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [
+        ("alice@northwind.example",),
+        ("bob@contoso.example",),
+    ]
     assert message_ids_in(dovecot, login)["INBOX"] == []
 
 
 def test_the_commented_imap_and_smtp_example_in_config_example_works(
-        dovecot: DovecotServer, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
+    dovecot: DovecotServer, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Uncomment the IMAP and SMTP examples of config.example.toml, point them at the test
     servers, and run the Quick start mail through them: every setting name there is real."""
     text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
@@ -580,11 +645,9 @@ def test_the_commented_imap_and_smtp_example_in_config_example_works(
     assert data["mailbox"]["kind"] == "imap" and data["outbox"]["kind"] == "smtp"
     login, password = dovecot.user("example")
     monkeypatch.setenv(data["mailbox"]["password_env"], password)
-    data["mailbox"].update(host=dovecot.host, port=dovecot.port, username=login,
-                           security="none")
+    data["mailbox"].update(host=dovecot.host, port=dovecot.port, username=login, security="none")
     # The example SMTP account logs in: this sink has no AUTH, so that part stays out.
-    data["outbox"].update(host=smtp_sink.host, port=smtp_sink.port, security="none",
-                          username="")
+    data["outbox"].update(host=smtp_sink.host, port=smtp_sink.port, security="none", username="")
     data["orders"] = {"kind": "csv", "path": "orders.csv"}
     data["store"] = {"path": "mailbot.db"}
     data["signing"] = {"private_key": "keys/signing.pem", "public_keys": "keys/public"}

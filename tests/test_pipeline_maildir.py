@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.core import serials
 from mailbot.adapters.signing import load_public_keys
+from mailbot.core import serials
 from mailbot.core.errors import SetupError
 from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome
-from mailbot.services.worker import Worker
 from mailbot.services.delivery import deliver_outbox
-
+from mailbot.services.worker import Worker
 from tests.apps import DEMO, deliver_demo, make_app, write_config
 from tests.db import one, query
 
@@ -61,8 +60,11 @@ def licenses_in(outbox: Path) -> list[tuple[str, str, str]]:
 
 
 def test_demo_mail_reaches_every_outcome_and_licenses_verify(tmp_path: Path) -> None:
-    app = make_app(tmp_path, mailbox={"path": "maildir"},
-                   orders={"payment_link": "https://buy.stripe.com/test_demo"})
+    app = make_app(
+        tmp_path,
+        mailbox={"path": "maildir"},
+        orders={"payment_link": "https://buy.stripe.com/test_demo"},
+    )
     deliver_demo(app.mailbox)  # type: ignore[arg-type]
     worker = Worker(app)
     processed = worker.poll_once()
@@ -72,8 +74,12 @@ def test_demo_mail_reaches_every_outcome_and_licenses_verify(tmp_path: Path) -> 
     assert got == DEMO_OUTCOMES
     assert {o.value for o in Outcome} <= {p.outcome.value for p in processed}
     assert report.failed == 0
-    kinds = {r["kind"]: r["n"] for r in query(app.store, 
-        "SELECT kind, count(*) AS n FROM outbox WHERE state = 'sent' GROUP BY kind")}
+    kinds = {
+        r["kind"]: r["n"]
+        for r in query(
+            app.store, "SELECT kind, count(*) AS n FROM outbox WHERE state = 'sent' GROUP BY kind"
+        )
+    }
     assert kinds["reply"] == 13 and report.sent == sum(kinds.values())
 
     publics = load_public_keys(app.settings.signing.public_keys)
@@ -117,9 +123,11 @@ def test_replies_are_threaded_and_marked_automatic(tmp_path: Path) -> None:
 
 def test_html_reply_escapes_what_the_customer_wrote(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    raw = (b"From: \"<b>Eve</b>\" <eve@northwind.example>\nTo: support@amphis.example\n"
-           b"Subject: x\nMessage-ID: <eve-1@northwind.example>\n\n"
-           b"my serial is AMC-<script>alert(1)</script> and AMC-1234-5678-9ABC-DEF0\n")
+    raw = (
+        b'From: "<b>Eve</b>" <eve@northwind.example>\nTo: support@amphis.example\n'
+        b"Subject: x\nMessage-ID: <eve-1@northwind.example>\n\n"
+        b"my serial is AMC-<script>alert(1)</script> and AMC-1234-5678-9ABC-DEF0\n"
+    )
     app.mailbox.deliver(raw)  # type: ignore[attr-defined]
     worker = Worker(app)
     worker.poll_once()
@@ -131,8 +139,12 @@ def test_html_reply_escapes_what_the_customer_wrote(tmp_path: Path) -> None:
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_quick_start_through_the_command_line(tmp_path: Path) -> None:
@@ -221,7 +233,8 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
     listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
     assert not [m for m in listed if m["outcome"] in ("issued", "resent", "transferred")]
     assert not list((tmp_path / "outbox").glob("*.eml")) or all(
-        b"License string" not in p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml"))
+        b"License string" not in p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml")
+    )
 
 
 def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) -> None:
@@ -238,8 +251,9 @@ def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) 
     assert [p.name for p in inbox.iterdir()] == [first.name]  # not decided on stale orders
 
 
-def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_internal_error_keeps_who_is_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bug while deciding one mail: the mail is escalated with its sender, Message-ID and
     subject, so staff see who waits; the next mail still runs."""
     app = make_app(tmp_path)
@@ -257,28 +271,35 @@ def test_an_internal_error_keeps_who_is_waiting(tmp_path: Path,
 
     monkeypatch.setattr(evaluate_module, "decide", flaky)
     processed = Worker(app).poll_once()
-    assert processed[0].outcome is Outcome.ESCALATED and processed[0].reason.value == \
-        "internal_error"
+    assert (
+        processed[0].outcome is Outcome.ESCALATED and processed[0].reason.value == "internal_error"
+    )
     assert processed[1].outcome is Outcome.ISSUED
-    row = one(app.store, "SELECT sender, subject, message_id, error FROM messages WHERE id = ?",
-                        [processed[0].message_row])
+    row = one(
+        app.store,
+        "SELECT sender, subject, message_id, error FROM messages WHERE id = ?",
+        [processed[0].message_row],
+    )
     assert row is not None and row["sender"] == "alice@northwind.example"
     assert row["subject"] and row["message_id"] and "KeyError" in row["error"]
-    esc = one(app.store, "SELECT sender FROM escalations WHERE message_row = ?",
-                        [processed[0].message_row])
+    esc = one(
+        app.store,
+        "SELECT sender FROM escalations WHERE message_row = ?",
+        [processed[0].message_row],
+    )
     assert esc is not None and esc["sender"] == "alice@northwind.example"
     assert len(paths) == len(processed)
     app.close()
 
 
-def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(
-        tmp_path: Path) -> None:
+def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(tmp_path: Path) -> None:
     """A template that breaks only on real data (here: only for a second serial) still stops
     the run at the first mail that needs it; that mail and every later one wait."""
     (tmp_path / "tpl").mkdir(parents=True, exist_ok=True)
     (tmp_path / "tpl" / "issued.txt").write_text(
         "Subject: x\n{% for r in results %}{{ r.license_string }}{% endfor %}"
-        "{% if results|length > 5 %}{{ undefined_thing }}{% endif %}\n")
+        "{% if results|length > 5 %}{{ undefined_thing }}{% endif %}\n"
+    )
     app = make_app(tmp_path, templates={"path": "tpl"})
     deliver_demo(app.mailbox)  # type: ignore[arg-type]
     worker = Worker(app)
@@ -287,7 +308,8 @@ def test_a_template_fault_stops_the_run_instead_of_escalating_every_mail(
     many = " ".join(serials.generate("AMC") for _ in range(6))
     app.mailbox.deliver(  # type: ignore[attr-defined]
         b"From: it@fabrikam.example\nTo: support@amphis.example\nSubject: team\n"
-        b"Message-ID: <six@fabrikam.example>\n\n" + many.encode() + b"\n")
+        b"Message-ID: <six@fabrikam.example>\n\n" + many.encode() + b"\n"
+    )
     with pytest.raises(SetupError, match="issued.txt"):
         worker.poll_once()
     internal = query(app.store, "SELECT id FROM messages WHERE reason = 'internal_error'")

@@ -11,20 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.services import escalations as q
 from mailbot.cli.formats import default_actor
+from mailbot.services import escalations as q
 from mailbot.services.customers import Seats
 from mailbot.services.escalations import QueueError
 from mailbot.services.queue_view import get_escalation, list_escalations
 from mailbot.services.suggestions import suggested_commands
-
-from tests.db import one, query
 from tests.apps import DEMO
+from tests.db import one, query
 from tests.staff_env import (
     T0,
     Env,
-    make_env,
     mail,
+    make_env,
     new_serial,
     order_row,
     parsed,
@@ -39,19 +38,23 @@ SAM = "sam@stranger.example"
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
-    return make_env(tmp_path, [
-        order_row("ORD-A", ALICE, 1, name="Northwind Traders"),
-        order_row("ORD-R", "tom@tailspin.example", 1, status="refunded"),
-        order_row("ORD-B", BOB, 2),
-    ])
+    return make_env(
+        tmp_path,
+        [
+            order_row("ORD-A", ALICE, 1, name="Northwind Traders"),
+            order_row("ORD-R", "tom@tailspin.example", 1, status="refunded"),
+            order_row("ORD-B", BOB, 2),
+        ],
+    )
 
 
 def escalate_no_order(env: Env, sender: str = SAM, **kw: object) -> tuple[int, str]:
     serial = new_serial()
     processed = env.send(request(sender, serial, **kw))  # type: ignore[arg-type]
     assert processed.outcome.value == "escalated"
-    esc = one(env.store, "SELECT id FROM escalations WHERE message_row = ?",
-                        [processed.message_row])
+    esc = one(
+        env.store, "SELECT id FROM escalations WHERE message_row = ?", [processed.message_row]
+    )
     return esc["id"], serial
 
 
@@ -121,8 +124,16 @@ def test_show_has_the_mail_the_facts_and_the_way_out(env: Env) -> None:
 
     out = env.cli("queue", "show", str(esc_id))
     assert out.exit_code == 0, out.output
-    for expected in ("seats_exhausted", second, "ORD-A", "From:", "Message-ID:",
-                     "please send the license", "To resolve it", "History"):
+    for expected in (
+        "seats_exhausted",
+        second,
+        "ORD-A",
+        "From:",
+        "Message-ID:",
+        "please send the license",
+        "To resolve it",
+        "History",
+    ):
         assert expected in out.output, expected
     shown = env.cli_json("queue", "show", str(esc_id))
     assert "please send the license" in shown["message"]["text"]
@@ -140,7 +151,8 @@ def test_claim_records_who_and_refuses_a_colleagues_claim(env: Env) -> None:
     esc, _ = escalate_no_order(env)
     q.claim(env.store, esc, "alice", T0)
     assert one(env.store, "SELECT claimed_by FROM escalations WHERE id = ?", [esc]) == {
-        "claimed_by": "alice"}
+        "claimed_by": "alice"
+    }
     with pytest.raises(QueueError, match="claimed by alice"):
         q.claim(env.store, esc, "bob", T0)
     q.claim(env.store, esc, "bob", T0, force=True)
@@ -164,13 +176,20 @@ def test_issue_against_an_order_mails_the_orders_email(env: Env) -> None:
     replies = env.outbox("reply")[before:]
     assert [r["to_addr"] for r in replies] == [BOB]
     assert lic["license_string"] in text_of(replies[0]["raw"])
-    original = one(env.store, "SELECT m.message_id FROM escalations e JOIN messages m ON "
-                             "m.id = e.message_row WHERE e.id = ?", [esc])["message_id"]
+    original = one(
+        env.store,
+        "SELECT m.message_id FROM escalations e JOIN messages m ON "
+        "m.id = e.message_row WHERE e.id = ?",
+        [esc],
+    )["message_id"]
     assert parsed(replies[0]["raw"])["In-Reply-To"] == f"<{original}>"
     last = env.audit(esc)[-1]
     assert last["actor"] == "alice" and last["action"] == "issued"
-    assert "ORD-B" in last["detail"] and BOB in last["detail"] and "not to the sender" in \
-        last["detail"]
+    assert (
+        "ORD-B" in last["detail"]
+        and BOB in last["detail"]
+        and "not to the sender" in last["detail"]
+    )
 
 
 def test_issue_as_manual_grant_goes_to_the_sender_and_says_so(env: Env) -> None:
@@ -205,7 +224,8 @@ def test_issue_refusals_in_plain_words(env: Env) -> None:
     assert one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial]) is None
     q.issue(env.app, esc, "alice", now, order_id="ORD-A", force=True)
     assert one(env.store, "SELECT order_id FROM licenses WHERE serial = ?", [serial]) == {
-        "order_id": "ORD-A"}
+        "order_id": "ORD-A"
+    }
 
 
 def test_issue_refuses_a_serial_with_an_active_license(env: Env) -> None:
@@ -218,8 +238,14 @@ def test_issue_refuses_a_serial_with_an_active_license(env: Env) -> None:
 
 
 def test_reply_with_free_text_and_templates(env: Env) -> None:
-    env.send(mail(ALICE, "Do I need a license for our file server?", "Server?",
-                  reply_to="it@northwind.example"))
+    env.send(
+        mail(
+            ALICE,
+            "Do I need a license for our file server?",
+            "Server?",
+            reply_to="it@northwind.example",
+        )
+    )
     esc = env.escalations()[-1]["id"]
     with pytest.raises(QueueError, match="either --template NAME or --text-file"):
         q.reply(env.app, esc, "alice", T0)
@@ -264,11 +290,20 @@ def test_reject_note_reopen_and_the_audit_trail(env: Env) -> None:
         q.reopen(env.store, esc, "bob", T0)
     q.resolve(env.store, esc, "bob", T0 + timedelta(minutes=4), "done by phone")
     trail = [(a["actor"], a["action"], a["at"][11:16]) for a in env.audit(esc)]
-    assert trail[1:] == [("alice", "rejected", "09:01"), ("bob", "note", "09:02"),
-                         ("bob", "reopened", "09:03"), ("bob", "resolved", "09:04")]
+    assert trail[1:] == [
+        ("alice", "rejected", "09:01"),
+        ("bob", "note", "09:02"),
+        ("bob", "reopened", "09:03"),
+        ("bob", "resolved", "09:04"),
+    ]
     out = env.cli("queue", "show", str(esc))
-    for word in ("rejected", "not a customer", "he called, bought today", "reopened",
-                 "done by phone"):
+    for word in (
+        "rejected",
+        "not a customer",
+        "he called, bought today",
+        "reopened",
+        "done by phone",
+    ):
         assert word in out.output
 
 
@@ -312,8 +347,12 @@ def test_retry_after_the_order_arrived_issues_and_resolves(env: Env) -> None:
     assert result.state == "resolved" and len(result.license_nos) == 1
     lic = one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial])
     assert lic["state"] == "active" and lic["order_id"] == "ORD-S"
-    row = one(env.store, "SELECT m.outcome, m.reason FROM escalations e JOIN messages m ON "
-                        "m.id = e.message_row WHERE e.id = ?", [esc])
+    row = one(
+        env.store,
+        "SELECT m.outcome, m.reason FROM escalations e JOIN messages m ON "
+        "m.id = e.message_row WHERE e.id = ?",
+        [esc],
+    )
     assert row == {"outcome": "issued", "reason": None}
     assert env.audit(esc)[-1]["detail"].startswith("now issued")
     reply = env.outbox("reply")[-1]
@@ -323,16 +362,15 @@ def test_retry_after_the_order_arrived_issues_and_resolves(env: Env) -> None:
 
 
 def test_transfer_beyond_the_limit_by_staff(tmp_path: Path) -> None:
-    env = make_env(tmp_path, [order_row("ORD-A", ALICE, 1)],
-                   policy={"transfers_per_seat": 0})
+    env = make_env(tmp_path, [order_row("ORD-A", ALICE, 1)], policy={"transfers_per_seat": 0})
     old, new = new_serial(), new_serial()
     env.send(request(ALICE, old))
-    processed = env.send(mail(ALICE, f"New PC. Old serial: {old}\nNew serial: {new}",
-                              "Transfer to a new PC"))
+    processed = env.send(
+        mail(ALICE, f"New PC. Old serial: {old}\nNew serial: {new}", "Transfer to a new PC")
+    )
     assert processed.reason is not None and processed.reason.value == "transfer_review"
     esc = env.escalations()[-1]["id"]
-    assert any("transfer" in c for c in suggested_commands(get_escalation(env.app, env.store,
-                                                                            esc)))
+    assert any("transfer" in c for c in suggested_commands(get_escalation(env.app, env.store, esc)))
 
     result = q.transfer(env.app, esc, "alice", env.clock.now(), reason="mainboard died")
     assert result.state == "resolved"
@@ -356,8 +394,7 @@ def test_every_action_through_the_command_line(env: Env, tmp_path: Path) -> None
 
     issued = env.cli_json("queue", "issue", str(first), "--grant", "goodwill", "--as", "ann")
     assert issued["state"] == "resolved" and issued["license_nos"]
-    replied = env.cli_json("queue", "reply", str(second), "--text-file", str(answer), "--as",
-                           "ann")
+    replied = env.cli_json("queue", "reply", str(second), "--text-file", str(answer), "--as", "ann")
     assert replied["state"] == "resolved"
     env.cli_json("queue", "note", str(third), "looking", "into", "it", "--as", "ben")
     env.cli_json("queue", "reject", str(third), "--reason", "duplicate of #2", "--as", "ben")
@@ -408,8 +445,9 @@ def test_each_demo_escalation_resolves_with_its_suggested_command(tmp_path: Path
     assert json.dumps(closed)  # plain JSON for scripts
 
 
-def test_retry_that_fails_again_refuses_in_plain_words(env: Env,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retry_that_fails_again_refuses_in_plain_words(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     esc, _ = escalate_no_order(env)
     import mailbot.services.evaluate
 

@@ -8,15 +8,23 @@ from pathlib import Path
 
 from mailbot.mail.compose import compose
 from mailbot.mail.render import Renderer
-
 from tests.builders import T0
 
 CONTEXT = {
     "product": {"name": "Amphis Customer", "code": "AMC"},
     "customer_name": "Zoë <Müller>",
-    "results": [{"serial": "AMC-X", "as_found": "amc-x", "action": "issue", "reason": None,
-                 "reason_text": "", "old_serial": None, "license_string": "AMC1-ABC",
-                 "pay_url": ""}],
+    "results": [
+        {
+            "serial": "AMC-X",
+            "as_found": "amc-x",
+            "action": "issue",
+            "reason": None,
+            "reason_text": "",
+            "old_serial": None,
+            "license_string": "AMC1-ABC",
+            "pay_url": "",
+        }
+    ],
     "licensed": True,
     "outcome": "issued",
     "original_subject": "hi",
@@ -35,8 +43,9 @@ def test_every_outcome_has_text_and_html() -> None:
 
 
 def test_a_templates_folder_overrides_one_file(tmp_path: Path) -> None:
-    (tmp_path / "issued.txt").write_text("Subject: Here you go\nLicense: "
-                                         "{{ results[0].license_string }}\n")
+    (tmp_path / "issued.txt").write_text(
+        "Subject: Here you go\nLicense: {{ results[0].license_string }}\n"
+    )
     r = Renderer(tmp_path)
     subject, text, _ = r.render("issued", CONTEXT)
     assert subject == "Here you go" and text.strip() == "License: AMC1-ABC"
@@ -44,10 +53,18 @@ def test_a_templates_folder_overrides_one_file(tmp_path: Path) -> None:
 
 
 def test_composed_reply_headers() -> None:
-    c = compose(from_address="support@amphis.example", from_name="Amphis Support",
-                to="zoe@example.com", subject="Ihre Lizenz für Amphis", text="Grüße\n",
-                html="<p>Grüße</p>", now=T0, message_id="mailbot.1@amphis.example",
-                in_reply_to="orig@example.com", references=("a@x", "orig@example.com"))
+    c = compose(
+        from_address="support@amphis.example",
+        from_name="Amphis Support",
+        to="zoe@example.com",
+        subject="Ihre Lizenz für Amphis",
+        text="Grüße\n",
+        html="<p>Grüße</p>",
+        now=T0,
+        message_id="mailbot.1@amphis.example",
+        in_reply_to="orig@example.com",
+        references=("a@x", "orig@example.com"),
+    )
     msg = email.message_from_bytes(c.raw, policy=email.policy.default)
     assert msg["Subject"] == "Ihre Lizenz für Amphis"
     assert msg["Message-ID"] == "<mailbot.1@amphis.example>"

@@ -7,19 +7,18 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.services import licenses as licensing
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
+from mailbot.services import licenses as licensing
 from mailbot.services.report import Period, build_report, period_for, render_csv
-
-from tests.staff_env import Env, make_env, new_serial, request
 from tests.db import one
+from tests.staff_env import Env, make_env, new_serial, request
 
 NOV = ("--from", "2026-11-01", "--to", "2026-11-30")
 
@@ -36,9 +35,11 @@ ORDERS = {
 
 
 def csv_rows(status: dict[str, str], refunded: dict[str, int]) -> list[str]:
-    return [f"{oid},{email},{email.split('@')[0].title()},{seats},{status.get(oid, 'paid')},"
-            f"{created},{currency},{refunded.get(oid, 0)},{amount}"
-            for oid, (email, seats, currency, amount, created) in ORDERS.items()]
+    return [
+        f"{oid},{email},{email.split('@')[0].title()},{seats},{status.get(oid, 'paid')},"
+        f"{created},{currency},{refunded.get(oid, 0)},{amount}"
+        for oid, (email, seats, currency, amount, created) in ORDERS.items()
+    ]
 
 
 def test_report_figures_match_an_independent_computation(tmp_path: Path) -> None:
@@ -83,10 +84,12 @@ def test_report_figures_match_an_independent_computation(tmp_path: Path) -> None
     refunded["ORD-2"] = 1
     status.update({"ORD-3": "refunded", "ORD-4": "disputed"})
     env.write_orders(csv_rows(status, refunded))
-    expected_exceptions |= {("over_seats", "ORD-2", None),
-                            ("refunded_with_license", "ORD-3", c1),
-                            ("disputed_with_license", "ORD-4", d1),
-                            ("unused_order", "ORD-5", None)}
+    expected_exceptions |= {
+        ("over_seats", "ORD-2", None),
+        ("refunded_with_license", "ORD-3", c1),
+        ("disputed_with_license", "ORD-4", d1),
+        ("unused_order", "ORD-5", None),
+    }
 
     result = env.cli("report", *NOV, "--format", "json")
     assert result.exit_code == 0, result.output
@@ -102,42 +105,64 @@ def test_report_figures_match_an_independent_computation(tmp_path: Path) -> None
         refunded_seats = seats if st_ == "refunded" else refunded.get(oid, 0)
         usable = seats - refunded_seats if st_ == "paid" else 0
         expected_orders[oid] = {
-            "order_id": oid, "email": email, "seats": seats,
-            "paid_seats": 0 if st_ == "unpaid" else seats, "refunded_seats": refunded_seats,
-            "usable_seats": usable, "licenses_issued": len(active[oid]),
-            "licenses_revoked": revoked[oid], "transfers": transfers[oid],
-            "seats_free": usable - len(active[oid]), "currency": currency,
-            "amount_total": amount, "status": st_,
+            "order_id": oid,
+            "email": email,
+            "seats": seats,
+            "paid_seats": 0 if st_ == "unpaid" else seats,
+            "refunded_seats": refunded_seats,
+            "usable_seats": usable,
+            "licenses_issued": len(active[oid]),
+            "licenses_revoked": revoked[oid],
+            "transfers": transfers[oid],
+            "seats_free": usable - len(active[oid]),
+            "currency": currency,
+            "amount_total": amount,
+            "status": st_,
         }
-    got_orders = {o["order_id"]: {k: o[k] for k in expected_orders["ORD-1"]}
-                  for o in got["orders"]}
+    got_orders = {o["order_id"]: {k: o[k] for k in expected_orders["ORD-1"]} for o in got["orders"]}
     assert got_orders == expected_orders
-    assert {(e["kind"], e["order_id"], e["serial"]) for e in got["exceptions"]} == \
-        expected_exceptions
+    assert {
+        (e["kind"], e["order_id"], e["serial"]) for e in got["exceptions"]
+    } == expected_exceptions
     kinds = [e["kind"] for e in got["exceptions"]]
-    assert kinds.index("refunded_with_license") < kinds.index("manual_grant") < \
-        kinds.index("unused_order")  # the most serious first
+    assert (
+        kinds.index("refunded_with_license")
+        < kinds.index("manual_grant")
+        < kinds.index("unused_order")
+    )  # the most serious first
 
     expected_totals: dict[str, dict[str, int]] = {}
     for line in expected_orders.values():
         t = expected_totals.setdefault(line["currency"], Counter())  # type: ignore[arg-type]
         t["orders"] += 1
-        for name in ("amount_total", "seats", "paid_seats", "refunded_seats", "usable_seats",
-                     "licenses_issued", "seats_free"):
+        for name in (
+            "amount_total",
+            "seats",
+            "paid_seats",
+            "refunded_seats",
+            "usable_seats",
+            "licenses_issued",
+            "seats_free",
+        ):
             t[name] += line[name]
-    assert {t["currency"]: {k: v for k, v in t.items() if k != "currency"}
-            for t in got["totals"]} == {c: dict(v) for c, v in expected_totals.items()}
+    assert {
+        t["currency"]: {k: v for k, v in t.items() if k != "currency"} for t in got["totals"]
+    } == {c: dict(v) for c, v in expected_totals.items()}
 
     # The same figures as CSV, for spreadsheets.
     csv_out = env.cli("report", *NOV, "--format", "csv")
     rows = {r["order_id"]: r for r in csv.DictReader(io.StringIO(csv_out.output))}
     assert {oid: int(r["seats_free"]) for oid, r in rows.items()} == {
-        oid: o["seats_free"] for oid, o in expected_orders.items()}
+        oid: o["seats_free"] for oid, o in expected_orders.items()
+    }
     exc_csv = env.cli("report", *NOV, "--format", "csv", "--section", "exceptions")
     assert len(list(csv.DictReader(io.StringIO(exc_csv.output)))) == len(expected_exceptions)
     totals_csv = env.cli("report", *NOV, "--format", "csv", "--section", "totals")
     assert {r["currency"] for r in csv.DictReader(io.StringIO(totals_csv.output))} == {
-        "eur", "usd", "gbp"}
+        "eur",
+        "usd",
+        "gbp",
+    }
 
     # For people: exceptions come before the orders.
     table = env.cli("report", *NOV)
@@ -148,11 +173,15 @@ def test_report_figures_match_an_independent_computation(tmp_path: Path) -> None
 
     # Another period: only October's order (its license came in November, but it was created in
     # October); the open problems stay listed, November's events do not.
-    october = json.loads(env.cli("report", "--from", "2026-10-01", "--to", "2026-10-31",
-                                 "--format", "json").output)
+    october = json.loads(
+        env.cli("report", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json").output
+    )
     assert [o["order_id"] for o in october["orders"]] == ["ORD-OLD"]
     assert {e["kind"] for e in october["exceptions"]} == {
-        "over_seats", "refunded_with_license", "disputed_with_license"}
+        "over_seats",
+        "refunded_with_license",
+        "disputed_with_license",
+    }
     out = tmp_path / "r.json"
     assert env.cli("report", *NOV, "--format", "json", "-o", str(out)).exit_code == 0
     assert json.loads(out.read_text())["orders"] == got["orders"]
@@ -162,8 +191,7 @@ def test_period_defaults() -> None:
     today = date(2026, 11, 29)
     assert period_for(None, None, today) == Period(date(2026, 11, 1), date(2026, 11, 30))
     assert period_for(date(2026, 9, 15), None, today) == Period(date(2026, 9, 15), today)
-    assert period_for(None, date(2026, 2, 10), today) == Period(date(2026, 2, 1),
-                                                                date(2026, 2, 10))
+    assert period_for(None, date(2026, 2, 10), today) == Period(date(2026, 2, 1), date(2026, 2, 10))
     assert period_for(None, None, date(2028, 2, 3)).end == date(2028, 2, 29)
 
 
@@ -182,17 +210,23 @@ def test_empty_report_and_progress(tmp_path: Path) -> None:
     got = json.loads(env.cli("report", "--format", "json").output)
     assert got["orders"] == [] and got["exceptions"] == [] and got["totals"] == []
     seen: list[tuple[int, int]] = []
-    orders = [Order(f"O{i}", "a@b.example", "", 1, OrderStatus.PAID,
-                    datetime(2026, 11, 2, tzinfo=timezone.utc)) for i in range(3)]
-    build_report(orders, [], Period(date(2026, 11, 1), date(2026, 11, 30)),
-                 datetime(2026, 11, 30, tzinfo=timezone.utc), progress=lambda d, t: seen.append(
-                     (d, t)))
+    orders = [
+        Order(f"O{i}", "a@b.example", "", 1, OrderStatus.PAID, datetime(2026, 11, 2, tzinfo=UTC))
+        for i in range(3)
+    ]
+    build_report(
+        orders,
+        [],
+        Period(date(2026, 11, 1), date(2026, 11, 30)),
+        datetime(2026, 11, 30, tzinfo=UTC),
+        progress=lambda d, t: seen.append((d, t)),
+    )
     assert seen[-1] == (3, 3)
 
 
 # -- the pure computation, on random inputs ---------------------------------------------------
 
-DAY0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+DAY0 = datetime(2026, 11, 1, tzinfo=UTC)
 statuses = st.sampled_from(list(OrderStatus))
 
 
@@ -202,22 +236,39 @@ def books(draw: Any) -> tuple[list[Order], list[License]]:
     orders = []
     for i in range(n):
         seats = draw(st.integers(0, 4))
-        orders.append(Order(
-            order_id=f"O{i}", email=f"c{i}@x.example", name="", seats=seats,
-            status=draw(statuses), created=DAY0 + timedelta(days=draw(st.integers(-40, 40))),
-            refunded_seats=draw(st.integers(0, seats)), currency=draw(st.sampled_from(
-                ["eur", "usd", ""])), amount_total=draw(st.integers(0, 10**6))))
+        orders.append(
+            Order(
+                order_id=f"O{i}",
+                email=f"c{i}@x.example",
+                name="",
+                seats=seats,
+                status=draw(statuses),
+                created=DAY0 + timedelta(days=draw(st.integers(-40, 40))),
+                refunded_seats=draw(st.integers(0, seats)),
+                currency=draw(st.sampled_from(["eur", "usd", ""])),
+                amount_total=draw(st.integers(0, 10**6)),
+            )
+        )
     records = []
     for no in range(1, draw(st.integers(0, 12)) + 1):
         order_id = draw(st.sampled_from([None] + [o.order_id for o in orders]))
         state = draw(st.sampled_from(["active", "revoked"]))
-        records.append(License(
-            license_no=no, serial=f"S{no}", customer_email="c@x.example", order_id=order_id,
-            seat_key=no, issued_at=DAY0 + timedelta(days=draw(st.integers(-40, 40))),
-            license_string="", state=LicenseState(state),
-            revoked_at=DAY0 + timedelta(days=draw(st.integers(-40, 40)))
-            if state == "revoked" else None,
-            replaced_by=draw(st.sampled_from([None, no + 100])) if state == "revoked" else None))
+        records.append(
+            License(
+                license_no=no,
+                serial=f"S{no}",
+                customer_email="c@x.example",
+                order_id=order_id,
+                seat_key=no,
+                issued_at=DAY0 + timedelta(days=draw(st.integers(-40, 40))),
+                license_string="",
+                state=LicenseState(state),
+                revoked_at=DAY0 + timedelta(days=draw(st.integers(-40, 40)))
+                if state == "revoked"
+                else None,
+                replaced_by=draw(st.sampled_from([None, no + 100])) if state == "revoked" else None,
+            )
+        )
     return orders, records
 
 
@@ -231,10 +282,14 @@ def test_pure_figures_on_random_books(data: tuple[list[Order], list[License]]) -
     for order in orders:
         mine = [r for r in records if r.order_id == order.order_id]
         created_inside = date(2026, 11, 1) <= order.created.date() <= date(2026, 11, 30)
-        touched = any(date(2026, 11, 1) <= r.issued_at.date() <= date(2026, 11, 30)
-                      or (r.revoked_at is not None
-                          and date(2026, 11, 1) <= r.revoked_at.date() <= date(2026, 11, 30))
-                      for r in mine)
+        touched = any(
+            date(2026, 11, 1) <= r.issued_at.date() <= date(2026, 11, 30)
+            or (
+                r.revoked_at is not None
+                and date(2026, 11, 1) <= r.revoked_at.date() <= date(2026, 11, 30)
+            )
+            for r in mine
+        )
         assert (order.order_id in got) == (created_inside or touched)
         if order.order_id not in got:
             continue
@@ -242,11 +297,14 @@ def test_pure_figures_on_random_books(data: tuple[list[Order], list[License]]) -
         refunded = order.seats if order.status is OrderStatus.REFUNDED else order.refunded_seats
         usable = order.seats - order.refunded_seats if order.status is OrderStatus.PAID else 0
         line = got[order.order_id]
-        assert (line.refunded_seats, line.usable_seats, line.licenses_issued, line.seats_free) \
-            == (refunded, usable, active, usable - active)
+        assert (line.refunded_seats, line.usable_seats, line.licenses_issued, line.seats_free) == (
+            refunded,
+            usable,
+            active,
+            usable - active,
+        )
         assert line.licenses_revoked + line.transfers == len(mine) - active
-    grants = {r.serial for r in records if r.order_id is None
-              and period.contains(r.issued_at)}
+    grants = {r.serial for r in records if r.order_id is None and period.contains(r.issued_at)}
     assert {e.serial for e in report.exceptions if e.kind == "manual_grant"} == grants
     assert sum(t.orders for t in report.totals) == len(report.orders)
     csv_rows_ = list(csv.DictReader(io.StringIO(render_csv(report))))

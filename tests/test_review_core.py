@@ -9,10 +9,9 @@ import pytest
 from mailbot.config import from_dict
 from mailbot.core.model import Outcome, Reason
 from mailbot.services.worker import Worker
-
 from tests.apps import config_data, make_app, prepare_site
-from tests.staff_env import make_env, mail, new_serial, order_row, request
 from tests.db import one, query
+from tests.staff_env import mail, make_env, new_serial, order_row, request
 
 STAFF = "licensing-team@amphis.example"
 
@@ -75,24 +74,28 @@ def test_a_bounce_of_a_customer_reply_still_escalates(tmp_path: Path) -> None:
     done = env.send(dsn_for(reply["message_id"], "alice@northwind.example"))
     assert done.outcome is Outcome.ESCALATED and done.reason is Reason.REPLY_BOUNCED
     assert one(env.store, "SELECT state FROM outbox WHERE id = ?", [reply["id"]]) == {
-        "state": "bounced"}
+        "state": "bounced"
+    }
 
 
 # -- the reply rate limit -----------------------------------------------------------------------
 
 
 def test_rate_limit_counts_replies_to_the_order_address_a_colleague_makes_us_write_to(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Colleagues (any address at the company's domain) naming the boss's order make us mail the
     boss; the limit protects that inbox too, whichever address asks."""
-    env = make_env(tmp_path, [order_row("ORD-7", "boss@fabrikam.example", 1)],
-                   policy={"max_replies_per_hour": 3})
+    env = make_env(
+        tmp_path,
+        [order_row("ORD-7", "boss@fabrikam.example", 1)],
+        policy={"max_replies_per_hour": 3},
+    )
     serial = new_serial()
     env.send(request("boss@fabrikam.example", serial))
     outcomes = []
     for n in range(6):
-        done = env.send(mail(f"user{n}@fabrikam.example",
-                             f"Order ORD-7, please resend {serial}"))
+        done = env.send(mail(f"user{n}@fabrikam.example", f"Order ORD-7, please resend {serial}"))
         outcomes.append((done.outcome, done.reason))
     to_boss = [r for r in env.outbox("reply") if r["to_addr"] == "boss@fabrikam.example"]
     assert len(to_boss) == 3
@@ -142,13 +145,15 @@ def test_signing_defaults_are_relative_to_the_config_folder(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("count", [2, 3])
-def test_licenses_for_new_computers_are_a_request_not_a_transfer(tmp_path: Path,
-                                                                  count: int) -> None:
+def test_licenses_for_new_computers_are_a_request_not_a_transfer(
+    tmp_path: Path, count: int
+) -> None:
     env = make_env(tmp_path, [order_row("ORD-A", "it@fabrikam.example", 5)])
     serials = [new_serial() for _ in range(count)]
     lines = "\n".join(serials)
-    done = env.send(mail("it@fabrikam.example",
-                         f"Please send licenses for our new computers:\n{lines}\n"))
+    done = env.send(
+        mail("it@fabrikam.example", f"Please send licenses for our new computers:\n{lines}\n")
+    )
     assert (done.outcome, done.reason) == (Outcome.ISSUED, None)
     assert sorted(done.serials) == sorted(serials)
     assert len(query(env.store, "SELECT license_no FROM licenses WHERE state = 'active'")) == count
@@ -164,12 +169,16 @@ def test_a_real_transfer_still_transfers(tmp_path: Path) -> None:
 
 def test_new_computers_without_enough_seats_still_go_to_a_person(tmp_path: Path) -> None:
     """Perhaps a move of a license mailbot never saw: no pay link, no partial issue."""
-    app = make_app(tmp_path, "order_id,email,name,seats,status,created\n"
-                   "ORD-A,it@fabrikam.example,IT,1,paid,2026-11-02T10:00:00+00:00\n",
-                   orders={"payment_link": "https://buy.stripe.com/test_x"})
+    app = make_app(
+        tmp_path,
+        "order_id,email,name,seats,status,created\n"
+        "ORD-A,it@fabrikam.example,IT,1,paid,2026-11-02T10:00:00+00:00\n",
+        orders={"payment_link": "https://buy.stripe.com/test_x"},
+    )
     a, b = new_serial(), new_serial()
     app.mailbox.deliver(  # type: ignore[attr-defined]
-        mail("it@fabrikam.example", f"Moving to a new PC.\nold: {a}\nnew: {b}\n"))
+        mail("it@fabrikam.example", f"Moving to a new PC.\nold: {a}\nnew: {b}\n")
+    )
     [done] = Worker(app).poll_once()
     assert (done.outcome, done.reason) == (Outcome.ESCALATED, Reason.TRANSFER_REVIEW)
     assert query(app.store, "SELECT license_no FROM licenses") == []

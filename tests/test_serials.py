@@ -85,13 +85,14 @@ def test_mistyped_is_not_absent() -> None:
 
 def test_finding_serials_in_text() -> None:
     a, b = serials.generate(), serials.generate()
-    text = (f"Hi! serial {a.lower()}, and my colleague's: {b.replace('-', ' ')}.\n"
-            f"Again: {a}. Not serials: AMC-2, ABCD-EFGH, 2026-11-29, "
-            f"550e8400-e29b-41d4-a716-446655440000.\nCut short: AMC-1234-5678-9ABC")
+    text = (
+        f"Hi! serial {a.lower()}, and my colleague's: {b.replace('-', ' ')}.\n"
+        f"Again: {a}. Not serials: AMC-2, ABCD-EFGH, 2026-11-29, "
+        f"550e8400-e29b-41d4-a716-446655440000.\nCut short: AMC-1234-5678-9ABC"
+    )
     found = serials.find_serials(text)
     assert [f.normalized for f in found[:2]] == [a, b]
-    assert [f.status for f in found] == [SerialStatus.OK, SerialStatus.OK,
-                                         SerialStatus.UNREADABLE]
+    assert [f.status for f in found] == [SerialStatus.OK, SerialStatus.OK, SerialStatus.UNREADABLE]
 
 
 def test_finding_stops_at_the_limit() -> None:
@@ -103,4 +104,5 @@ def test_another_product_code() -> None:
     s = serials.generate("XYZ")
     assert s.startswith("XYZ-") and serials.normalize(s, "XYZ") == s
     assert serials.find_serials(f"code {s}", "AMC") == () or all(
-        f.status is not SerialStatus.OK for f in serials.find_serials(f"code {s}", "AMC"))
+        f.status is not SerialStatus.OK for f in serials.find_serials(f"code {s}", "AMC")
+    )

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from mailbot.adapters.mailboxes.maildir import MaildirMailbox
-
 from tests.apps import DEMO, write_config
 
 
@@ -19,8 +18,12 @@ def test_service_answers_new_mail_and_stops_on_sigterm(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "mailbot", "--config", str(config)]
     subprocess.run([*cmd, "keys", "init"], check=True, capture_output=True)
     box = MaildirMailbox(tmp_path / "maildir")
-    service = subprocess.Popen([*cmd, "--log-level", "info", "run"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    service = subprocess.Popen(
+        [*cmd, "--log-level", "info", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.5)
         first = sorted((DEMO / "maildir" / "new").glob("1*"))[0]

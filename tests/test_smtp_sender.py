@@ -38,7 +38,9 @@ def test_batch_goes_out_on_one_connection_untouched(smtp_sink: SmtpSink) -> None
     results = sender.send(batch)
 
     assert {row: (d.ok, d.permanent) for row, d in results.items()} == {
-        10: (True, False), 11: (True, False), 12: (True, False)
+        10: (True, False),
+        11: (True, False),
+        12: (True, False),
     }
     got = smtp_sink.wait_for(3)
     assert [m.data for m in got] == [raw for _, _, raw in batch]  # not rewritten at all
@@ -81,10 +83,12 @@ def test_permanent_refusals_are_permanent_and_the_batch_goes_on(smtp_sink: SmtpS
     sender = SmtpSender(smtp_sink.outbox_settings())
     smtp_sink.reject("gone@example.org", code=550)
 
-    results = sender.send([
-        (1, "gone@example.org", reply(1, "gone@example.org")),
-        (2, "fine@example.org", reply(2, "fine@example.org")),
-    ])
+    results = sender.send(
+        [
+            (1, "gone@example.org", reply(1, "gone@example.org")),
+            (2, "fine@example.org", reply(2, "fine@example.org")),
+        ]
+    )
 
     assert (results[1].ok, results[1].permanent) == (False, True)
     assert results[1].error.startswith("550")
@@ -106,8 +110,9 @@ def test_a_421_closes_the_connection_and_the_rest_goes_on_a_new_one(smtp_sink: S
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [("b@example.org",)]
 
 
-def test_starttls_and_auth(make_smtp_sink: Callable[..., SmtpSink],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_starttls_and_auth(
+    make_smtp_sink: Callable[..., SmtpSink], monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = make_smtp_sink(starttls=True, auth=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(sink.ca_file))
     sender = SmtpSender(sink.outbox_settings())
@@ -120,8 +125,9 @@ def test_starttls_and_auth(make_smtp_sink: Callable[..., SmtpSink],
     assert len({m.peer for m in got}) == 1
 
 
-def test_implicit_tls(make_smtp_sink: Callable[..., SmtpSink],
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_implicit_tls(
+    make_smtp_sink: Callable[..., SmtpSink], monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = make_smtp_sink(implicit_tls=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(sink.ca_file))
 
@@ -131,9 +137,9 @@ def test_implicit_tls(make_smtp_sink: Callable[..., SmtpSink],
     assert sink.wait_for(1)[0].data == reply(1)
 
 
-def test_wrong_password_raises_with_what_to_do(make_smtp_sink: Callable[..., SmtpSink],
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path) -> None:
+def test_wrong_password_raises_with_what_to_do(
+    make_smtp_sink: Callable[..., SmtpSink], monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     sink = make_smtp_sink(starttls=True, auth=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(sink.ca_file))
     wrong = tmp_path / "wrong.password"
@@ -150,8 +156,10 @@ def test_wrong_password_raises_with_what_to_do(make_smtp_sink: Callable[..., Smt
 
 
 def test_untrusted_certificate_and_missing_starttls_are_config_errors(
-    make_smtp_sink: Callable[..., SmtpSink], smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch, tmp_path
+    make_smtp_sink: Callable[..., SmtpSink],
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
 ) -> None:
     secure = make_smtp_sink(starttls=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
@@ -165,6 +173,7 @@ def test_untrusted_certificate_and_missing_starttls_are_config_errors(
 
 def test_empty_batch_opens_no_connection(smtp_sink: SmtpSink) -> None:
     calls = []
+
     def connect() -> Any:
         calls.append(1)
 
@@ -182,6 +191,7 @@ def test_classify() -> None:
 
 def test_settings_override_keeps_from_address(smtp_sink: SmtpSink) -> None:
     settings = smtp_sink.outbox_settings().model_copy(
-        update={"from_address": "licensing@amphis.example"})
+        update={"from_address": "licensing@amphis.example"}
+    )
     SmtpSender(settings).send([(1, "a@example.org", reply(1))])
     assert smtp_sink.wait_for(1)[0].mail_from == "licensing@amphis.example"

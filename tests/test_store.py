@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mailbot.store import SCHEMA_VERSION, Store, StoreVersionError
-
 from tests.builders import T0, license_, new_serial, order
 
 
@@ -24,8 +23,9 @@ def test_schema_is_created_once_and_reopens(tmp_path: Path) -> None:
 
 def test_refuses_a_newer_database(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "db.sqlite")
-    store.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                       [str(SCHEMA_VERSION + 1)])
+    store.conn.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)]
+    )
     store.close()
     with pytest.raises(StoreVersionError, match="upgrade mailbot"):
         Store.open(tmp_path / "db.sqlite")

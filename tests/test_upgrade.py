@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailbot.core import serials
 from mailbot.cli import cli
+from mailbot.core import serials
 from mailbot.store import SCHEMA_VERSION, Store
 from tests.apps import write_config
 
@@ -45,7 +45,8 @@ def test_an_old_database_migrates_in_place_and_keeps_working(dump: Path, tmp_pat
     before = sqlite3.connect(db)
     licenses_before = before.execute(
         "SELECT license_no, serial, customer_email, license_string, state FROM licenses "
-        "ORDER BY license_no").fetchall()
+        "ORDER BY license_no"
+    ).fetchall()
     messages_before = before.execute("SELECT count(*) FROM messages").fetchone()[0]
     before.close()
     assert licenses_before and messages_before
@@ -61,17 +62,21 @@ def test_an_old_database_migrates_in_place_and_keeps_working(dump: Path, tmp_pat
     fresh = serials.generate("AMC")
     (tmp_path / "maildir" / "new" / "1800000000.M1.upgrade").write_bytes(
         f"From: {owner}\nTo: support@amphis.example\nSubject: again\n"
-        f"Message-ID: <again-1@example.com>\n\n{serial}\n".encode())
+        f"Message-ID: <again-1@example.com>\n\n{serial}\n".encode()
+    )
     (tmp_path / "maildir" / "new" / "1800000001.M2.upgrade").write_bytes(
         f"From: alice@northwind.example\nTo: support@amphis.example\nSubject: new PC\n"
-        f"Message-ID: <again-2@example.com>\n\n{fresh}\n".encode())
+        f"Message-ID: <again-2@example.com>\n\n{fresh}\n".encode()
+    )
     run = json.loads(invoke(config, "run", "--once", "--json"))
 
     outcomes = {p["sender"]: p["outcome"] for p in run["processed"]}
     assert outcomes[owner] == "resent"
     assert outcomes["alice@northwind.example"] in ("issued", "escalated")
-    replies = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-               for p in sorted((tmp_path / "outbox").glob("*.eml"))]
+    replies = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in sorted((tmp_path / "outbox").glob("*.eml"))
+    ]
     resent = [m for m in replies if m["To"] == owner]
     assert resent and string in resent[0].get_body(("plain",)).get_content().replace("=\n", "")
 
@@ -82,13 +87,21 @@ def test_an_old_database_migrates_in_place_and_keeps_working(dump: Path, tmp_pat
         assert "fulfilled_at" in columns
         kept = store.conn.execute(
             "SELECT license_no, serial, customer_email, license_string, state FROM licenses "
-            "WHERE license_no <= ? ORDER BY license_no", [licenses_before[-1][0]]).fetchall()
+            "WHERE license_no <= ? ORDER BY license_no",
+            [licenses_before[-1][0]],
+        ).fetchall()
         kept = [tuple(row) for row in kept]
         assert kept == licenses_before
-        assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == \
-            messages_before + 2
+        assert (
+            store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == messages_before + 2
+        )
     finally:
         store.close()
-    for command in (["queue", "list", "--all"], ["messages", "list"], ["licenses", "list"],
-                    ["report"], ["orders", "list"]):
+    for command in (
+        ["queue", "list", "--all"],
+        ["messages", "list"],
+        ["licenses", "list"],
+        ["report"],
+        ["orders", "list"],
+    ):
         invoke(config, *command)

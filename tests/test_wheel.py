@@ -28,8 +28,9 @@ pytestmark = pytest.mark.slow
 def _run(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["COLUMNS"] = "200"
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ folder of a fresh venv with the built wheel installed."""
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
-    built = _run(sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", dist, REPO,
-                 cwd=root)
+    built = _run(
+        sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", dist, REPO, cwd=root
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     log = built.stdout + built.stderr
-    for warning in ("SetuptoolsDeprecationWarning", "BuildBackendWarning", "UserWarning",
-                    "warning: no files found"):
+    for warning in (
+        "SetuptoolsDeprecationWarning",
+        "BuildBackendWarning",
+        "UserWarning",
+        "warning: no files found",
+    ):
         assert warning not in log, f"building the wheel warns: {warning}"
     wheel = next(dist.glob("mailbot-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -56,10 +62,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
-def test_the_installed_wheel_runs_the_demo(installed: Path,
-                                           tmp_path: Path) -> None:
-    where = _run(installed / "python", "-c", "import mailbot, sys; print(mailbot.__file__)",
-                 cwd=tmp_path)
+def test_the_installed_wheel_runs_the_demo(installed: Path, tmp_path: Path) -> None:
+    where = _run(
+        installed / "python", "-c", "import mailbot, sys; print(mailbot.__file__)", cwd=tmp_path
+    )
     assert where.returncode == 0 and str(REPO) not in where.stdout, where.stdout
     site = tmp_path / "site"
     shutil.copytree(REPO / "data" / "demo", site / "data" / "demo")
@@ -86,7 +92,8 @@ def test_the_installed_wheel_runs_the_demo(installed: Path,
 
 
 def test_the_installed_wheel_says_when_it_falls_back_to_the_demo_config(
-        installed: Path, tmp_path: Path) -> None:
+    installed: Path, tmp_path: Path
+) -> None:
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
     shutil.copytree(REPO / "data" / "demo", tmp_path / "data" / "demo")
     out = _run(installed / "mailbot", "serial", "new", cwd=tmp_path)

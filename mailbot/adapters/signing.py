@@ -97,9 +97,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
     if encrypted and passphrase is None:
         raise KeyFileError(f"signing key {path} is encrypted: a passphrase is needed")
     if not encrypted and passphrase is not None:
-        raise KeyFileError(
-            f"signing key {path} is not encrypted, but a passphrase was given"
-        )
+        raise KeyFileError(f"signing key {path} is not encrypted, but a passphrase was given")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except ValueError:
@@ -151,9 +149,7 @@ def rotate_key(
     _publish(old, public_dir)
     known = {key_id_of(k) for k in load_public_keys(public_dir)} | {key_id_of(old)}
     key = _new_key(avoid=known)
-    retired = private_key_path.with_name(
-        f"{private_key_path.name}.retired-{key_id_of(old):02x}"
-    )
+    retired = private_key_path.with_name(f"{private_key_path.name}.retired-{key_id_of(old):02x}")
     current = private_key_path.read_bytes()
     if os.path.lexists(retired) and retired.read_bytes() != current:
         raise KeyFileError(f"{retired} exists and holds another key; move it aside first")
@@ -223,8 +219,9 @@ class Signer:
         return keys
 
     def sign_revocation_list(self, revoked: Sequence[int], issued_at: datetime) -> bytes:
-        return sign_revocation_list(self._private_key, product_code=self.product_code,
-                                    revoked=revoked, issued_at=issued_at)
+        return sign_revocation_list(
+            self._private_key, product_code=self.product_code, revoked=revoked, issued_at=issued_at
+        )
 
     def sign(self, serial: str, license_no: int, issued: date) -> str:
         """The license string; it expires `license_days` after `issued` (0: never)."""

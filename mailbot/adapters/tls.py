@@ -11,8 +11,9 @@ def client_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def untrusted_certificate(server: str, section: str, where: str,
-                          exc: ssl.SSLCertVerificationError) -> str:
+def untrusted_certificate(
+    server: str, section: str, where: str, exc: ssl.SSLCertVerificationError
+) -> str:
     """What to do when a server's certificate is not trusted, in plain words."""
     return (
         f"the TLS certificate of {server} server {where} is not trusted "

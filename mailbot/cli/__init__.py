@@ -22,8 +22,21 @@ from mailbot.cli.run import run
 from mailbot.cli.serials import license_group, serial_group
 from mailbot.cli.webhook import webhook
 
-for _command in (keys, serial_group, license_group, run, explain, messages, orders, webhook,
-                 queue, licenses, report, customer, doctor):
+for _command in (
+    keys,
+    serial_group,
+    license_group,
+    run,
+    explain,
+    messages,
+    orders,
+    webhook,
+    queue,
+    licenses,
+    report,
+    customer,
+    doctor,
+):
     cli.add_command(_command)
 
 __all__ = ["cli", "main"]

@@ -16,38 +16,82 @@ def customer_tables(c: CustomerView, skip_escalation: int | None = None) -> None
         return
     seats = c.seats
     if c.orders:
-        output.show(output.table(
-            f"Orders of {c.email}: {seats.usable} usable seat(s), {seats.in_use} in use, "
-            f"{seats.free} free",
-            ["order", "status", "created", "seats", "refunded", "used", "free"],
-            [[o.order_id, o.status, day(o.created), o.seats, o.refunded_seats, o.used, o.free]
-             for o in c.orders]))
+        output.show(
+            output.table(
+                f"Orders of {c.email}: {seats.usable} usable seat(s), {seats.in_use} in use, "
+                f"{seats.free} free",
+                ["order", "status", "created", "seats", "refunded", "used", "free"],
+                [
+                    [
+                        o.order_id,
+                        o.status,
+                        day(o.created),
+                        o.seats,
+                        o.refunded_seats,
+                        o.used,
+                        o.free,
+                    ]
+                    for o in c.orders
+                ],
+            )
+        )
     else:
         output.line(f"\nNo orders for {c.email}.")
     if c.licenses:
-        output.show(output.table(
-            f"Licenses of {c.email}", ["#", "serial", "order", "state", "issued", "note"],
-            [[lic.license_no, lic.serial, lic.order_id or "(grant)", lic.state.value,
-              day(lic.issued_at), lic.revoked_reason or lic.grant_reason]
-             for lic in c.licenses]))
+        output.show(
+            output.table(
+                f"Licenses of {c.email}",
+                ["#", "serial", "order", "state", "issued", "note"],
+                [
+                    [
+                        lic.license_no,
+                        lic.serial,
+                        lic.order_id or "(grant)",
+                        lic.state.value,
+                        day(lic.issued_at),
+                        lic.revoked_reason or lic.grant_reason,
+                    ]
+                    for lic in c.licenses
+                ],
+            )
+        )
     if c.messages:
-        output.show(output.table(
-            f"Mails from {c.email}", ["#", "received", "subject", "outcome", "serials"],
-            [[m.id, when(m.received_at), m.subject,
-              m.outcome + (f" ({m.reason})" if m.reason else ""),
-              "\n".join(s.serial for s in m.serials)] for m in c.messages]))
+        output.show(
+            output.table(
+                f"Mails from {c.email}",
+                ["#", "received", "subject", "outcome", "serials"],
+                [
+                    [
+                        m.id,
+                        when(m.received_at),
+                        m.subject,
+                        m.outcome + (f" ({m.reason})" if m.reason else ""),
+                        "\n".join(s.serial for s in m.serials),
+                    ]
+                    for m in c.messages
+                ],
+            )
+        )
     others = [e for e in c.escalations if e.id != skip_escalation]
     if others:
-        output.show(output.table(
-            "Escalations" if skip_escalation is None else "Other escalations",
-            ["#", "created", "reason", "state", "claimed"],
-            [[e.id, when(e.created_at), e.reason, e.state, e.claimed_by or ""]
-             for e in others]))
+        output.show(
+            output.table(
+                "Escalations" if skip_escalation is None else "Other escalations",
+                ["#", "created", "reason", "state", "claimed"],
+                [[e.id, when(e.created_at), e.reason, e.state, e.claimed_by or ""] for e in others],
+            )
+        )
     if c.pending_payments:
-        output.show(output.table(
-            "Pay-link requests", ["reference", "created", "expires", "state", "serials"],
-            [[p.id, day(p.created_at), day(p.expires_at), p.state, ", ".join(p.serials)]
-             for p in c.pending_payments]))
+        output.show(
+            output.table(
+                "Pay-link requests",
+                ["reference", "created", "expires", "state", "serials"],
+                [
+                    [p.id, day(p.created_at), day(p.expires_at), p.state, ", ".join(p.serials)]
+                    for p in c.pending_payments
+                ],
+            )
+        )
 
 
 @click.command()

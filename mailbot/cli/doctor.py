@@ -39,8 +39,9 @@ def doctor(as_json: bool) -> None:
         for check in checks:
             mark = Text("ok  ", style="green") if check.ok else Text("FAIL", style="red")
             # One line per check however long: scripts and people grep for "FAIL".
-            output.out.print(Text.assemble(mark, " ", output.safe(f"{check.name}: "
-                                                                  f"{check.detail}")),
-                             soft_wrap=True)
+            output.out.print(
+                Text.assemble(mark, " ", output.safe(f"{check.name}: {check.detail}")),
+                soft_wrap=True,
+            )
     if not all(c.ok for c in checks):
         sys.exit(1)

@@ -13,10 +13,13 @@ from mailbot.core.errors import SetupError
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False,
-                                                   path_type=Path))
-@click.option("--mailbox", "from_mailbox", is_flag=True,
-              help="Every mail waiting in the configured mailbox (IMAP or Maildir).")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mailbox",
+    "from_mailbox",
+    is_flag=True,
+    help="Every mail waiting in the configured mailbox (IMAP or Maildir).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mail, in an array.")
 @config_option
 def explain(files: tuple[Path, ...], from_mailbox: bool, as_json: bool) -> None:
@@ -48,14 +51,19 @@ def explain(files: tuple[Path, ...], from_mailbox: bool, as_json: bool) -> None:
         output.line("No mail is waiting in the mailbox.")
     for r in results:
         head = r.get("file") or f"{r.get('received_at') or ''} {r['sender'] or '-'}".strip()
-        output.styled((head, "bold"), ": ", r["outcome"],
-                      f" ({r['reason']})" if r["reason"] else "")
+        output.styled(
+            (head, "bold"), ": ", r["outcome"], f" ({r['reason']})" if r["reason"] else ""
+        )
         for item in r["serials"]:
-            output.line(f"  {item['as_found']} -> {item['serial']} [{item['status']}] "
-                        f"{item['action'] or ''} {item['reason'] or ''}")
+            output.line(
+                f"  {item['as_found']} -> {item['serial']} [{item['status']}] "
+                f"{item['action'] or ''} {item['reason'] or ''}"
+            )
         for text in r["explanation"]:
             output.line(f"  - {text}")
     if from_mailbox and results:
         counts = Counter(r["outcome"] for r in results)
-        output.line(f"{len(results)} waiting mail(s): "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        output.line(
+            f"{len(results)} waiting mail(s): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        )

@@ -12,7 +12,7 @@ _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "hour
 
 
 def parse_age(text: str) -> timedelta:
-    """"90m", "2h", "3d", "1w" (a bare number is hours) -> a timedelta."""
+    """ "90m", "2h", "3d", "1w" (a bare number is hours) -> a timedelta."""
     match = _AGE.match(text)
     if not match:
         raise ValueError(f"{text!r} is not an age; write e.g. 30m, 2h, 3d or 1w")

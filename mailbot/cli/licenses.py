@@ -33,8 +33,15 @@ def license_json(lic: License, with_string: bool = False) -> dict[str, Any]:
 
 
 def _row(lic: License) -> list[Any]:
-    return [lic.license_no, lic.serial, lic.customer_email, lic.order_id or "(grant)",
-            lic.state.value, day(lic.issued_at), lic.revoked_reason or lic.grant_reason]
+    return [
+        lic.license_no,
+        lic.serial,
+        lic.customer_email,
+        lic.order_id or "(grant)",
+        lic.state.value,
+        day(lic.issued_at),
+        lic.revoked_reason or lic.grant_reason,
+    ]
 
 
 def _action(func: Any) -> Any:
@@ -59,8 +66,9 @@ def licenses() -> None:
 @click.option("--state", type=click.Choice(["active", "revoked"]), help="Only this state.")
 @json_flag
 @config_option
-def licenses_list(email: str | None, order_id: str | None, serial: str | None,
-                  state: str | None, as_json: bool) -> None:
+def licenses_list(
+    email: str | None, order_id: str | None, serial: str | None, state: str | None, as_json: bool
+) -> None:
     """List licenses (without the license strings; `show` has them).
 
     \b
@@ -70,8 +78,14 @@ def licenses_list(email: str | None, order_id: str | None, serial: str | None,
     from mailbot.services.licenses import list_licenses
 
     app = open_app()
-    rows = list_licenses(app.store, email=email, order_id=order_id, serial=serial, state=state,
-                         product_code=app.settings.product.code)
+    rows = list_licenses(
+        app.store,
+        email=email,
+        order_id=order_id,
+        serial=serial,
+        state=state,
+        product_code=app.settings.product.code,
+    )
     if as_json:
         output.print_json([license_json(lic) for lic in rows])
         return
@@ -90,8 +104,11 @@ def _license_no(app: App, ref: str) -> int:
         return int(number)
     from mailbot.services.licenses import list_licenses
 
-    rows = list_licenses(app.store, serial=ref, product_code=app.settings.product.code) \
-        if ref.strip() else []
+    rows = (
+        list_licenses(app.store, serial=ref, product_code=app.settings.product.code)
+        if ref.strip()
+        else []
+    )
     if not rows:
         raise Failure(f"no license for {ref!r}; give a license number or a licensed serial")
     active = [lic for lic in rows if lic.state.value == "active"]
@@ -117,21 +134,33 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
         d = license_detail(app.store, _license_no(app, license_ref))
     lic = d.license
     if as_json:
-        output.print_json({**license_json(lic, with_string=True), "order": d.order,
-                           "seat_history": [license_json(h) for h in d.seat_history],
-                           "message": d.message, "history": d.history})
+        output.print_json(
+            {
+                **license_json(lic, with_string=True),
+                "order": d.order,
+                "seat_history": [license_json(h) for h in d.seat_history],
+                "message": d.message,
+                "history": d.history,
+            }
+        )
         return
     output.rule(f"license #{lic.license_no}: {lic.serial} ({lic.state.value})")
     order = d.order
     lines = [
         ("customer", lic.customer_email),
-        ("order", f"{order.order_id} ({order.status.value}, {order.seats} seat(s))"
-         if order else (lic.order_id or "none: a manual grant")),
+        (
+            "order",
+            f"{order.order_id} ({order.status.value}, {order.seats} seat(s))"
+            if order
+            else (lic.order_id or "none: a manual grant"),
+        ),
         ("issued", lic.issued_at.isoformat()),
         ("by", lic.granted_by or "mailbot"),
         ("reason", lic.grant_reason),
-        ("revoked", f"{lic.revoked_at.isoformat()}: {lic.revoked_reason}"
-         if lic.revoked_at else ""),
+        (
+            "revoked",
+            f"{lic.revoked_at.isoformat()}: {lic.revoked_reason}" if lic.revoked_at else "",
+        ),
         ("key id", f"{lic.key_id:02x}"),
     ]
     for label, value in lines:
@@ -139,14 +168,24 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
             output.line(f"{label + ':':10}{value}")
     output.line(f"{'license:':10}{lic.license_string}", wrap=False)
     if len(d.seat_history) > 1:
-        output.show(output.table(
-            "This seat over time", ["#", "serial", "state", "issued", "revoked"],
-            [[h.license_no, h.serial, h.state.value, day(h.issued_at), day(h.revoked_at)]
-             for h in d.seat_history]))
+        output.show(
+            output.table(
+                "This seat over time",
+                ["#", "serial", "state", "issued", "revoked"],
+                [
+                    [h.license_no, h.serial, h.state.value, day(h.issued_at), day(h.revoked_at)]
+                    for h in d.seat_history
+                ],
+            )
+        )
     if d.history:
-        output.show(output.table("History", ["when", "who", "what", "detail"],
-                                 [[when(h.at), h.actor, h.action, h.detail]
-                                  for h in d.history]))
+        output.show(
+            output.table(
+                "History",
+                ["when", "who", "what", "detail"],
+                [[when(h.at), h.actor, h.action, h.detail] for h in d.history],
+            )
+        )
 
 
 @licenses.command("resend")
@@ -168,8 +207,10 @@ def licenses_resend(license_ref: str, actor: str | None, as_json: bool) -> None:
     if as_json:
         output.print_json({"license_no": no, "to": sent.to, "outbox_id": sent.outbox_id})
         return
-    output.line(f"license #{no} queued for {sent.to} (outbox #{sent.outbox_id}); the running "
-                "worker sends it.")
+    output.line(
+        f"license #{no} queued for {sent.to} (outbox #{sent.outbox_id}); the running "
+        "worker sends it."
+    )
 
 
 @licenses.command("revoke")
@@ -187,14 +228,18 @@ def licenses_revoke(license_ref: str, reason: str, actor: str | None, as_json: b
 
     app = open_app()
     with plain_errors():
-        lic = revoke(app, _license_no(app, license_ref), reason, formats.actor(actor),
-                     app.clock.now())
+        lic = revoke(
+            app, _license_no(app, license_ref), reason, formats.actor(actor), app.clock.now()
+        )
     if as_json:
-        output.print_json({"license_no": lic.license_no, "serial": lic.serial,
-                           "state": lic.state.value})
+        output.print_json(
+            {"license_no": lic.license_no, "serial": lic.serial, "state": lic.state.value}
+        )
         return
-    output.line(f"license #{lic.license_no} ({lic.serial}) revoked. Publish the list: "
-                "mailbot licenses revoked --signed --output revoked.json")
+    output.line(
+        f"license #{lic.license_no} ({lic.serial}) revoked. Publish the list: "
+        "mailbot licenses revoked --signed --output revoked.json"
+    )
 
 
 @licenses.command("transfer")
@@ -203,8 +248,9 @@ def licenses_revoke(license_ref: str, reason: str, actor: str | None, as_json: b
 @click.option("--reason", default="", help="Why a person allowed it, for the record.")
 @click.option("--no-mail", is_flag=True, help="Do not mail the new license.")
 @_action
-def licenses_transfer(old_serial: str, new_serial: str, reason: str, no_mail: bool,
-                      actor: str | None, as_json: bool) -> None:
+def licenses_transfer(
+    old_serial: str, new_serial: str, reason: str, no_mail: bool, actor: str | None, as_json: bool
+) -> None:
     """Move a license to a new serial, beyond the automatic transfer limit.
 
     \b
@@ -215,16 +261,31 @@ def licenses_transfer(old_serial: str, new_serial: str, reason: str, no_mail: bo
 
     app = open_app()
     with plain_errors():
-        old, new, sent = transfer(app, old_serial, new_serial, formats.actor(actor),
-                                  app.clock.now(), reason=reason, mail=not no_mail)
+        old, new, sent = transfer(
+            app,
+            old_serial,
+            new_serial,
+            formats.actor(actor),
+            app.clock.now(),
+            reason=reason,
+            mail=not no_mail,
+        )
     if as_json:
-        output.print_json({"old_license_no": old.license_no, "new_license_no": new.license_no,
-                           "serial": new.serial, "to": sent.to if sent else None,
-                           "outbox_id": sent.outbox_id if sent else None})
+        output.print_json(
+            {
+                "old_license_no": old.license_no,
+                "new_license_no": new.license_no,
+                "serial": new.serial,
+                "to": sent.to if sent else None,
+                "outbox_id": sent.outbox_id if sent else None,
+            }
+        )
         return
     where = f", mailed to {sent.to}" if sent else ""
-    output.line(f"license #{old.license_no} ({old.serial}) revoked; #{new.license_no} issued "
-                f"for {new.serial} on the same seat{where}.")
+    output.line(
+        f"license #{old.license_no} ({old.serial}) revoked; #{new.license_no} issued "
+        f"for {new.serial} on the same seat{where}."
+    )
 
 
 @licenses.command("grant")
@@ -235,8 +296,16 @@ def licenses_transfer(old_serial: str, new_serial: str, reason: str, no_mail: bo
 @click.option("--force", is_flag=True, help="With --order: even when it has no free seat.")
 @click.option("--no-mail", is_flag=True, help="Do not mail the license.")
 @_action
-def licenses_grant(serial: str, email: str, order_id: str | None, reason: str, force: bool,
-                   no_mail: bool, actor: str | None, as_json: bool) -> None:
+def licenses_grant(
+    serial: str,
+    email: str,
+    order_id: str | None,
+    reason: str,
+    force: bool,
+    no_mail: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """License a serial by hand, against an order or as a manual grant (finance sees those).
 
     \b
@@ -249,12 +318,26 @@ def licenses_grant(serial: str, email: str, order_id: str | None, reason: str, f
 
     app = open_app()
     with plain_errors():
-        lic, sent = grant(app, serial, email, reason, formats.actor(actor), app.clock.now(),
-                          order_id=order_id, force=force, mail=not no_mail)
+        lic, sent = grant(
+            app,
+            serial,
+            email,
+            reason,
+            formats.actor(actor),
+            app.clock.now(),
+            order_id=order_id,
+            force=force,
+            mail=not no_mail,
+        )
     if as_json:
-        output.print_json({"license_no": lic.license_no, "serial": lic.serial,
-                           "to": sent.to if sent else None,
-                           "outbox_id": sent.outbox_id if sent else None})
+        output.print_json(
+            {
+                "license_no": lic.license_no,
+                "serial": lic.serial,
+                "to": sent.to if sent else None,
+                "outbox_id": sent.outbox_id if sent else None,
+            }
+        )
         return
     where = f", mailed to {sent.to}" if sent else ""
     output.line(f"license #{lic.license_no} issued for {lic.serial}{where}.")
@@ -262,8 +345,13 @@ def licenses_grant(serial: str, email: str, order_id: str | None, reason: str, f
 
 @licenses.command("revoked")
 @click.option("--signed", is_flag=True, help="Write the signed list the desktop app downloads.")
-@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --signed: write to this file (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --signed: write to this file (default: standard output).",
+)
 @json_flag
 @config_option
 def licenses_revoked(signed: bool, target: Path | None, as_json: bool) -> None:
@@ -299,7 +387,20 @@ def licenses_revoked(signed: bool, target: Path | None, as_json: bool) -> None:
     if not rows:
         output.line("No revoked licenses.")
         return
-    output.show(output.table(None, ["#", "serial", "customer", "order", "revoked", "reason"],
-                             [[lic.license_no, lic.serial, lic.customer_email,
-                               lic.order_id or "(grant)", day(lic.revoked_at),
-                               lic.revoked_reason] for lic in rows]))
+    output.show(
+        output.table(
+            None,
+            ["#", "serial", "customer", "order", "revoked", "reason"],
+            [
+                [
+                    lic.license_no,
+                    lic.serial,
+                    lic.customer_email,
+                    lic.order_id or "(grant)",
+                    day(lic.revoked_at),
+                    lic.revoked_reason,
+                ]
+                for lic in rows
+            ],
+        )
+    )

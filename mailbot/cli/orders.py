@@ -29,8 +29,7 @@ def orders() -> None:
 @click.option("--seats", type=click.IntRange(1, 1_000_000), required=True, help="Seats bought.")
 @click.option("--name", default="", help="Customer or company name.")
 @click.option("--order-id", default="", help="Your reference (default: MAN-<date>-<n>).")
-@click.option("--status", type=click.Choice(["paid", "unpaid"]), default="paid",
-              show_default=True)
+@click.option("--status", type=click.Choice(["paid", "unpaid"]), default="paid", show_default=True)
 @config_option
 def orders_add(email: str, seats: int, name: str, order_id: str, status: str) -> None:
     """Record an offline order (bank transfer, invoice).
@@ -45,8 +44,15 @@ def orders_add(email: str, seats: int, name: str, order_id: str, status: str) ->
     with plain_errors():
         # The orders file's current ids, so one of them is not taken over by this order.
         refresh_local_orders(app)
-        order = add_manual_order(app.store, app.clock.now(), email=email, seats=seats,
-                                 name=name, order_id=order_id, status=status)
+        order = add_manual_order(
+            app.store,
+            app.clock.now(),
+            email=email,
+            seats=seats,
+            name=name,
+            order_id=order_id,
+            status=status,
+        )
     output.line(f"order {order.order_id}: {order.seats} seat(s) for {order.email} ({status})")
 
 
@@ -70,16 +76,32 @@ def orders_list(email: str | None, as_json: bool) -> None:
     if as_json:
         output.print_json(rows)
         return
-    output.show(output.table(
-        None, ["order", "email", "status", "seats", "refunded", "used", "free", "source",
-               "created"],
-        [[r.order_id, r.email, r.status, r.seats, r.refunded_seats, r.used, r.free, r.source,
-          day(r.created)] for r in rows]))
+    output.show(
+        output.table(
+            None,
+            ["order", "email", "status", "seats", "refunded", "used", "free", "source", "created"],
+            [
+                [
+                    r.order_id,
+                    r.email,
+                    r.status,
+                    r.seats,
+                    r.refunded_seats,
+                    r.used,
+                    r.free,
+                    r.source,
+                    day(r.created),
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 @orders.command("sync")
-@click.option("--full", is_flag=True,
-              help="Re-list every order (the safety net), not only what changed.")
+@click.option(
+    "--full", is_flag=True, help="Re-list every order (the safety net), not only what changed."
+)
 @click.option("--json", "as_json", is_flag=True, help="The summary as JSON, for scripts.")
 @config_option
 def orders_sync(full: bool, as_json: bool) -> None:
@@ -105,21 +127,33 @@ def orders_sync(full: bool, as_json: bool) -> None:
         if as_json or not output.err.is_terminal:
             report = sync_orders(app, full=full)
         else:
-            with Progress(SpinnerColumn(), TextColumn("orders synced: {task.completed:,.0f}"),
-                          TimeElapsedColumn(), console=output.err, transient=True) as bar:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("orders synced: {task.completed:,.0f}"),
+                TimeElapsedColumn(),
+                console=output.err,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("sync", total=None)
-                report = sync_orders(app, full=full,
-                                     progress=lambda n: bar.update(task, completed=n))
+                report = sync_orders(
+                    app, full=full, progress=lambda n: bar.update(task, completed=n)
+                )
     except OrderSourceUnavailable as exc:
-        raise Failure(f"{exc}. Everything synced before that is kept; run "
-                      "`mailbot orders sync` again later to continue.") from None
+        raise Failure(
+            f"{exc}. Everything synced before that is kept; run "
+            "`mailbot orders sync` again later to continue."
+        ) from None
     except SetupError as exc:
         raise Failure(str(exc)) from None
     if as_json:
         output.print_json(report.as_json())
         return
-    mode = {"backfill": "first sync (every order)", "full": "full re-list",
-            "incremental": "changes since the last sync", "file": "orders file read again"}
+    mode = {
+        "backfill": "first sync (every order)",
+        "full": "full re-list",
+        "incremental": "changes since the last sync",
+        "file": "orders file read again",
+    }
     what = mode.get(report.mode, report.mode) + (" (resumed)" if report.resumed else "")
     rows: list[list[Any]] = [
         ["sync", what],

@@ -26,8 +26,9 @@ from rich.text import Text
 
 # C0 controls but tab and newline, DEL, C1 controls, and the Unicode controls that reorder or
 # hide text (bidi embeddings/overrides/isolates, zero-width joiners are harmless and kept).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                     "\u2066-\u2069\ufeff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -55,8 +56,7 @@ err = _console(stderr=True)
 
 def line(*parts: Any, style: str | None = None, wrap: bool = True) -> None:
     """Print one line made of values (made safe) on standard output."""
-    out.print(Text(" ".join(safe(p) for p in parts), style=style or ""),
-              soft_wrap=not wrap)
+    out.print(Text(" ".join(safe(p) for p in parts), style=style or ""), soft_wrap=not wrap)
 
 
 def styled(*pieces: tuple[Any, str] | Any, wrap: bool = True) -> None:
@@ -88,17 +88,49 @@ def notice(message: str) -> None:
 
 
 # Columns kept whole on a narrow terminal (others fold): ids, states, serials, dates.
-_KEEP_WHOLE = {"#", "age", "state", "reason", "status", "when", "created", "issued", "order",
-               "serial", "serials", "check", "decision", "seats", "used", "free", "refunded",
-               "received", "revoked", "expires", "outcome", "processed", "source", "claimed"}
+_KEEP_WHOLE = {
+    "#",
+    "age",
+    "state",
+    "reason",
+    "status",
+    "when",
+    "created",
+    "issued",
+    "order",
+    "serial",
+    "serials",
+    "check",
+    "decision",
+    "seats",
+    "used",
+    "free",
+    "refunded",
+    "received",
+    "revoked",
+    "expires",
+    "outcome",
+    "processed",
+    "source",
+    "claimed",
+}
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          styles: Sequence[str | None] | None = None) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    styles: Sequence[str | None] | None = None,
+) -> Table:
     """A compact table of values (made safe): a rule under the header, no outer frame."""
-    t = Table(title=Text("\n" + safe(title), style="bold") if title else None,
-              title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
-              pad_edge=False)
+    t = Table(
+        title=Text("\n" + safe(title), style="bold") if title else None,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     for name in columns:
         t.add_column(name, overflow="fold", no_wrap=name in _KEEP_WHOLE)
     for i, row in enumerate(rows):

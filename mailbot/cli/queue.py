@@ -53,10 +53,19 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tim
 
 def escalation_json(e: EscalationRow) -> dict[str, Any]:
     """The scripting contract: id, reason, state, sender, message_id, serials (and more)."""
-    return {"id": e.id, "reason": e.reason, "state": e.state, "sender": e.sender,
-            "claimed_by": e.claimed_by, "created_at": e.created_at, "updated_at": e.updated_at,
-            "serials": [s.as_json() for s in e.serials], "detail": e.detail,
-            "message_id": e.message_id, "subject": e.subject}
+    return {
+        "id": e.id,
+        "reason": e.reason,
+        "state": e.state,
+        "sender": e.sender,
+        "claimed_by": e.claimed_by,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+        "serials": [s.as_json() for s in e.serials],
+        "detail": e.detail,
+        "message_id": e.message_id,
+        "subject": e.subject,
+    }
 
 
 @queue.command("list")
@@ -64,15 +73,27 @@ def escalation_json(e: EscalationRow) -> dict[str, Any]:
 @click.option("--state", type=click.Choice(STATES), help="Only this state (default: open).")
 @click.option("--reason", help="Only this reason, e.g. no_order.")
 @click.option("--sender", help="Only this sender (or @domain).")
-@click.option("--older-than", "older_than", callback=_age, metavar="AGE",
-              help="Only those waiting at least AGE (30m, 2h, 3d, 1w).")
-@click.option("--newer-than", "newer_than", callback=_age, metavar="AGE",
-              help="Only those younger than AGE.")
+@click.option(
+    "--older-than",
+    "older_than",
+    callback=_age,
+    metavar="AGE",
+    help="Only those waiting at least AGE (30m, 2h, 3d, 1w).",
+)
+@click.option(
+    "--newer-than", "newer_than", callback=_age, metavar="AGE", help="Only those younger than AGE."
+)
 @json_flag
 @config_option
-def queue_list(show_all: bool, state: str | None, reason: str | None, sender: str | None,
-               older_than: timedelta | None, newer_than: timedelta | None,
-               as_json: bool) -> None:
+def queue_list(
+    show_all: bool,
+    state: str | None,
+    reason: str | None,
+    sender: str | None,
+    older_than: timedelta | None,
+    newer_than: timedelta | None,
+    as_json: bool,
+) -> None:
     """List escalations, oldest first.
 
     \b
@@ -83,9 +104,15 @@ def queue_list(show_all: bool, state: str | None, reason: str | None, sender: st
 
     app = open_app()
     now = app.clock.now()
-    items = list_escalations(app.store, state=None if show_all else (state or "open"),
-                             reason=reason, sender=sender, older_than=older_than,
-                             newer_than=newer_than, now=now)
+    items = list_escalations(
+        app.store,
+        state=None if show_all else (state or "open"),
+        reason=reason,
+        sender=sender,
+        older_than=older_than,
+        newer_than=newer_than,
+        now=now,
+    )
     if as_json:
         output.print_json([escalation_json(e) for e in items])
         return
@@ -94,15 +121,19 @@ def queue_list(show_all: bool, state: str | None, reason: str | None, sender: st
         return
     # The state column only when several states are listed, "claimed" only when someone did.
     with_claim = any(e.claimed_by for e in items)
-    columns = ["#", "age"] + (["state"] if show_all else []) + ["reason", "sender / subject",
-                                                                "serials"]
+    columns = (
+        ["#", "age"] + (["state"] if show_all else []) + ["reason", "sender / subject", "serials"]
+    )
     columns += ["claimed"] if with_claim else []
     rows = []
     for e in items:
         row: list[Any] = [e.id, format_age(now - e.created_at)]
         row += [e.state] if show_all else []
-        row += [e.reason, f"{e.sender or '-'}\n{(e.subject or '')[:60]}",
-                "\n".join(s.serial for s in e.serials)]
+        row += [
+            e.reason,
+            f"{e.sender or '-'}\n{(e.subject or '')[:60]}",
+            "\n".join(s.serial for s in e.serials),
+        ]
         row += [e.claimed_by or ""] if with_claim else []
         rows.append(row)
     output.show(output.table(None, columns, rows))
@@ -139,11 +170,17 @@ def queue_show(escalation_id: int, raw: bool, as_json: bool) -> None:
         return
     suggestions = suggested_commands(view)
     if as_json:
-        output.print_json({**escalation_json(view.escalation), "facts": view.escalation.facts,
-                           "message": _message_json(view), "audit": view.audit,
-                           "serial_licenses": [_license_json(lic)
-                                               for lic in view.serial_licenses],
-                           "customer": view.customer, "suggestions": suggestions})
+        output.print_json(
+            {
+                **escalation_json(view.escalation),
+                "facts": view.escalation.facts,
+                "message": _message_json(view),
+                "audit": view.audit,
+                "serial_licenses": [_license_json(lic) for lic in view.serial_licenses],
+                "customer": view.customer,
+                "suggestions": suggestions,
+            }
+        )
         return
     _show(view, suggestions)
 
@@ -182,15 +219,40 @@ def _show(view: EscalationView, suggestions: list[str]) -> None:
     for text in esc.detail.splitlines():
         output.line(f"  - {text}")
     if esc.serials:
-        output.show(output.table(
-            "Serials", ["serial", "as found", "check", "decision", "reason"],
-            [[s.serial, "" if s.as_found == s.serial else s.as_found, s.status, s.action or "",
-              s.reason or ""] for s in esc.serials]))
+        output.show(
+            output.table(
+                "Serials",
+                ["serial", "as found", "check", "decision", "reason"],
+                [
+                    [
+                        s.serial,
+                        "" if s.as_found == s.serial else s.as_found,
+                        s.status,
+                        s.action or "",
+                        s.reason or "",
+                    ]
+                    for s in esc.serials
+                ],
+            )
+        )
     if view.serial_licenses:
-        output.show(output.table(
-            "Licenses of these serials", ["#", "serial", "customer", "order", "state", "issued"],
-            [[lic.license_no, lic.serial, lic.customer_email, lic.order_id or "(grant)",
-              lic.state.value, day(lic.issued_at)] for lic in view.serial_licenses]))
+        output.show(
+            output.table(
+                "Licenses of these serials",
+                ["#", "serial", "customer", "order", "state", "issued"],
+                [
+                    [
+                        lic.license_no,
+                        lic.serial,
+                        lic.customer_email,
+                        lic.order_id or "(grant)",
+                        lic.state.value,
+                        day(lic.issued_at),
+                    ]
+                    for lic in view.serial_licenses
+                ],
+            )
+        )
     customer_tables(view.customer, skip_escalation=esc.id)
     if m is not None and m.error:
         output.heading("Internal error")
@@ -201,9 +263,13 @@ def _show(view: EscalationView, suggestions: list[str]) -> None:
     elif m is not None and m.size:
         output.line(f"\n(the mail, {m.size} bytes, was not stored)")
     if view.audit:
-        output.show(output.table("History", ["when", "who", "what", "detail"],
-                                 [[when(a.at), a.actor, a.action, a.detail]
-                                  for a in view.audit]))
+        output.show(
+            output.table(
+                "History",
+                ["when", "who", "what", "detail"],
+                [[when(a.at), a.actor, a.action, a.detail] for a in view.audit],
+            )
+        )
     if suggestions:
         output.heading("To resolve it")
         for command in suggestions:

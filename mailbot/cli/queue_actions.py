@@ -29,13 +29,15 @@ def _done(result: ActionResult, as_json: bool) -> None:
         return
     output.line(result.summary)
     if result.outbox_ids:
-        output.line(f"Mail queued in the outbox (#{', #'.join(map(str, result.outbox_ids))}); "
-                    "the running worker sends it (or `mailbot run --once`).")
+        output.line(
+            f"Mail queued in the outbox (#{', #'.join(map(str, result.outbox_ids))}); "
+            "the running worker sends it (or `mailbot run --once`)."
+        )
 
 
 def _action(func: F) -> F:
     """The options every queue action shares: --as, --json, --config."""
-    return config_option(json_flag(actor_option(func)))  # type: ignore[return-value]
+    return config_option(json_flag(actor_option(func)))
 
 
 @click.command("claim")
@@ -43,8 +45,9 @@ def _action(func: F) -> F:
 @click.option("--force", is_flag=True, help="Take it over from a colleague.")
 @click.option("--release", is_flag=True, help="Give it back to the queue.")
 @_action
-def queue_claim(escalation_id: int, force: bool, release: bool, actor: str | None,
-                as_json: bool) -> None:
+def queue_claim(
+    escalation_id: int, force: bool, release: bool, actor: str | None, as_json: bool
+) -> None:
     """Claim an escalation, so colleagues see who is on it.
 
     \b
@@ -55,25 +58,48 @@ def queue_claim(escalation_id: int, force: bool, release: bool, actor: str | Non
 
     app = open_app()
     with plain_errors():
-        result = claim(app.store, escalation_id, formats.actor(actor), app.clock.now(), force=force,
-                       release=release)
+        result = claim(
+            app.store,
+            escalation_id,
+            formats.actor(actor),
+            app.clock.now(),
+            force=force,
+            release=release,
+        )
     _done(result, as_json)
 
 
 @click.command("issue")
 @click.argument("escalation_id", type=ESCALATION_ID)
 @click.option("--order", "order_id", metavar="ORDER", help="The paid order whose seat it uses.")
-@click.option("--grant", "grant_reason", metavar="REASON",
-              help="A manual grant without an order, with the reason (finance sees it).")
-@click.option("--serial", "serials", multiple=True, metavar="SERIAL",
-              help="License this serial (repeatable); default: the serials the bot saw.")
-@click.option("--email", default="", help="With --grant: mail to this address instead of "
-              "the sender.")
+@click.option(
+    "--grant",
+    "grant_reason",
+    metavar="REASON",
+    help="A manual grant without an order, with the reason (finance sees it).",
+)
+@click.option(
+    "--serial",
+    "serials",
+    multiple=True,
+    metavar="SERIAL",
+    help="License this serial (repeatable); default: the serials the bot saw.",
+)
+@click.option(
+    "--email", default="", help="With --grant: mail to this address instead of the sender."
+)
 @click.option("--force", is_flag=True, help="Issue even when the order has no free seat.")
 @_action
-def queue_issue(escalation_id: int, order_id: str | None, grant_reason: str | None,
-                serials: tuple[str, ...], email: str, force: bool, actor: str | None,
-                as_json: bool) -> None:
+def queue_issue(
+    escalation_id: int,
+    order_id: str | None,
+    grant_reason: str | None,
+    serials: tuple[str, ...],
+    email: str,
+    force: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Issue licenses for an escalation, mail them (to the order's email) and resolve it.
 
     \b
@@ -86,21 +112,46 @@ def queue_issue(escalation_id: int, order_id: str | None, grant_reason: str | No
 
     app = open_app()
     with plain_errors():
-        result = issue(app, escalation_id, formats.actor(actor), app.clock.now(), order_id=order_id,
-                       grant_reason=grant_reason, serials=serials, email=email, force=force)
+        result = issue(
+            app,
+            escalation_id,
+            formats.actor(actor),
+            app.clock.now(),
+            order_id=order_id,
+            grant_reason=grant_reason,
+            serials=serials,
+            email=email,
+            force=force,
+        )
     _done(result, as_json)
 
 
 @click.command("transfer")
 @click.argument("escalation_id", type=ESCALATION_ID)
-@click.option("--old", "old_serial", default="", metavar="SERIAL",
-              help="The serial whose license moves (default: from the mail).")
-@click.option("--new", "new_serial", default="", metavar="SERIAL",
-              help="The serial that gets it (default: from the mail).")
+@click.option(
+    "--old",
+    "old_serial",
+    default="",
+    metavar="SERIAL",
+    help="The serial whose license moves (default: from the mail).",
+)
+@click.option(
+    "--new",
+    "new_serial",
+    default="",
+    metavar="SERIAL",
+    help="The serial that gets it (default: from the mail).",
+)
 @click.option("--reason", default="", help="Why a person allowed it, for the record.")
 @_action
-def queue_transfer(escalation_id: int, old_serial: str, new_serial: str, reason: str,
-                   actor: str | None, as_json: bool) -> None:
+def queue_transfer(
+    escalation_id: int,
+    old_serial: str,
+    new_serial: str,
+    reason: str,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Carry out a transfer the bot held back (beyond the automatic limit), and resolve.
 
     \b
@@ -111,22 +162,45 @@ def queue_transfer(escalation_id: int, old_serial: str, new_serial: str, reason:
 
     app = open_app()
     with plain_errors():
-        result = transfer(app, escalation_id, formats.actor(actor), app.clock.now(),
-                          old_serial=old_serial, new_serial=new_serial, reason=reason)
+        result = transfer(
+            app,
+            escalation_id,
+            formats.actor(actor),
+            app.clock.now(),
+            old_serial=old_serial,
+            new_serial=new_serial,
+            reason=reason,
+        )
     _done(result, as_json)
 
 
 @click.command("reply")
 @click.argument("escalation_id", type=ESCALATION_ID)
-@click.option("--template", metavar="NAME", help="A reply template, e.g. clarify or resent "
-              "(`mailbot queue templates` lists them).")
-@click.option("--text-file", "text_file", type=click.File("r", encoding="utf-8"),
-              help="Your own answer, from a file ('-' reads standard input).")
-@click.option("--keep-open", is_flag=True, help="Keep the escalation open (you asked a "
-              "question and wait for the answer).")
+@click.option(
+    "--template",
+    metavar="NAME",
+    help="A reply template, e.g. clarify or resent (`mailbot queue templates` lists them).",
+)
+@click.option(
+    "--text-file",
+    "text_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Your own answer, from a file ('-' reads standard input).",
+)
+@click.option(
+    "--keep-open",
+    is_flag=True,
+    help="Keep the escalation open (you asked a question and wait for the answer).",
+)
 @_action
-def queue_reply(escalation_id: int, template: str | None, text_file: Any, keep_open: bool,
-                actor: str | None, as_json: bool) -> None:
+def queue_reply(
+    escalation_id: int,
+    template: str | None,
+    text_file: Any,
+    keep_open: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Answer the sender, with a template or your own text, and resolve.
 
     \b
@@ -139,12 +213,20 @@ def queue_reply(escalation_id: int, template: str | None, text_file: Any, keep_o
     try:
         text = text_file.read() if text_file is not None else None
     except UnicodeDecodeError:
-        raise Failure(f"{text_file.name} is not UTF-8 text; save it as UTF-8 and try "
-                      "again") from None
+        raise Failure(
+            f"{text_file.name} is not UTF-8 text; save it as UTF-8 and try again"
+        ) from None
     app = open_app()
     with plain_errors():
-        result = reply(app, escalation_id, formats.actor(actor), app.clock.now(), template=template,
-                       text=text, keep_open=keep_open)
+        result = reply(
+            app,
+            escalation_id,
+            formats.actor(actor),
+            app.clock.now(),
+            template=template,
+            text=text,
+            keep_open=keep_open,
+        )
     _done(result, as_json)
 
 
@@ -206,8 +288,7 @@ def queue_resolve(escalation_id: int, note_text: str, actor: str | None, as_json
 @click.argument("escalation_id", type=ESCALATION_ID)
 @click.argument("text", nargs=-1, required=True)
 @_action
-def queue_note(escalation_id: int, text: tuple[str, ...], actor: str | None,
-               as_json: bool) -> None:
+def queue_note(escalation_id: int, text: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Add a note to an escalation's history (also on closed ones).
 
     \b
@@ -218,7 +299,9 @@ def queue_note(escalation_id: int, text: tuple[str, ...], actor: str | None,
 
     app = open_app()
     with plain_errors():
-        result = note(app.store, escalation_id, formats.actor(actor), app.clock.now(), " ".join(text))
+        result = note(
+            app.store, escalation_id, formats.actor(actor), app.clock.now(), " ".join(text)
+        )
     _done(result, as_json)
 
 
@@ -260,5 +343,15 @@ def queue_retry(escalation_id: int, actor: str | None, as_json: bool) -> None:
     _done(result, as_json)
 
 
-ACTIONS = [queue_claim, queue_issue, queue_transfer, queue_reply, queue_templates, queue_reject,
-           queue_resolve, queue_note, queue_reopen, queue_retry]
+ACTIONS = [
+    queue_claim,
+    queue_issue,
+    queue_transfer,
+    queue_reply,
+    queue_templates,
+    queue_reject,
+    queue_resolve,
+    queue_note,
+    queue_reopen,
+    queue_retry,
+]

@@ -19,19 +19,45 @@ from mailbot.services.report import EXCEPTION_KINDS, Report, money
 
 
 @click.command()
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="First day (default: the first of this month).")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Last day, included (default: the end of this month).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
-@click.option("--section", type=click.Choice(["orders", "exceptions", "totals"]),
-              default="orders", show_default=True, help="With --format csv: which table.")
-@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day (default: the first of this month).",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day, included (default: the end of this month).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--section",
+    type=click.Choice(["orders", "exceptions", "totals"]),
+    default="orders",
+    show_default=True,
+    help="With --format csv: which table.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @config_option
-def report(start: datetime | None, end: datetime | None, fmt: str, section: str,
-           target: Path | None) -> None:
+def report(
+    start: datetime | None, end: datetime | None, fmt: str, section: str, target: Path | None
+) -> None:
     """Finance reconciliation: paid seats vs licenses per order, exceptions first.
 
     \b
@@ -48,14 +74,19 @@ def report(start: datetime | None, end: datetime | None, fmt: str, section: str,
         refresh_local_orders(app)
     now = app.clock.now()
     try:
-        period = period_for(start.date() if start else None, end.date() if end else None,
-                            now.date())
+        period = period_for(
+            start.date() if start else None, end.date() if end else None, now.date()
+        )
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    result = _with_progress(lambda progress: load_report(app.store, period, now, progress),
-                            size_of(app.store))
-    text = "" if fmt == "table" else (render_json(result) + "\n" if fmt == "json"
-                                      else render_csv(result, section))
+    result = _with_progress(
+        lambda progress: load_report(app.store, period, now, progress), size_of(app.store)
+    )
+    text = (
+        ""
+        if fmt == "table"
+        else (render_json(result) + "\n" if fmt == "json" else render_csv(result, section))
+    )
     if target is None:
         if fmt == "table":
             for part in render_tables(result):
@@ -68,8 +99,9 @@ def report(start: datetime | None, end: datetime | None, fmt: str, section: str,
             if fmt == "table":
                 from rich.console import Console
 
-                file_console = Console(file=handle, width=160, markup=False, emoji=False,
-                                       highlight=False)
+                file_console = Console(
+                    file=handle, width=160, markup=False, emoji=False, highlight=False
+                )
                 for part in render_tables(result):
                     file_console.print(part)
             else:
@@ -93,22 +125,38 @@ def _with_progress(job: Callable[[Any], Any], size: int) -> Any:
 
 def render_tables(report: Report) -> list[Any]:
     """Rich renderables for people: exceptions first, then orders, then totals."""
+
     def new_table(title: str, columns: list[tuple[str, str, bool]]) -> Table:
-        t = Table(title=Text(f"\n{title}", style="bold"), title_justify="left",
-                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        t = Table(
+            title=Text(f"\n{title}", style="bold"),
+            title_justify="left",
+            header_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
         for name, justify, whole in columns:
-            t.add_column(name, justify=justify, no_wrap=whole,  # type: ignore[arg-type]
-                         overflow="fold")
+            t.add_column(
+                name,
+                justify=justify,  # type: ignore[arg-type]
+                no_wrap=whole,
+                overflow="fold",
+            )
         return t
 
     out: list[Any] = []
     p = report.period
-    out.append(Text(f"Finance report {p.start.isoformat()} .. {p.end.isoformat()}",
-                    style="bold"))
+    out.append(Text(f"Finance report {p.start.isoformat()} .. {p.end.isoformat()}", style="bold"))
     if report.exceptions:
-        t = new_table(f"Exceptions ({len(report.exceptions)})",
-                      [("kind", "left", True), ("order", "left", True),
-                       ("serial", "left", True), ("what", "left", False)])
+        t = new_table(
+            f"Exceptions ({len(report.exceptions)})",
+            [
+                ("kind", "left", True),
+                ("order", "left", True),
+                ("serial", "left", True),
+                ("what", "left", False),
+            ],
+        )
         for e in report.exceptions:
             style = "red" if e.kind in EXCEPTION_KINDS[:3] else None
             when = f" ({e.at[:10]})" if e.at else ""
@@ -117,25 +165,56 @@ def render_tables(report: Report) -> list[Any]:
         out.append(t)
     else:
         out.append(Text("\nNo exceptions.", style="green"))
-    t = new_table(f"Orders ({len(report.orders)})",
-                  [("order", "left", True), ("customer", "left", False),
-                   ("status", "left", True), ("seats", "right", True),
-                   ("refunded", "right", True), ("licensed", "right", True),
-                   ("free", "right", True), ("amount", "right", True)])
+    t = new_table(
+        f"Orders ({len(report.orders)})",
+        [
+            ("order", "left", True),
+            ("customer", "left", False),
+            ("status", "left", True),
+            ("seats", "right", True),
+            ("refunded", "right", True),
+            ("licensed", "right", True),
+            ("free", "right", True),
+            ("amount", "right", True),
+        ],
+    )
     for o in report.orders:
         free = Text(str(o.seats_free), style="red" if o.seats_free < 0 else "")
-        t.add_row(safe(o.order_id), safe(o.email), o.status, str(o.paid_seats), str(o.refunded_seats),
-                  str(o.licenses_issued), free, money(o.amount_total, o.currency))
+        t.add_row(
+            safe(o.order_id),
+            safe(o.email),
+            o.status,
+            str(o.paid_seats),
+            str(o.refunded_seats),
+            str(o.licenses_issued),
+            free,
+            money(o.amount_total, o.currency),
+        )
     out.append(t)
     if report.totals:
-        t = new_table("Totals per currency",
-                      [("currency", "left", True), ("orders", "right", True),
-                       ("seats", "right", True), ("refunded", "right", True),
-                       ("usable", "right", True), ("licensed", "right", True),
-                       ("free", "right", True), ("amount", "right", True)])
+        t = new_table(
+            "Totals per currency",
+            [
+                ("currency", "left", True),
+                ("orders", "right", True),
+                ("seats", "right", True),
+                ("refunded", "right", True),
+                ("usable", "right", True),
+                ("licensed", "right", True),
+                ("free", "right", True),
+                ("amount", "right", True),
+            ],
+        )
         for s in report.totals:
-            t.add_row(s.currency.upper() or "-", str(s.orders), str(s.paid_seats),
-                      str(s.refunded_seats), str(s.usable_seats), str(s.licenses_issued),
-                      str(s.seats_free), money(s.amount_total, s.currency))
+            t.add_row(
+                s.currency.upper() or "-",
+                str(s.orders),
+                str(s.paid_seats),
+                str(s.refunded_seats),
+                str(s.usable_seats),
+                str(s.licenses_issued),
+                str(s.seats_free),
+                money(s.amount_total, s.currency),
+            )
         out.append(t)
     return out

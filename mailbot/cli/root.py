@@ -21,8 +21,10 @@ from mailbot.services.licenses import LicenseError
 from mailbot.services.queue_view import QueueError
 
 F = TypeVar("F", bound=Callable[..., Any])
-CONFIG_HELP = ("Config file (default: $MAILBOT_CONFIG, then ./mailbot.toml, then the demo's "
-               "./config.example.toml).")
+CONFIG_HELP = (
+    "Config file (default: $MAILBOT_CONFIG, then ./mailbot.toml, then the demo's "
+    "./config.example.toml)."
+)
 # SQLite's integers are 64-bit: a longer number is no row of ours, not a crash.
 ROW_ID_MAX = 2**63 - 1
 
@@ -38,10 +40,15 @@ class Failure(click.ClickException):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help=CONFIG_HELP)
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for collectors).")
 @click.version_option(package_name="mailbot")
 @click.pass_context
@@ -65,16 +72,16 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_json: 
 def config_option(func: F) -> F:
     """`--config PATH` on every command (scripts put it after the command name)."""
 
-    @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-                  help=CONFIG_HELP)
-    @click.pass_context
-    @functools.wraps(func)
-    def wrapper(ctx: click.Context, *args: Any, config_path: Path | None, **kwargs: Any) -> Any:
+    def wrapper(ctx: click.Context, /, *args: Any, config_path: Path | None, **kwargs: Any) -> Any:
         if config_path is not None:
             ctx.ensure_object(dict)["config_path"] = config_path
         return ctx.invoke(func, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    functools.update_wrapper(wrapper, func)
+    option = click.option(
+        "--config", "config_path", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP
+    )
+    return option(click.pass_context(wrapper))  # type: ignore[return-value]
 
 
 def json_flag(func: F) -> F:
@@ -83,8 +90,13 @@ def json_flag(func: F) -> F:
 
 def actor_option(func: F) -> F:
     """`--as NAME` on every action: who did it, for the audit trail."""
-    return click.option("--as", "actor", default=None, metavar="NAME",
-                        help="Who is acting, for the audit trail (default: your OS user).")(func)
+    return click.option(
+        "--as",
+        "actor",
+        default=None,
+        metavar="NAME",
+        help="Who is acting, for the audit trail (default: your OS user).",
+    )(func)
 
 
 def load_settings() -> Settings:
@@ -97,8 +109,10 @@ def load_settings() -> Settings:
         raise Failure(str(exc)) from None
     if settings.is_demo_fallback and not state.get("demo_notice_shown"):
         state["demo_notice_shown"] = True
-        output.notice(f"mailbot: no --config, {config_mod.CONFIG_ENV} or ./mailbot.toml; using "
-                      f"the demo config ./{config_mod.DEMO_CONFIG_NAME}")
+        output.notice(
+            f"mailbot: no --config, {config_mod.CONFIG_ENV} or ./mailbot.toml; using "
+            f"the demo config ./{config_mod.DEMO_CONFIG_NAME}"
+        )
     return settings
 
 
@@ -118,7 +132,7 @@ def plain_errors() -> Iterator[None]:
         raise Failure(str(exc)) from None
 
 
-class _RowId(click.ParamType):
+class _RowId(click.ParamType):  # type: ignore[type-arg]
     """A row number as listed ("3" or "#3")."""
 
     name = "integer"
@@ -126,8 +140,7 @@ class _RowId(click.ParamType):
     def __init__(self, what: str) -> None:
         self.what = what
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> int:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
         text = str(value).strip().lstrip("#")

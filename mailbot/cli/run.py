@@ -21,8 +21,12 @@ SHOWN_ROWS = 50  # a long backlog prints totals and this many rows; --verbose pr
 @click.command()
 @click.option("--once", is_flag=True, help="Process what is waiting, deliver replies, exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --once: the summary as JSON.")
-@click.option("--verbose", "-v", is_flag=True,
-              help=f"With --once: list every mail (default: the first {SHOWN_ROWS}).")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help=f"With --once: list every mail (default: the first {SHOWN_ROWS}).",
+)
 @config_option
 def run(once: bool, as_json: bool, verbose: bool) -> None:
     """Process mail: `--once` for a single pass, or run as a service until stopped.
@@ -56,32 +60,53 @@ def run(once: bool, as_json: bool, verbose: bool) -> None:
         raise Failure(str(exc)) from None
     new = [p for p in processed if not p.already_done]
     if as_json:
-        output.print_json({
-            "processed": [
-                {"key": p.key, "sender": p.sender, "outcome": p.outcome.value,
-                 "reason": p.reason.value if p.reason else None, "serials": list(p.serials)}
-                for p in new
-            ],
-            "outcomes": dict(Counter(p.outcome.value for p in new)),
-            "sent": delivery.sent, "retrying": delivery.retrying, "failed": delivery.failed,
-        })
+        output.print_json(
+            {
+                "processed": [
+                    {
+                        "key": p.key,
+                        "sender": p.sender,
+                        "outcome": p.outcome.value,
+                        "reason": p.reason.value if p.reason else None,
+                        "serials": list(p.serials),
+                    }
+                    for p in new
+                ],
+                "outcomes": dict(Counter(p.outcome.value for p in new)),
+                "sent": delivery.sent,
+                "retrying": delivery.retrying,
+                "failed": delivery.failed,
+            }
+        )
         return
     _print_summary(new, delivery, verbose)
 
 
-def _print_summary(processed: Sequence[Processed], delivery: DeliveryReport,
-                   verbose: bool) -> None:
+def _print_summary(processed: Sequence[Processed], delivery: DeliveryReport, verbose: bool) -> None:
     if not processed:
         output.line("No new mail.")
     else:
         shown = processed if verbose else processed[:SHOWN_ROWS]
-        rows = [[p.sender or "-", p.outcome.value, p.reason.value if p.reason else "",
-                 "\n".join(p.serials)] for p in shown]
-        output.show(output.table(f"{len(processed)} mail(s) processed",
-                                 ["sender", "outcome", "reason", "serials"], rows))
+        rows = [
+            [
+                p.sender or "-",
+                p.outcome.value,
+                p.reason.value if p.reason else "",
+                "\n".join(p.serials),
+            ]
+            for p in shown
+        ]
+        output.show(
+            output.table(
+                f"{len(processed)} mail(s) processed",
+                ["sender", "outcome", "reason", "serials"],
+                rows,
+            )
+        )
         if len(shown) < len(processed):
-            output.line(f"... and {len(processed) - len(shown)} more (all of them: --verbose "
-                        "or --json)")
+            output.line(
+                f"... and {len(processed) - len(shown)} more (all of them: --verbose or --json)"
+            )
         counts = Counter(p.outcome.value for p in processed)
         output.line("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     summary = f"mail sent: {delivery.sent}"
@@ -91,5 +116,9 @@ def _print_summary(processed: Sequence[Processed], delivery: DeliveryReport,
         summary += f", failed: {delivery.failed} (see `mailbot queue list`)"
     output.line(summary)
     if delivery.blocked:
-        output.err.print(Text.assemble(("nothing could be sent:", "bold red"), " ",
-                                       output.safe(delivery.blocked)), soft_wrap=True)
+        output.err.print(
+            Text.assemble(
+                ("nothing could be sent:", "bold red"), " ", output.safe(delivery.blocked)
+            ),
+            soft_wrap=True,
+        )

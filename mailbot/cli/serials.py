@@ -26,8 +26,13 @@ def serial_group() -> None:
 
 
 @serial_group.command("new")
-@click.option("--count", default=1, show_default=True, type=click.IntRange(1, MAX_COUNT),
-              help=f"How many serials to print (at most {MAX_COUNT:,}).")
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_COUNT),
+    help=f"How many serials to print (at most {MAX_COUNT:,}).",
+)
 @config_option
 def serial_new(count: int) -> None:
     """Print a new random serial number.
@@ -56,8 +61,7 @@ def serial_check(serial: str) -> None:
         output.line(f"not a {code} serial number: {serial!r}")
         sys.exit(1)
     if found.status.value != "ok":
-        output.line(f"{found.normalized}: {found.status.value} (a symbol is wrong; check it "
-                    "again)")
+        output.line(f"{found.normalized}: {found.status.value} (a symbol is wrong; check it again)")
         sys.exit(1)
     output.line(f"{found.normalized}: valid")
 
@@ -96,11 +100,18 @@ def license_verify(serial: str, license_string: tuple[str, ...]) -> None:
     if not publics:
         raise Failure("no public keys found; run `mailbot keys init` or check [signing]")
     try:
-        info = verify_license(" ".join(license_string), serial=serial, public_keys=publics,
-                              product_code=settings.product.code, today=date.today())
+        info = verify_license(
+            " ".join(license_string),
+            serial=serial,
+            public_keys=publics,
+            product_code=settings.product.code,
+            today=date.today(),
+        )
     except InvalidLicense as exc:
         output.line(f"invalid: {exc}")
         sys.exit(1)
     expires = info.expires.isoformat() if info.expires else "never"
-    output.line(f"valid: license #{info.license_no} for {info.serial}, issued "
-                f"{info.issued.isoformat()}, expires {expires}, key id {info.key_id:02x}")
+    output.line(
+        f"valid: license #{info.license_no} for {info.serial}, issued "
+        f"{info.issued.isoformat()}, expires {expires}, key id {info.key_id:02x}"
+    )

@@ -24,10 +24,19 @@ def webhook() -> None:
 
 
 @webhook.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; keep loopback and put a TLS proxy in front.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
-              help="Port (0: any free port, printed at start).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; keep loopback and put a TLS proxy in front.",
+)
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free port, printed at start).",
+)
 @config_option
 def webhook_serve(host: str, port: int) -> None:
     """Receive Stripe webhooks at POST /stripe/webhook until stopped (Ctrl-C or SIGTERM).
@@ -47,8 +56,10 @@ def webhook_serve(host: str, port: int) -> None:
     if settings.kind != "stripe":
         raise Failure('webhooks need [orders] kind = "stripe"')
     if not settings.webhook_secret_env:
-        raise Failure("set [orders] webhook_secret_env to the environment variable holding the "
-                      "endpoint's signing secret (whsec_...)")
+        raise Failure(
+            "set [orders] webhook_secret_env to the environment variable holding the "
+            "endpoint's signing secret (whsec_...)"
+        )
     try:
         signing_secret = secret(settings.webhook_secret_env, None, "the webhook signing secret")
         app.orders  # noqa: B018 - built now, so a missing API key is one clear sentence

@@ -45,10 +45,33 @@ LICENSE_BEARING = frozenset({Action.ISSUE, Action.RESEND, Action.TRANSFER})
 # proves nothing about who you are, so only the order's own address may use it.
 SHARED_DOMAINS = frozenset(
     {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-        "yahoo.com", "yahoo.co.uk", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com",
-        "gmx.de", "gmx.net", "web.de", "t-online.de", "mail.ru", "yandex.ru", "proton.me",
-        "protonmail.com", "zoho.com", "orange.fr", "free.fr", "libero.it", "qq.com", "163.com",
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "ymail.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "t-online.de",
+        "mail.ru",
+        "yandex.ru",
+        "proton.me",
+        "protonmail.com",
+        "zoho.com",
+        "orange.fr",
+        "free.fr",
+        "libero.it",
+        "qq.com",
+        "163.com",
     }
 )
 
@@ -88,12 +111,16 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
     if new_machines:
         ok = sum(f.status is SerialStatus.OK for f in inbound.serials)
         if pool.total_free >= ok:
-            why.append("none of its serials has a license yet, so nothing moves: new PCs, "
-                       "licensed from free seats")
+            why.append(
+                "none of its serials has a license yet, so nothing moves: new PCs, "
+                "licensed from free seats"
+            )
             return _finish(inbound, _requests(inbound, facts, policy, pool, why), policy, why)
         # Not enough seats: it may be a move of a license issued outside mailbot.
-        why.append("none of its serials has a license yet, and there are not enough free "
-                   "seats to license them all as new PCs")
+        why.append(
+            "none of its serials has a license yet, and there are not enough free "
+            "seats to license them all as new PCs"
+        )
         if cls.kind is Kind.ESCALATE:
             assert cls.reason is not None
             return _escalate_mail(inbound, cls.reason, why, policy, acknowledge=True)
@@ -154,7 +181,8 @@ def _transfer_of_nothing(inbound: Inbound, cls: Classification, facts: Facts) ->
     """Transfer wording ("new computer", "replace") around serials none of which was ever
     licensed: new machines, not moved ones."""
     transfer_like = cls.kind is Kind.TRANSFER or (
-        cls.kind is Kind.ESCALATE and cls.reason is Reason.TRANSFER_REVIEW)
+        cls.kind is Kind.ESCALATE and cls.reason is Reason.TRANSFER_REVIEW
+    )
     ok = [f.normalized for f in inbound.serials if f.status is SerialStatus.OK]
     return transfer_like and bool(ok) and not any(s in facts.licenses for s in ok)
 
@@ -238,8 +266,9 @@ def _one_serial(
 def _existing(base: SerialDecision, lic: License, pool: _Pool, why: list[str]) -> SerialDecision:
     if lic.state is LicenseState.REVOKED:
         why.append(f"{lic.serial}: its license #{lic.license_no} was revoked; staff decide")
-        return replace(base, action=Action.ESCALATE, reason=Reason.SERIAL_REVOKED,
-                       license_no=lic.license_no)
+        return replace(
+            base, action=Action.ESCALATE, reason=Reason.SERIAL_REVOKED, license_no=lic.license_no
+        )
     if lic.customer_email == pool.email:
         why.append(f"{lic.serial}: already licensed (#{lic.license_no}); re-send, no new seat")
         return replace(
@@ -250,8 +279,12 @@ def _existing(base: SerialDecision, lic: License, pool: _Pool, why: list[str]) -
             recipient=lic.customer_email,
         )
     why.append(f"{lic.serial}: licensed to another customer (#{lic.license_no})")
-    return replace(base, action=Action.ESCALATE, reason=Reason.SERIAL_LICENSED_ELSEWHERE,
-                   license_no=lic.license_no)
+    return replace(
+        base,
+        action=Action.ESCALATE,
+        reason=Reason.SERIAL_LICENSED_ELSEWHERE,
+        license_no=lic.license_no,
+    )
 
 
 def _transfer(
@@ -265,7 +298,10 @@ def _transfer(
 ) -> SerialDecision:
     as_found = next((f.as_found for f in inbound.serials if f.normalized == new), new)
     review = SerialDecision(
-        serial=new, as_found=as_found, action=Action.ESCALATE, reason=Reason.TRANSFER_REVIEW,
+        serial=new,
+        as_found=as_found,
+        action=Action.ESCALATE,
+        reason=Reason.TRANSFER_REVIEW,
         old_serial=old,
     )
     old_lic = facts.licenses.get(old)
@@ -285,8 +321,10 @@ def _transfer(
             f"(automatic limit {policy.transfers_per_seat})"
         )
         return review
-    why.append(f"transfer: {old} -> {new} on the same seat ({done + 1} of "
-               f"{policy.transfers_per_seat} allowed)")
+    why.append(
+        f"transfer: {old} -> {new} on the same seat ({done + 1} of "
+        f"{policy.transfers_per_seat} allowed)"
+    )
     return SerialDecision(
         serial=new,
         as_found=as_found,
@@ -349,8 +387,9 @@ def _escalate_mail(
     inbound: Inbound, reason: Reason, why: list[str], policy: Policy, acknowledge: bool
 ) -> Decision:
     results = tuple(
-        SerialDecision(serial=f.normalized, as_found=f.as_found, action=Action.ESCALATE,
-                       reason=reason)
+        SerialDecision(
+            serial=f.normalized, as_found=f.as_found, action=Action.ESCALATE, reason=reason
+        )
         for f in inbound.serials
     )
     address = _answer_address(inbound, policy)

@@ -60,7 +60,7 @@ import struct
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -262,7 +262,7 @@ def sign_revocation_list(
     numbers = sorted(set(revoked))
     if any(not 0 <= n <= 0xFFFFFFFF for n in numbers):
         raise ValueError("license numbers must fit in 32 bits")
-    stamp = issued_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = issued_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = json.dumps(
         {"product": code, "issued_at": stamp, "revoked": numbers}, separators=(",", ":")
     ).encode("utf-8")
@@ -311,9 +311,7 @@ def verify_revocation_list(
     try:
         body = json.loads(payload)
         product = body["product"]
-        issued_at = datetime.strptime(body["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=timezone.utc
-        )
+        issued_at = datetime.strptime(body["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         revoked = body["revoked"]
         if not isinstance(revoked, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) for n in revoked
@@ -367,9 +365,7 @@ def _encode(data: bytes) -> str:
     bits = len(data) * 8
     count = -(-bits // 5)
     value = int.from_bytes(data, "big") << (count * 5 - bits)
-    return "".join(
-        serials.ALPHABET[(value >> (5 * (count - 1 - i))) & 31] for i in range(count)
-    )
+    return "".join(serials.ALPHABET[(value >> (5 * (count - 1 - i))) & 31] for i in range(count))
 
 
 def _decode_symbols(symbols: str, size: int) -> bytes | None:
@@ -385,9 +381,7 @@ def _decode_symbols(symbols: str, size: int) -> bytes | None:
 def _compact(text: str) -> str:
     """Upper case, without whitespace, dashes or invisible format characters."""
     return "".join(
-        ch
-        for ch in text
-        if not ch.isspace() and unicodedata.category(ch) not in ("Pd", "Cf")
+        ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Pd", "Cf")
     ).upper()
 
 
@@ -422,8 +416,8 @@ def _decode(text: str, code: str) -> tuple[LicenseInfo, bytes, bytes]:
     if data is None:
         raise not_a_license
     payload, signature = data[: _PAYLOAD.size], data[_PAYLOAD.size :]
-    version, key_id, serial_bytes, license_no, issued_day, expires_day, edition = (
-        _PAYLOAD.unpack(payload)
+    version, key_id, serial_bytes, license_no, issued_day, expires_day, edition = _PAYLOAD.unpack(
+        payload
     )
     if version != VERSION:
         raise InvalidLicense(f"unknown license version {version}")

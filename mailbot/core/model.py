@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 # Serial findings are defined beside the serial code, which the desktop app embeds on its own.
-from mailbot.core.serials import SerialFinding, SerialStatus  # noqa: F401 - part of the model's vocabulary
+from mailbot.core.serials import SerialFinding as SerialFinding  # part of the model's vocabulary
+from mailbot.core.serials import SerialStatus as SerialStatus
 
 
 class Outcome(str, enum.Enum):

@@ -11,33 +11,51 @@ from mailbot.core.model import Reason
 # reason -> (what the customer reads, what staff read). "" for the customer: the reply says
 # nothing more than that a person will answer.
 _WORDS: dict[Reason, tuple[str, str]] = {
-    Reason.NO_SERIAL: ("we found no serial number in your mail",
-                       "no serial number in the mail"),
-    Reason.MISTYPED_SERIAL: ("the serial number still does not read correctly",
-                             "a serial with a wrong check symbol, again after we asked once"),
-    Reason.NO_ORDER: ("we found no order for your address",
-                      "no order for the sender's address (or an order it names)"),
+    Reason.NO_SERIAL: ("we found no serial number in your mail", "no serial number in the mail"),
+    Reason.MISTYPED_SERIAL: (
+        "the serial number still does not read correctly",
+        "a serial with a wrong check symbol, again after we asked once",
+    ),
+    Reason.NO_ORDER: (
+        "we found no order for your address",
+        "no order for the sender's address (or an order it names)",
+    ),
     Reason.UNPAID_ORDER: ("the payment has not arrived yet", "the sender's order is not paid"),
     Reason.REFUNDED_ORDER: ("the order was refunded", "the sender's order was refunded"),
-    Reason.DISPUTED_ORDER: ("the payment is disputed",
-                            "the payment of the sender's order is disputed"),
-    Reason.SEATS_EXHAUSTED: ("all licenses of your orders are in use",
-                             "every paid seat of the sender is in use"),
-    Reason.AMBIGUOUS_ORDER: ("we could not tell which order it belongs to",
-                             "the mail names an order of another customer, or several "
-                             "customers"),
-    Reason.SERIAL_LICENSED_ELSEWHERE: ("this serial is registered to another customer",
-                                       "the serial is licensed to another customer"),
-    Reason.SERIAL_REVOKED: ("the license of this serial was moved to another PC",
-                            "the serial's license was revoked; only staff may license it again"),
-    Reason.TRANSFER_REVIEW: ("the transfer needs a person's look",
-                             "a transfer beyond the automatic limit, or unclear"),
+    Reason.DISPUTED_ORDER: (
+        "the payment is disputed",
+        "the payment of the sender's order is disputed",
+    ),
+    Reason.SEATS_EXHAUSTED: (
+        "all licenses of your orders are in use",
+        "every paid seat of the sender is in use",
+    ),
+    Reason.AMBIGUOUS_ORDER: (
+        "we could not tell which order it belongs to",
+        "the mail names an order of another customer, or several customers",
+    ),
+    Reason.SERIAL_LICENSED_ELSEWHERE: (
+        "this serial is registered to another customer",
+        "the serial is licensed to another customer",
+    ),
+    Reason.SERIAL_REVOKED: (
+        "the license of this serial was moved to another PC",
+        "the serial's license was revoked; only staff may license it again",
+    ),
+    Reason.TRANSFER_REVIEW: (
+        "the transfer needs a person's look",
+        "a transfer beyond the automatic limit, or unclear",
+    ),
     Reason.SENDER_UNVERIFIED: ("", "DMARC/DKIM did not pass: the sender may be forged"),
     Reason.UNREADABLE: ("", "the mail could not be read"),
-    Reason.TOO_LARGE: ("the mail holds more serial numbers than we process automatically",
-                       "the mail is over the size cap, or holds too many serials"),
-    Reason.QUESTION: ("your question needs a person",
-                      "a question for a person (no license request)"),
+    Reason.TOO_LARGE: (
+        "the mail holds more serial numbers than we process automatically",
+        "the mail is over the size cap, or holds too many serials",
+    ),
+    Reason.QUESTION: (
+        "your question needs a person",
+        "a question for a person (no license request)",
+    ),
     Reason.REPLY_BOUNCED: ("", "our reply could not be delivered"),
     Reason.PAYMENT_EXPIRED: ("", "a pay-link request was not paid in time"),
     Reason.INTERNAL_ERROR: ("", "mailbot failed while deciding (the traceback is kept)"),

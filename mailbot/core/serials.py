@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+
 class SerialStatus(str, enum.Enum):
     OK = "ok"  # well formed, check symbol right
     MISTYPED = "mistyped"  # well formed, check symbol wrong

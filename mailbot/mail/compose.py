@@ -54,14 +54,16 @@ def compose(
 ) -> Composed:
     # Built with the compat32 MIME classes: the modern EmailMessage API re-parses every header
     # through its registry and made composing the slowest step of the whole pipeline.
-    text_part = MIMEText(text, "plain", _QP_UTF8)
+    # typeshed types _charset as str; the stdlib takes a Charset too (email.mime.text).
+    text_part = MIMEText(text, "plain", _QP_UTF8)  # type: ignore[arg-type]
     msg: Message = text_part
     if html:
         msg = MIMEMultipart("alternative")
         msg.attach(text_part)
-        msg.attach(MIMEText(html, "html", _QP_UTF8))
-    msg["From"] = formataddr((from_name, from_address), charset="utf-8") if from_name \
-        else from_address
+        msg.attach(MIMEText(html, "html", _QP_UTF8))  # type: ignore[arg-type]
+    msg["From"] = (
+        formataddr((from_name, from_address), charset="utf-8") if from_name else from_address
+    )
     msg["To"] = to
     msg["Subject"] = Header(subject, "utf-8").encode() if not subject.isascii() else subject
     msg["Date"] = format_datetime(now)

@@ -13,13 +13,14 @@ the mail being answered: every mail of that outcome would hit it. `render()` rai
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from mailbot.core.errors import SetupError
+
 
 class TemplateProblem(SetupError):
     """A template that cannot be used; the message names the file and where it comes from."""
@@ -82,27 +83,40 @@ class Renderer:
             html = None
         return subject, text, html
 
-    def _render(self, env: jinja2.Environment, file_name: str, context: Mapping[str, Any],
-                optional: bool = False) -> str:
+    def _render(
+        self,
+        env: jinja2.Environment,
+        file_name: str,
+        context: Mapping[str, Any],
+        optional: bool = False,
+    ) -> str:
         try:
             return env.get_template(file_name).render(context)
         except jinja2.TemplateNotFound as exc:
             if optional and exc.name == file_name:
                 raise _Absent from None
             missing = exc.name or file_name
-            where = f" (searched {self.override_dir} and the shipped templates)" \
-                if self.override_dir is not None else ""
-            raise TemplateProblem(f"template {missing} does not exist{where}; "
-                                  f"it is needed for {file_name}") from None
+            where = (
+                f" (searched {self.override_dir} and the shipped templates)"
+                if self.override_dir is not None
+                else ""
+            )
+            raise TemplateProblem(
+                f"template {missing} does not exist{where}; it is needed for {file_name}"
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
             where = exc.filename or self.origin(exc.name or file_name)
-            raise TemplateProblem(f"template {where} does not parse (line {exc.lineno}: "
-                                  f"{exc.message}); fix it, or delete the override to use the "
-                                  "shipped one") from None
+            raise TemplateProblem(
+                f"template {where} does not parse (line {exc.lineno}: "
+                f"{exc.message}); fix it, or delete the override to use the "
+                "shipped one"
+            ) from None
         except jinja2.TemplateError as exc:
-            raise TemplateProblem(f"template {self.origin(file_name)} does not render "
-                                  f"({type(exc).__name__}: {exc}); fix it, or delete the "
-                                  "override to use the shipped one") from None
+            raise TemplateProblem(
+                f"template {self.origin(file_name)} does not render "
+                f"({type(exc).__name__}: {exc}); fix it, or delete the "
+                "override to use the shipped one"
+            ) from None
 
 
 class _Absent(Exception):

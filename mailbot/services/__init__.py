@@ -1,1 +1,2 @@
-"""Services: the use cases (evaluate a mail, issue, escalate, deliver, sync, report) over the store and the ports."""
+"""Services: the use cases (evaluate a mail, issue, escalate, deliver, sync, report) over the
+store and the ports."""

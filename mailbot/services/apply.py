@@ -29,85 +29,163 @@ class Applied:
     escalation_id: int | None = None
 
 
-def apply_decision(deps: Deps, store: Store, row: int, inbound: Inbound, decision: Decision,
-                   facts: Facts, now: datetime) -> Applied:
+def apply_decision(
+    deps: Deps,
+    store: Store,
+    row: int,
+    inbound: Inbound,
+    decision: Decision,
+    facts: Facts,
+    now: datetime,
+) -> Applied:
     """Carry out `decision` for the mail recorded as `row`. Runs inside its transaction."""
     applied = Applied()
-    signer = deps.signer if any(
-        r.action in (Action.ISSUE, Action.TRANSFER) for r in decision.results) else None
+    signer = (
+        deps.signer
+        if any(r.action in (Action.ISSUE, Action.TRANSFER) for r in decision.results)
+        else None
+    )
     shown: list[dict[str, Any]] = []
     pay_url = ""
     for r in decision.results:
         reason = r.reason.value if r.reason else None
         if r.action is Action.ISSUE:
             assert signer is not None
-            lic = issue_license(store, signer, serial=r.serial, email=r.recipient,
-                                order_id=r.order_id, now=now, message_row=row)
+            lic = issue_license(
+                store,
+                signer,
+                serial=r.serial,
+                email=r.recipient,
+                order_id=r.order_id,
+                now=now,
+                message_row=row,
+            )
             applied.license_nos.append(lic.license_no)
-            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found,
-                                     reason=reason, license=lic))
+            shown.append(
+                result_item(
+                    r.serial, r.action.value, as_found=r.as_found, reason=reason, license=lic
+                )
+            )
         elif r.action is Action.RESEND:
             assert r.license_no is not None
             existing = store.license(r.license_no)
             assert existing is not None
-            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found,
-                                     reason=reason, license=existing))
+            shown.append(
+                result_item(
+                    r.serial, r.action.value, as_found=r.as_found, reason=reason, license=existing
+                )
+            )
         elif r.action is Action.TRANSFER:
             assert r.license_no is not None and signer is not None
             old = store.license(r.license_no)
             assert old is not None
-            lic = issue_license(store, signer, serial=r.serial, email=r.recipient,
-                                order_id=old.order_id, now=now, message_row=row,
-                                seat_key=old.seat_key)
-            store.revoke_license(old.license_no, f"transferred to {r.serial}", now,
-                                 replaced_by=lic.license_no)
+            lic = issue_license(
+                store,
+                signer,
+                serial=r.serial,
+                email=r.recipient,
+                order_id=old.order_id,
+                now=now,
+                message_row=row,
+                seat_key=old.seat_key,
+            )
+            store.revoke_license(
+                old.license_no, f"transferred to {r.serial}", now, replaced_by=lic.license_no
+            )
             applied.license_nos.append(lic.license_no)
-            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found,
-                                     reason=reason, old_serial=r.old_serial, license=lic))
+            shown.append(
+                result_item(
+                    r.serial,
+                    r.action.value,
+                    as_found=r.as_found,
+                    reason=reason,
+                    old_serial=r.old_serial,
+                    license=lic,
+                )
+            )
         elif r.action is Action.AWAIT_PAYMENT:
             if not pay_url:
                 pay_url = _pending_payment(deps, store, row, inbound, decision, now)
-            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found,
-                                     reason=reason, old_serial=r.old_serial, pay_url=pay_url))
+            shown.append(
+                result_item(
+                    r.serial,
+                    r.action.value,
+                    as_found=r.as_found,
+                    reason=reason,
+                    old_serial=r.old_serial,
+                    pay_url=pay_url,
+                )
+            )
         else:
-            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found,
-                                     reason=reason, old_serial=r.old_serial))
+            shown.append(
+                result_item(
+                    r.serial,
+                    r.action.value,
+                    as_found=r.as_found,
+                    reason=reason,
+                    old_serial=r.old_serial,
+                )
+            )
 
     if decision.escalates:
-        applied.escalation_id = raise_escalation(deps, store, NewEscalation(
-            reason=decision.reason.value if decision.reason else "",
-            detail="\n".join(decision.explanation), sender=inbound.sender, message_row=row,
-            serials=serial_items(inbound, decision), facts=facts_snapshot(facts)), now)
+        applied.escalation_id = raise_escalation(
+            deps,
+            store,
+            NewEscalation(
+                reason=decision.reason.value if decision.reason else "",
+                detail="\n".join(decision.explanation),
+                sender=inbound.sender,
+                message_row=row,
+                serials=serial_items(inbound, decision),
+                facts=facts_snapshot(facts),
+            ),
+            now,
+        )
     if decision.reason is Reason.REPLY_BOUNCED and facts.bounced_replies:
-        store.mark_outbox_bounced(list(facts.bounced_replies),
-                                  f"bounced: delivery report <{inbound.message_id}>")
+        store.mark_outbox_bounced(
+            list(facts.bounced_replies), f"bounced: delivery report <{inbound.message_id}>"
+        )
     if decision.reply_to:
         applied.outbox_ids.append(_reply(deps, store, row, inbound, decision, shown, facts, now))
     return applied
 
 
-def _pending_payment(deps: Deps, store: Store, row: int, inbound: Inbound, decision: Decision,
-                     now: datetime) -> str:
+def _pending_payment(
+    deps: Deps, store: Store, row: int, inbound: Inbound, decision: Decision, now: datetime
+) -> str:
     """Record the pay-link request and return the link that names it."""
     ref = f"mb_{secrets.token_urlsafe(12)}"
-    store.add_pending_payment(NewPendingPayment(
-        id=ref, message_row=row, sender=inbound.sender,
-        serials=tuple(r.serial for r in decision.results if r.action is Action.AWAIT_PAYMENT),
-        created_at=now,
-        expires_at=now + timedelta(days=deps.settings.orders.payment_expiry_days)))
+    store.add_pending_payment(
+        NewPendingPayment(
+            id=ref,
+            message_row=row,
+            sender=inbound.sender,
+            serials=tuple(r.serial for r in decision.results if r.action is Action.AWAIT_PAYMENT),
+            created_at=now,
+            expires_at=now + timedelta(days=deps.settings.orders.payment_expiry_days),
+        )
+    )
     link = deps.policy.payment_link
     glue = "&" if "?" in link else "?"
-    return link + glue + urlencode({"client_reference_id": ref,
-                                    "prefilled_email": inbound.sender})
+    return link + glue + urlencode({"client_reference_id": ref, "prefilled_email": inbound.sender})
 
 
-def _reply(deps: Deps, store: Store, row: int, inbound: Inbound, decision: Decision,
-           shown: list[dict[str, Any]], facts: Facts, now: datetime) -> int:
+def _reply(
+    deps: Deps,
+    store: Store,
+    row: int,
+    inbound: Inbound,
+    decision: Decision,
+    shown: list[dict[str, Any]],
+    facts: Facts,
+    now: datetime,
+) -> int:
     # The sender's own display name only when the reply goes to the sender; otherwise the
     # name on the order whose address it goes to.
     names = {o.email: o.name for o in facts.orders}
-    name = (inbound.sender_name if decision.reply_to == inbound.sender else "") \
-        or names.get(decision.reply_to, "")
+    name = (inbound.sender_name if decision.reply_to == inbound.sender else "") or names.get(
+        decision.reply_to, ""
+    )
     context = {
         "customer_name": name,
         "results": shown,
@@ -115,6 +193,14 @@ def _reply(deps: Deps, store: Store, row: int, inbound: Inbound, decision: Decis
         "outcome": decision.outcome.value,
         "original_subject": inbound.subject,
     }
-    return queue_mail(deps, store, to=decision.reply_to, template=decision.template,
-                      context=context, now=now, kind="reply", thread=Thread.of(inbound),
-                      message_row=row)
+    return queue_mail(
+        deps,
+        store,
+        to=decision.reply_to,
+        template=decision.template,
+        context=context,
+        now=now,
+        kind="reply",
+        thread=Thread.of(inbound),
+        message_row=row,
+    )

@@ -24,8 +24,9 @@ class Seats:
         paid = [o for o in orders if o.status == "paid"]
         usable = sum(max(0, o.seats - o.refunded_seats) for o in paid)
         in_use = sum(o.used for o in orders)
-        return cls(bought=sum(o.seats for o in orders), usable=usable, in_use=in_use,
-                   free=usable - in_use)
+        return cls(
+            bought=sum(o.seats for o in orders), usable=usable, in_use=in_use, free=usable - in_use
+        )
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ class CustomerView:
         return bool(self.orders or self.licenses or self.messages or self.escalations)
 
 
-def customer_overview(store: Store, email: str,
-                      exclude_message: int | None = None) -> CustomerView:
+def customer_overview(store: Store, email: str, exclude_message: int | None = None) -> CustomerView:
     """One customer's story. Counts only this customer's licenses: it runs inside the worker's
     transaction when a notification is written, so it must not scan every license."""
     email = (email or "").strip().lower()

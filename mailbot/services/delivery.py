@@ -79,20 +79,34 @@ def _file_copy(deps: Deps, row: OutboxRow) -> None:
         log.warning("could not file a copy in Sent", extra={"error": str(exc)})
 
 
-def _failed(deps: Deps, store: Store, row: OutboxRow, attempts: int, error: str,
-            now: datetime) -> None:
+def _failed(
+    deps: Deps, store: Store, row: OutboxRow, attempts: int, error: str, now: datetime
+) -> None:
     with store.transaction():
         store.outbox_failed(row.id, attempts, error)
         if row.kind == "reply" and row.message_row:
-            reply_failed(deps, store, row.message_row,
-                         f"our reply to {row.to_addr} could not be delivered: {error}", now)
+            reply_failed(
+                deps,
+                store,
+                row.message_row,
+                f"our reply to {row.to_addr} could not be delivered: {error}",
+                now,
+            )
     log.warning("reply undeliverable", extra={"outbox_id": row.id, "error": error})
 
 
 def reply_failed(deps: Deps, store: Store, message_row: int, detail: str, now: datetime) -> int:
     """A reply that will never arrive: a person must reach the customer another way."""
     message = store.message(message_row)
-    return raise_escalation(deps, store, NewEscalation(
-        reason=Reason.REPLY_BOUNCED.value, detail=detail,
-        sender=message.sender if message else "", message_row=message_row,
-        serials=message.serials if message else ()), now)
+    return raise_escalation(
+        deps,
+        store,
+        NewEscalation(
+            reason=Reason.REPLY_BOUNCED.value,
+            detail=detail,
+            sender=message.sender if message else "",
+            message_row=message_row,
+            serials=message.serials if message else (),
+        ),
+        now,
+    )

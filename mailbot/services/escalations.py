@@ -34,8 +34,9 @@ from mailbot.store.rows import EscalationRow
 LICENSE_TEMPLATES = frozenset({"issued", "resent", "transferred"})
 FREE_TEXT_TEMPLATE = "staff_reply"
 # Templates that are not answers a person picks: staff mail, and the pay link (needs a request).
-NOT_FOR_REPLIES = frozenset({"staff_reply", "staff_notification", "staff_digest",
-                             "awaiting_payment"})
+NOT_FOR_REPLIES = frozenset(
+    {"staff_reply", "staff_notification", "staff_digest", "awaiting_payment"}
+)
 
 
 @dataclass(frozen=True)
@@ -50,23 +51,35 @@ class ActionResult:
     license_nos: tuple[int, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "outbox_ids": list(self.outbox_ids),
-                "license_nos": list(self.license_nos)}
+        return {
+            **asdict(self),
+            "outbox_ids": list(self.outbox_ids),
+            "license_nos": list(self.license_nos),
+        }
 
 
 def _require_open(store: Store, escalation_id: int) -> EscalationRow:
     esc = require(store, escalation_id)
     if esc.state != OPEN:
-        raise QueueError(f"escalation #{escalation_id} is {esc.state}; "
-                         f"`mailbot queue reopen {escalation_id}` first")
+        raise QueueError(
+            f"escalation #{escalation_id} is {esc.state}; "
+            f"`mailbot queue reopen {escalation_id}` first"
+        )
     return esc
 
 
 # -- actions that only change the queue ------------------------------------------------------
 
 
-def claim(store: Store, escalation_id: int, actor: str, now: datetime, *, force: bool = False,
-          release: bool = False) -> ActionResult:
+def claim(
+    store: Store,
+    escalation_id: int,
+    actor: str,
+    now: datetime,
+    *,
+    force: bool = False,
+    release: bool = False,
+) -> ActionResult:
     """Take an escalation (so colleagues see it is being handled), or give it back."""
     with store.transaction():
         esc = _require_open(store, escalation_id)
@@ -80,11 +93,17 @@ def claim(store: Store, escalation_id: int, actor: str, now: datetime, *, force:
         if holder == actor:
             raise QueueError(f"you already claimed #{escalation_id}")
         if holder and not force:
-            raise QueueError(f"escalation #{escalation_id} is claimed by {holder}; add --force "
-                             "to take it over")
+            raise QueueError(
+                f"escalation #{escalation_id} is claimed by {holder}; add --force to take it over"
+            )
         store.set_claim(escalation_id, actor, now)
-        store.add_audit(escalation_id, actor, "claimed",
-                        f"taken over from {holder}" if holder else "claimed", now)
+        store.add_audit(
+            escalation_id,
+            actor,
+            "claimed",
+            f"taken over from {holder}" if holder else "claimed",
+            now,
+        )
     return ActionResult(escalation_id, "claim", OPEN, f"#{escalation_id} claimed by {actor}")
 
 
@@ -99,8 +118,9 @@ def note(store: Store, escalation_id: int, actor: str, now: datetime, text: str)
     return ActionResult(escalation_id, "note", esc.state, f"note added to #{escalation_id}")
 
 
-def reject(store: Store, escalation_id: int, actor: str, now: datetime,
-           reason: str) -> ActionResult:
+def reject(
+    store: Store, escalation_id: int, actor: str, now: datetime, reason: str
+) -> ActionResult:
     """Close without issuing: the request is refused (no mail is sent; reply first if needed)."""
     if not reason.strip():
         raise QueueError("say why (--reason); colleagues and finance read it later")
@@ -111,8 +131,9 @@ def reject(store: Store, escalation_id: int, actor: str, now: datetime,
     return ActionResult(escalation_id, "reject", REJECTED, f"#{escalation_id} rejected")
 
 
-def resolve(store: Store, escalation_id: int, actor: str, now: datetime,
-            note_text: str = "") -> ActionResult:
+def resolve(
+    store: Store, escalation_id: int, actor: str, now: datetime, note_text: str = ""
+) -> ActionResult:
     """Close as done when it was handled outside mailbot (by phone, by a colleague's mail)."""
     with store.transaction():
         _require_open(store, escalation_id)
@@ -121,51 +142,74 @@ def resolve(store: Store, escalation_id: int, actor: str, now: datetime,
     return ActionResult(escalation_id, "resolve", RESOLVED, f"#{escalation_id} resolved")
 
 
-def reopen(store: Store, escalation_id: int, actor: str, now: datetime,
-           reason: str = "") -> ActionResult:
+def reopen(
+    store: Store, escalation_id: int, actor: str, now: datetime, reason: str = ""
+) -> ActionResult:
     with store.transaction():
         esc = require(store, escalation_id)
         if esc.state == OPEN:
             raise QueueError(f"escalation #{escalation_id} is already open")
         store.set_escalation_state(escalation_id, OPEN, now)
-        store.add_audit(escalation_id, actor, "reopened",
-                        f"was {esc.state}" + (f": {reason.strip()}" if reason.strip() else ""),
-                        now)
+        store.add_audit(
+            escalation_id,
+            actor,
+            "reopened",
+            f"was {esc.state}" + (f": {reason.strip()}" if reason.strip() else ""),
+            now,
+        )
     return ActionResult(escalation_id, "reopen", OPEN, f"#{escalation_id} is open again")
 
 
 # -- actions that license and mail -----------------------------------------------------------
 
 
-def _serials_to_license(store: Store, esc: EscalationRow, given: Sequence[str],
-                        product_code: str) -> list[str]:
+def _serials_to_license(
+    store: Store, esc: EscalationRow, given: Sequence[str], product_code: str
+) -> list[str]:
     if given:
         try:
-            return list(dict.fromkeys(licenses.normalize_serial(s, product_code)
-                                      for s in given))
+            return list(dict.fromkeys(licenses.normalize_serial(s, product_code) for s in given))
         except LicenseError as exc:
             raise QueueError(str(exc)) from None
-    chosen = [item.serial for item in esc.serials
-              if item.status == "ok" and item.action not in ("issue", "resend", "transfer")
-              and store.active_license(item.serial) is None]
+    chosen = [
+        item.serial
+        for item in esc.serials
+        if item.status == "ok"
+        and item.action not in ("issue", "resend", "transfer")
+        and store.active_license(item.serial) is None
+    ]
     if not chosen:
         bad = [i.as_found for i in esc.serials if i.status != "ok"]
-        hint = (f" (it saw {', '.join(repr(b) for b in bad)}, which do not read as valid)"
-                if bad else "")
-        raise QueueError(f"escalation #{esc.id} has no serial left to license{hint}; "
-                         "name it with --serial")
+        hint = (
+            f" (it saw {', '.join(repr(b) for b in bad)}, which do not read as valid)"
+            if bad
+            else ""
+        )
+        raise QueueError(
+            f"escalation #{esc.id} has no serial left to license{hint}; name it with --serial"
+        )
     return list(dict.fromkeys(chosen))
 
 
-def issue(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
-          order_id: str | None = None, grant_reason: str | None = None,
-          serials: Sequence[str] = (), email: str = "", force: bool = False) -> ActionResult:
+def issue(
+    deps: Deps,
+    escalation_id: int,
+    actor: str,
+    now: datetime,
+    *,
+    order_id: str | None = None,
+    grant_reason: str | None = None,
+    serials: Sequence[str] = (),
+    email: str = "",
+    force: bool = False,
+) -> ActionResult:
     """License the escalation's serials (or `serials`) against ORDER_ID, or as a manual grant,
     mail them, and resolve. The mail goes to the order's email; a grant to the sender (or
     `email`)."""
     if bool(order_id) == bool(grant_reason and grant_reason.strip()):
-        raise QueueError('say either --order ORDER or --grant "reason" (a license without an '
-                         'order)')
+        raise QueueError(
+            'say either --order ORDER or --grant "reason" (a license without an order)'
+        )
     refresh_local_orders(deps)
     try:
         with deps.store.transaction() as store:
@@ -173,15 +217,33 @@ def issue(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
             targets = _serials_to_license(store, esc, serials, deps.settings.product.code)
             issued: list[License] = []
             for serial in targets:
-                issued.append(licenses.issue(
-                    deps, store, serial=serial, actor=actor, now=now, order_id=order_id,
-                    grant_reason=grant_reason, email=email or esc.sender,
-                    message_row=esc.message_row, force=force, escalation_id=escalation_id))
+                issued.append(
+                    licenses.issue(
+                        deps,
+                        store,
+                        serial=serial,
+                        actor=actor,
+                        now=now,
+                        order_id=order_id,
+                        grant_reason=grant_reason,
+                        email=email or esc.sender,
+                        message_row=esc.message_row,
+                        force=force,
+                        escalation_id=escalation_id,
+                    )
+                )
             to = licenses.recipient_of(store, issued[0])
             sent = licenses.mail_licenses(
-                deps, store, licenses=[(lic, "issue", "") for lic in issued], to=to,
-                template="issued", now=now, thread=thread_of_row(deps, store, esc.message_row),
-                message_row=esc.message_row, escalation_id=escalation_id)
+                deps,
+                store,
+                licenses=[(lic, "issue", "") for lic in issued],
+                to=to,
+                template="issued",
+                now=now,
+                thread=thread_of_row(deps, store, esc.message_row),
+                message_row=esc.message_row,
+                escalation_id=escalation_id,
+            )
             numbers = ", ".join(f"#{lic.license_no} {lic.serial}" for lic in issued)
             if order_id:
                 where = f"against order {order_id}, mailed to the order's email {to}"
@@ -195,13 +257,26 @@ def issue(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
         raise QueueError(str(exc)) from None
     except sqlite3.IntegrityError:
         raise QueueError("one of the serials already has an active license") from None
-    return ActionResult(escalation_id, "issue", RESOLVED,
-                        f"#{escalation_id} resolved: license {numbers} {where}",
-                        (sent.outbox_id,), tuple(lic.license_no for lic in issued))
+    return ActionResult(
+        escalation_id,
+        "issue",
+        RESOLVED,
+        f"#{escalation_id} resolved: license {numbers} {where}",
+        (sent.outbox_id,),
+        tuple(lic.license_no for lic in issued),
+    )
 
 
-def transfer(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
-             old_serial: str = "", new_serial: str = "", reason: str = "") -> ActionResult:
+def transfer(
+    deps: Deps,
+    escalation_id: int,
+    actor: str,
+    now: datetime,
+    *,
+    old_serial: str = "",
+    new_serial: str = "",
+    reason: str = "",
+) -> ActionResult:
     """Carry out a transfer the bot held back (beyond the automatic limit or unclear): revoke
     the old serial's license, license the new serial on the same seat, mail it, resolve."""
     with deps.store.transaction() as store:
@@ -209,30 +284,55 @@ def transfer(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
         if not (old_serial and new_serial):
             items = [i for i in esc.serials if i.old_serial]
             if len(items) != 1:
-                raise QueueError(f"escalation #{escalation_id} does not name one transfer; "
-                                 "give --old SERIAL and --new SERIAL")
+                raise QueueError(
+                    f"escalation #{escalation_id} does not name one transfer; "
+                    "give --old SERIAL and --new SERIAL"
+                )
             old_serial = old_serial or items[0].old_serial or ""
             new_serial = new_serial or items[0].serial
         try:
             old, new, sent = licenses.transfer(
-                deps, old_serial, new_serial, actor, now, reason=reason,
+                deps,
+                old_serial,
+                new_serial,
+                actor,
+                now,
+                reason=reason,
                 thread=thread_of_row(deps, store, esc.message_row),
-                message_row=esc.message_row, escalation_id=escalation_id)
+                message_row=esc.message_row,
+                escalation_id=escalation_id,
+            )
         except LicenseError as exc:
             raise QueueError(str(exc)) from None
         to = sent.to if sent else ""
-        summary = (f"license #{old.license_no} {old.serial} moved to {new.serial} "
-                   f"(#{new.license_no}), mailed to {to}")
+        summary = (
+            f"license #{old.license_no} {old.serial} moved to {new.serial} "
+            f"(#{new.license_no}), mailed to {to}"
+        )
         store.set_escalation_state(escalation_id, RESOLVED, now)
-        store.add_audit(escalation_id, actor, "transferred",
-                        summary + (f": {reason}" if reason else ""), now)
-    return ActionResult(escalation_id, "transfer", RESOLVED, f"#{escalation_id} resolved: "
-                        f"{summary}", (sent.outbox_id,) if sent else (), (new.license_no,))
+        store.add_audit(
+            escalation_id, actor, "transferred", summary + (f": {reason}" if reason else ""), now
+        )
+    return ActionResult(
+        escalation_id,
+        "transfer",
+        RESOLVED,
+        f"#{escalation_id} resolved: {summary}",
+        (sent.outbox_id,) if sent else (),
+        (new.license_no,),
+    )
 
 
-def reply(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
-          template: str | None = None, text: str | None = None,
-          keep_open: bool = False) -> ActionResult:
+def reply(
+    deps: Deps,
+    escalation_id: int,
+    actor: str,
+    now: datetime,
+    *,
+    template: str | None = None,
+    text: str | None = None,
+    keep_open: bool = False,
+) -> ActionResult:
     """Answer the sender with a named template or free text; resolves unless `keep_open`.
 
     Templates that carry license strings only ever carry licenses that belong to the address
@@ -240,13 +340,17 @@ def reply(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
     if bool(template) == bool(text and text.strip()):
         raise QueueError("say either --template NAME or --text-file FILE")
     if template == "awaiting_payment":
-        raise QueueError("awaiting_payment needs a pay link from a pending request; "
-                         f"`mailbot queue retry {escalation_id}` sends one when orders have a "
-                         "payment_link")
-    if template and (template.startswith("_") or template in NOT_FOR_REPLIES
-                     or not deps.renderer.has(template)):
-        raise QueueError(f"no reply template {template!r}; available: "
-                         f"{', '.join(reply_templates(deps))}")
+        raise QueueError(
+            "awaiting_payment needs a pay link from a pending request; "
+            f"`mailbot queue retry {escalation_id}` sends one when orders have a "
+            "payment_link"
+        )
+    if template and (
+        template.startswith("_") or template in NOT_FOR_REPLIES or not deps.renderer.has(template)
+    ):
+        raise QueueError(
+            f"no reply template {template!r}; available: {', '.join(reply_templates(deps))}"
+        )
     with deps.store.transaction() as store:
         esc = _require_open(store, escalation_id)
         thread = thread_of_row(deps, store, esc.message_row) or Thread(sender=esc.sender)
@@ -260,7 +364,8 @@ def reply(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
             raise QueueError(
                 f"template {template} carries license strings, but {to} holds no active "
                 f"license for the serials of #{escalation_id}; issue one first "
-                f"(`mailbot queue issue {escalation_id} --order ORDER`)")
+                f"(`mailbot queue issue {escalation_id} --order ORDER`)"
+            )
         names = [o.name for o in store.orders_for_email(to) if o.name]
         context = {
             "customer_name": names[0] if names else thread.sender_name,
@@ -271,22 +376,43 @@ def reply(deps: Deps, escalation_id: int, actor: str, now: datetime, *,
             "text": (text or "").strip(),
             "staff_name": actor,
         }
-        outbox_id = queue_mail(deps, store, to=to, template=template or FREE_TEXT_TEMPLATE,
-                               context=context, now=now, kind="reply", thread=thread,
-                               message_row=esc.message_row, escalation_id=escalation_id,
-                               automatic=bool(template))
-        what = (f"template {template}" if template else
-                f"a written answer ({len(text or '')} characters)")
+        outbox_id = queue_mail(
+            deps,
+            store,
+            to=to,
+            template=template or FREE_TEXT_TEMPLATE,
+            context=context,
+            now=now,
+            kind="reply",
+            thread=thread,
+            message_row=esc.message_row,
+            escalation_id=escalation_id,
+            automatic=bool(template),
+        )
+        what = (
+            f"template {template}"
+            if template
+            else f"a written answer ({len(text or '')} characters)"
+        )
         state = OPEN if keep_open else RESOLVED
         if keep_open:
             store.touch_escalation(escalation_id, now)
         else:
             store.set_escalation_state(escalation_id, RESOLVED, now)
-        store.add_audit(escalation_id, actor, "replied", f"{what} to {to}"
-                        + ("" if keep_open else "; resolved"), now)
-    return ActionResult(escalation_id, "reply", state,
-                        f"reply to {to} queued ({what})"
-                        + ("" if keep_open else f"; #{escalation_id} resolved"), (outbox_id,))
+        store.add_audit(
+            escalation_id,
+            actor,
+            "replied",
+            f"{what} to {to}" + ("" if keep_open else "; resolved"),
+            now,
+        )
+    return ActionResult(
+        escalation_id,
+        "reply",
+        state,
+        f"reply to {to} queued ({what})" + ("" if keep_open else f"; #{escalation_id} resolved"),
+        (outbox_id,),
+    )
 
 
 def reply_templates(deps: Deps) -> list[str]:
@@ -298,13 +424,23 @@ def _reply_results(store: Store, esc: EscalationRow, to: str) -> list[dict[str, 
     results = []
     for item in esc.serials:
         if item.status != "ok":
-            results.append(result_item(item.serial, "clarify", as_found=item.as_found,
-                                       old_serial=item.old_serial))
+            results.append(
+                result_item(
+                    item.serial, "clarify", as_found=item.as_found, old_serial=item.old_serial
+                )
+            )
             continue
         lic = store.active_license(item.serial)
         if lic is not None and lic.state is LicenseState.ACTIVE and lic.customer_email == to:
-            results.append(result_item(item.serial, "resend", as_found=item.as_found,
-                                       old_serial=item.old_serial, license=lic))
+            results.append(
+                result_item(
+                    item.serial,
+                    "resend",
+                    as_found=item.as_found,
+                    old_serial=item.old_serial,
+                    license=lic,
+                )
+            )
     return results
 
 
@@ -319,8 +455,10 @@ def retry(deps: Deps, escalation_id: int, actor: str, now: datetime) -> ActionRe
     esc = _require_open(store, escalation_id)
     raw = store.message_raw(esc.message_row) if esc.message_row is not None else None
     if esc.message_row is None or not raw:
-        raise QueueError(f"the mail of #{escalation_id} was not stored (too large or lost); "
-                         "decide by hand (`mailbot queue issue` or `reply`)")
+        raise QueueError(
+            f"the mail of #{escalation_id} was not stored (too large or lost); "
+            "decide by hand (`mailbot queue issue` or `reply`)"
+        )
     refresh_local_orders(deps)
     try:
         return _retry(deps, escalation_id, esc.message_row, raw, actor, now)
@@ -330,12 +468,14 @@ def retry(deps: Deps, escalation_id: int, actor: str, now: datetime) -> ActionRe
         last = f"{type(exc).__name__}: {exc}"
         with store.transaction():
             store.add_audit(escalation_id, actor, "retried", f"failed again: {last}", now)
-        raise QueueError(f"deciding #{escalation_id} failed again ({last}); reply or issue by "
-                         "hand") from None
+        raise QueueError(
+            f"deciding #{escalation_id} failed again ({last}); reply or issue by hand"
+        ) from None
 
 
-def _retry(deps: Deps, escalation_id: int, message_row: int, raw: bytes, actor: str,
-           now: datetime) -> ActionResult:
+def _retry(
+    deps: Deps, escalation_id: int, message_row: int, raw: bytes, actor: str, now: datetime
+) -> ActionResult:
     inbound = parse(deps.settings, raw)
     with deps.store.transaction() as store:
         esc = _require_open(store, escalation_id)
@@ -347,24 +487,44 @@ def _retry(deps: Deps, escalation_id: int, message_row: int, raw: bytes, actor: 
             what = decision.reason.value if decision.reason else decision.outcome.value
             store.update_escalation(
                 escalation_id,
-                reason=decision.reason.value if decision.escalates and decision.reason
+                reason=decision.reason.value
+                if decision.escalates and decision.reason
                 else esc.reason,
-                detail="\n".join(decision.explanation), serials=result.serial_items,
-                facts=facts_snapshot(result.facts), at=now)
-            store.add_audit(escalation_id, actor, "retried",
-                            f"still {decision.outcome.value} ({what}): {why}", now)
-            return ActionResult(escalation_id, "retry", OPEN,
-                                f"#{escalation_id} still needs a person: "
-                                f"{decision.outcome.value} ({what}). {why}")
+                detail="\n".join(decision.explanation),
+                serials=result.serial_items,
+                facts=facts_snapshot(result.facts),
+                at=now,
+            )
+            store.add_audit(
+                escalation_id,
+                actor,
+                "retried",
+                f"still {decision.outcome.value} ({what}): {why}",
+                now,
+            )
+            return ActionResult(
+                escalation_id,
+                "retry",
+                OPEN,
+                f"#{escalation_id} still needs a person: {decision.outcome.value} ({what}). {why}",
+            )
         applied = apply_decision(deps, store, message_row, inbound, decision, result.facts, now)
-        store.set_message_outcome(message_row, outcome=decision.outcome.value,
-                                  reason=decision.reason.value if decision.reason else None,
-                                  serials=result.serial_items,
-                                  explanation=list(decision.explanation)
-                                  + list(inbound.problems))
+        store.set_message_outcome(
+            message_row,
+            outcome=decision.outcome.value,
+            reason=decision.reason.value if decision.reason else None,
+            serials=result.serial_items,
+            explanation=list(decision.explanation) + list(inbound.problems),
+        )
         store.set_escalation_state(escalation_id, RESOLVED, now)
-        store.add_audit(escalation_id, actor, "retried",
-                        f"now {decision.outcome.value}: {why}", now)
-    return ActionResult(escalation_id, "retry", RESOLVED,
-                        f"#{escalation_id} resolved: now {decision.outcome.value}",
-                        tuple(applied.outbox_ids), tuple(applied.license_nos))
+        store.add_audit(
+            escalation_id, actor, "retried", f"now {decision.outcome.value}: {why}", now
+        )
+    return ActionResult(
+        escalation_id,
+        "retry",
+        RESOLVED,
+        f"#{escalation_id} resolved: now {decision.outcome.value}",
+        tuple(applied.outbox_ids),
+        tuple(applied.license_nos),
+    )

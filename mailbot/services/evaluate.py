@@ -70,19 +70,24 @@ class Evaluation:
 
 def parse(settings: Settings, raw: bytes) -> Inbound:
     """The project's one parser, with the configured product, authserv id and caps."""
-    return parse_message(raw, product_code=settings.product.code,
-                         authserv_id=settings.security.authserv_id,
-                         max_serials=settings.policy.max_serials_per_mail)
+    return parse_message(
+        raw,
+        product_code=settings.product.code,
+        authserv_id=settings.security.authserv_id,
+        max_serials=settings.policy.max_serials_per_mail,
+    )
 
 
-def gather(reader: FactsReader, inbound: Inbound, cls: Classification, policy: Policy,
-           now: datetime) -> Facts:
+def gather(
+    reader: FactsReader, inbound: Inbound, cls: Classification, policy: Policy, now: datetime
+) -> Facts:
     """Read what the store knows about this sender and these serials."""
     serials = [f.normalized for f in inbound.serials if f.status is SerialStatus.OK]
     if cls.old_serial:
         serials.append(cls.old_serial)
-    orders = {o.order_id: o for o in reader.orders_for_email(inbound.sender)} \
-        if inbound.sender else {}
+    orders = (
+        {o.order_id: o for o in reader.orders_for_email(inbound.sender)} if inbound.sender else {}
+    )
     for named in reader.orders_by_reference(inbound.order_refs):
         orders[named.order_id] = named
         for o in reader.orders_for_email(named.email):
@@ -92,8 +97,11 @@ def gather(reader: FactsReader, inbound: Inbound, cls: Classification, policy: P
     if cls.reason is Reason.BOUNCE and inbound.bounced_message_ids:
         # Only replies to customers: a bounced staff notification escalated would notify the
         # same bouncing address again, and again.
-        bounced = tuple(r.message_id for r in reader.outbox_by_message_ids(
-            inbound.bounced_message_ids) if r.kind == "reply")
+        bounced = tuple(
+            r.message_id
+            for r in reader.outbox_by_message_ids(inbound.bounced_message_ids)
+            if r.kind == "reply"
+        )
     # Every address this mail could make us write to: a license for an order named in the
     # mail goes to the order's address, so a colleague asking must not reset that count.
     addresses = {inbound.sender, inbound.reply_to, *(o.email for o in orders.values())}
@@ -103,15 +111,23 @@ def gather(reader: FactsReader, inbound: Inbound, cls: Classification, policy: P
         customer_licenses=tuple(reader.active_licenses_for_orders(orders)),
         transfers_in_window=reader.transfers_in_window(
             [lic.seat_key for lic in licenses.values()],
-            now - timedelta(days=policy.transfer_window_days)),
+            now - timedelta(days=policy.transfer_window_days),
+        ),
         previous_mistyped=reader.previous_mistyped(inbound.sender) if inbound.sender else 0,
         replies_last_hour=reader.replies_since(addresses, now - timedelta(hours=1)),
         bounced_replies=bounced,
     )
 
 
-def evaluate(reader: FactsReader, inbound: Inbound, policy: Policy, now: datetime, *,
-             check_duplicate: bool = True, cls: Classification | None = None) -> Evaluation:
+def evaluate(
+    reader: FactsReader,
+    inbound: Inbound,
+    policy: Policy,
+    now: datetime,
+    *,
+    check_duplicate: bool = True,
+    cls: Classification | None = None,
+) -> Evaluation:
     """Classify (unless `cls` is given), gather and decide one parsed mail. A mail whose
     Message-ID was processed before is a duplicate (`check_duplicate=False` for a retry of
     that very mail)."""
@@ -119,8 +135,11 @@ def evaluate(reader: FactsReader, inbound: Inbound, policy: Policy, now: datetim
     if check_duplicate:
         first = reader.message_by_message_id(inbound.message_id)
         if first is not None:
-            decision = Decision(Outcome.IGNORED, Reason.DUPLICATE, explanation=(
-                f"the same Message-ID was processed as mail #{first.id}",))
+            decision = Decision(
+                Outcome.IGNORED,
+                Reason.DUPLICATE,
+                explanation=(f"the same Message-ID was processed as mail #{first.id}",),
+            )
             return Evaluation(inbound, cls, None, decision, duplicate_of=first.id)
     facts = gather(reader, inbound, cls, policy, now)
     return Evaluation(inbound, cls, facts, decide(inbound, cls, facts, policy))
@@ -132,13 +151,18 @@ def serial_items(inbound: Inbound, decision: Decision) -> tuple[SerialItem, ...]
     items = []
     for f in inbound.serials:
         r = by_serial.get(f.normalized)
-        items.append(SerialItem(
-            serial=f.normalized, as_found=f.as_found, status=f.status.value,
-            new=r is not None and r.action in (Action.ISSUE, Action.TRANSFER),
-            action=r.action.value if r else None,
-            reason=r.reason.value if r and r.reason else None,
-            order_id=r.order_id if r else None,
-            old_serial=r.old_serial if r else None))
+        items.append(
+            SerialItem(
+                serial=f.normalized,
+                as_found=f.as_found,
+                status=f.status.value,
+                new=r is not None and r.action in (Action.ISSUE, Action.TRANSFER),
+                action=r.action.value if r else None,
+                reason=r.reason.value if r and r.reason else None,
+                order_id=r.order_id if r else None,
+                old_serial=r.old_serial if r else None,
+            )
+        )
     return tuple(items)
 
 
@@ -148,14 +172,23 @@ def facts_snapshot(facts: Facts | None) -> dict[str, Any]:
         return {}
     return {
         "orders": [
-            {"order_id": o.order_id, "email": o.email, "seats": o.seats,
-             "refunded_seats": o.refunded_seats, "status": o.status.value,
-             "usable_seats": o.usable_seats}
+            {
+                "order_id": o.order_id,
+                "email": o.email,
+                "seats": o.seats,
+                "refunded_seats": o.refunded_seats,
+                "status": o.status.value,
+                "usable_seats": o.usable_seats,
+            }
             for o in facts.orders
         ],
         "licenses": {
-            s: {"license_no": lic.license_no, "customer_email": lic.customer_email,
-                "state": lic.state.value, "order_id": lic.order_id}
+            s: {
+                "license_no": lic.license_no,
+                "customer_email": lic.customer_email,
+                "state": lic.state.value,
+                "order_id": lic.order_id,
+            }
             for s, lic in facts.licenses.items()
         },
         "active_licenses_on_orders": len(facts.customer_licenses),

@@ -93,9 +93,16 @@ class Explainer:
     def explain_raw(self, raw: bytes) -> dict[str, Any]:
         settings = self.deps.settings
         if len(raw) > settings.policy.max_message_bytes:
-            return {"message_id": None, "sender": "", "subject": "", "outcome": "escalated",
-                    "reason": "too_large", "serials": [], "reply_to": None,
-                    "explanation": [f"{len(raw)} bytes, over the size cap"]}
+            return {
+                "message_id": None,
+                "sender": "",
+                "subject": "",
+                "outcome": "escalated",
+                "reason": "too_large",
+                "serials": [],
+                "reply_to": None,
+                "explanation": [f"{len(raw)} bytes, over the size cap"],
+            }
         inbound = parse(settings, raw)
         result = evaluate(self.facts, inbound, self.deps.policy, self.deps.clock.now())
         decision = result.decision
@@ -120,16 +127,29 @@ class Explainer:
         }
         known = self._store.message_by_key(fetched.key)
         if known is not None:
-            return {**head, "message_id": known.message_id, "sender": "", "subject": "",
-                    "outcome": known.outcome, "reason": known.reason, "serials": [],
-                    "reply_to": None,
-                    "explanation": [f"already decided as mail #{known.id}; the next run "
-                                    "only files it"]}
+            return {
+                **head,
+                "message_id": known.message_id,
+                "sender": "",
+                "subject": "",
+                "outcome": known.outcome,
+                "reason": known.reason,
+                "serials": [],
+                "reply_to": None,
+                "explanation": [f"already decided as mail #{known.id}; the next run only files it"],
+            }
         if fetched.raw is None:
-            return {**head, "message_id": fetched.message_id or None, "sender": "",
-                    "subject": "", "outcome": "escalated", "reason": "too_large",
-                    "serials": [], "reply_to": None,
-                    "explanation": [f"{fetched.size} bytes, over the size cap"]}
+            return {
+                **head,
+                "message_id": fetched.message_id or None,
+                "sender": "",
+                "subject": "",
+                "outcome": "escalated",
+                "reason": "too_large",
+                "serials": [],
+                "reply_to": None,
+                "explanation": [f"{fetched.size} bytes, over the size cap"],
+            }
         return {**head, **self.explain_raw(fetched.raw)}
 
     def explain_mailbox(self) -> Iterator[dict[str, Any]]:

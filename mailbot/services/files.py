@@ -14,16 +14,22 @@ def writable_folder(name: str, folder: Path) -> Check:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        return Check(name, False,
-                     f"cannot create folder {folder}: {existing} is not a folder. Fix the path "
-                     f"in the config.")
+        return Check(
+            name,
+            False,
+            f"cannot create folder {folder}: {existing} is not a folder. Fix the path "
+            f"in the config.",
+        )
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".mailbot-doctor-"):
             pass
     except OSError as exc:
-        return Check(name, False,
-                     f"cannot write in {existing} ({exc.strerror}): make it writable for the "
-                     f"user running mailbot, or change the path in the config")
+        return Check(
+            name,
+            False,
+            f"cannot write in {existing} ({exc.strerror}): make it writable for the "
+            f"user running mailbot, or change the path in the config",
+        )
     if existing == folder:
         return Check(name, True, f"{folder} is writable")
     return Check(name, True, f"{folder} does not exist yet; it will be created")

@@ -23,8 +23,9 @@ log = logging.getLogger("mailbot.finance_flags")
 OVERUSE_REASONS = (Reason.REFUNDED_ORDER.value, Reason.DISPUTED_ORDER.value)
 
 
-def flag_overused(deps: Deps, store: Store, now: datetime,
-                  order_ids: Iterable[str] | None = None) -> list[int]:
+def flag_overused(
+    deps: Deps, store: Store, now: datetime, order_ids: Iterable[str] | None = None
+) -> list[int]:
     """Escalate orders (these, or all) with more active licenses than usable seats after a
     refund or dispute; returns the escalations created."""
     created: list[int] = []
@@ -37,35 +38,60 @@ def flag_overused(deps: Deps, store: Store, now: datetime,
     return created
 
 
-def _flag_order(deps: Deps, store: Store, order: Order, numbers: list[int],
-                now: datetime) -> int | None:
-    reason = (Reason.DISPUTED_ORDER if order.status is OrderStatus.DISPUTED
-              else Reason.REFUNDED_ORDER)
-    picture = {"status": order.status.value, "usable_seats": order.usable_seats,
-               "licenses": numbers}
+def _flag_order(
+    deps: Deps, store: Store, order: Order, numbers: list[int], now: datetime
+) -> int | None:
+    reason = (
+        Reason.DISPUTED_ORDER if order.status is OrderStatus.DISPUTED else Reason.REFUNDED_ORDER
+    )
+    picture = {
+        "status": order.status.value,
+        "usable_seats": order.usable_seats,
+        "licenses": numbers,
+    }
     with store.transaction():
         previous = store.finance_flags(order.order_id, OVERUSE_REASONS)
         if previous and previous[0].facts.get("picture") == picture:
             return None  # nothing new since staff last saw it (open or closed)
         licenses = [lic for lic in (store.license(n) for n in numbers) if lic is not None]
         detail = _overuse_detail(order, licenses)
-        facts = {"overused_order": order.order_id, "picture": picture}
-        serials = tuple(SerialItem(serial=lic.serial, as_found=lic.serial, status="ok",
-                                   reason=reason.value, order_id=order.order_id,
-                                   license_no=lic.license_no) for lic in licenses)
+        facts: dict[str, object] = {"overused_order": order.order_id, "picture": picture}
+        serials = tuple(
+            SerialItem(
+                serial=lic.serial,
+                as_found=lic.serial,
+                status="ok",
+                reason=reason.value,
+                order_id=order.order_id,
+                license_no=lic.license_no,
+            )
+            for lic in licenses
+        )
         still_open = [p for p in previous if p.state == "open"]
         if still_open:
             esc_id = still_open[0].id
-            store.update_escalation(esc_id, reason=reason.value, detail=detail,
-                                    serials=serials, facts=facts, at=now)
+            store.update_escalation(
+                esc_id, reason=reason.value, detail=detail, serials=serials, facts=facts, at=now
+            )
             store.add_audit(esc_id, BOT, "updated", detail, now)
             return None
-        esc_id = raise_escalation(deps, store, NewEscalation(
-            reason=reason.value, detail=detail, sender=order.email, serials=serials,
-            facts=facts), now)
-    log.info("order over-used after a refund or dispute",
-             extra={"order": order.order_id, "status": order.status.value,
-                    "active": len(numbers), "usable": order.usable_seats})
+        esc_id = raise_escalation(
+            deps,
+            store,
+            NewEscalation(
+                reason=reason.value, detail=detail, sender=order.email, serials=serials, facts=facts
+            ),
+            now,
+        )
+    log.info(
+        "order over-used after a refund or dispute",
+        extra={
+            "order": order.order_id,
+            "status": order.status.value,
+            "active": len(numbers),
+            "usable": order.usable_seats,
+        },
+    )
     return esc_id
 
 
@@ -77,7 +103,9 @@ def _overuse_detail(order: Order, licenses: Sequence[License]) -> str:
     else:
         what = f"{order.refunded_seats} of its {order.seats} seat(s) were refunded"
     listed = ", ".join(f"#{lic.license_no} ({lic.serial})" for lic in licenses)
-    return (f"order {order.order_id} of {order.email}: {what}; {len(licenses)} active "
-            f"license(s) on {order.usable_seats} usable seat(s): {listed}. Nothing was revoked: "
-            "decide with finance whether to revoke (`mailbot licenses revoke N --reason ...`) "
-            "or keep them, then resolve this.")
+    return (
+        f"order {order.order_id} of {order.email}: {what}; {len(licenses)} active "
+        f"license(s) on {order.usable_seats} usable seat(s): {listed}. Nothing was revoked: "
+        "decide with finance whether to revoke (`mailbot licenses revoke N --reason ...`) "
+        "or keep them, then resolve this."
+    )

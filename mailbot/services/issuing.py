@@ -15,19 +15,38 @@ from mailbot.store import Store
 log = logging.getLogger("mailbot.issuing")
 
 
-def issue_license(store: Store, signer: Signer, *, serial: str, email: str,
-                  order_id: str | None, now: datetime, message_row: int | None,
-                  seat_key: int | None = None, granted_by: str = "",
-                  grant_reason: str = "") -> License:
+def issue_license(
+    store: Store,
+    signer: Signer,
+    *,
+    serial: str,
+    email: str,
+    order_id: str | None,
+    now: datetime,
+    message_row: int | None,
+    seat_key: int | None = None,
+    granted_by: str = "",
+    grant_reason: str = "",
+) -> License:
     """Sign and store a license for `serial`, in the caller's transaction. Raises
     sqlite3.IntegrityError when the serial already has an active license."""
     no = store.next_license_no()
     lic = License(
-        license_no=no, serial=serial, customer_email=email, order_id=order_id,
-        seat_key=seat_key or no, issued_at=now, license_string=signer.sign(serial, no, now.date()),
-        key_id=signer.key_id, message_row=message_row, granted_by=granted_by,
-        grant_reason=grant_reason)
+        license_no=no,
+        serial=serial,
+        customer_email=email,
+        order_id=order_id,
+        seat_key=seat_key or no,
+        issued_at=now,
+        license_string=signer.sign(serial, no, now.date()),
+        key_id=signer.key_id,
+        message_row=message_row,
+        granted_by=granted_by,
+        grant_reason=grant_reason,
+    )
     store.add_license(lic)
-    log.info("license issued", extra={"license_no": no, "serial": serial,
-                                      "license": short(lic.license_string)})
+    log.info(
+        "license issued",
+        extra={"license_no": no, "serial": serial, "license": short(lic.license_string)},
+    )
     return lic

@@ -54,14 +54,22 @@ def normalize_serial(text: str, product_code: str) -> str:
     if found is None:
         raise LicenseError(f"{text!r} is not a {product_code} serial number")
     if found.status is not serials.SerialStatus.OK:
-        raise LicenseError(f"{text!r} reads as {found.normalized}, but its check symbol is "
-                           "wrong: a character is mistyped")
+        raise LicenseError(
+            f"{text!r} reads as {found.normalized}, but its check symbol is "
+            "wrong: a character is mistyped"
+        )
     return found.normalized
 
 
-def list_licenses(store: Store, *, email: str | None = None, order_id: str | None = None,
-                  serial: str | None = None, state: str | None = None,
-                  product_code: str = "AMC") -> list[License]:
+def list_licenses(
+    store: Store,
+    *,
+    email: str | None = None,
+    order_id: str | None = None,
+    serial: str | None = None,
+    state: str | None = None,
+    product_code: str = "AMC",
+) -> list[License]:
     """Licenses matching all given filters, oldest first; `email` may be "@domain"."""
     if serial is not None:
         serial = serials.normalize(serial, product_code) or serial.strip().upper()
@@ -84,44 +92,70 @@ def license_detail(store: Store, license_no: int) -> LicenseDetail:
 # -- issuing by hand -------------------------------------------------------------------------
 
 
-def issue(deps: Deps, store: Store, *, serial: str, actor: str, now: datetime,
-          order_id: str | None = None, grant_reason: str | None = None, email: str = "",
-          message_row: int | None = None, seat_key: int | None = None,
-          force: bool = False, escalation_id: int | None = None) -> License:
+def issue(
+    deps: Deps,
+    store: Store,
+    *,
+    serial: str,
+    actor: str,
+    now: datetime,
+    order_id: str | None = None,
+    grant_reason: str | None = None,
+    email: str = "",
+    message_row: int | None = None,
+    seat_key: int | None = None,
+    force: bool = False,
+    escalation_id: int | None = None,
+) -> License:
     """Issue a license by a person's decision: against ORDER_ID (paid, with a free seat unless
     `force`), or as a manual grant to EMAIL with a reason. Runs in the caller's transaction."""
     serial = normalize_serial(serial, deps.settings.product.code)
     if order_id:
         order = store.order(order_id)
         if order is None:
-            raise LicenseError(f"no order {order_id!r}; `mailbot orders list` shows the known "
-                               "ones")
+            raise LicenseError(f"no order {order_id!r}; `mailbot orders list` shows the known ones")
         if order.status is not OrderStatus.PAID:
-            raise LicenseError(f"order {order_id} is {order.status.value}: it gives no seats; "
-                               "use --grant \"reason\" to license without an order")
+            raise LicenseError(
+                f"order {order_id} is {order.status.value}: it gives no seats; "
+                'use --grant "reason" to license without an order'
+            )
         used = store.seats_in_use([order_id]).get(order_id, 0)
         if seat_key is None and used >= order.usable_seats and not force:
             raise LicenseError(
                 f"order {order_id} has no free seat ({used} of {order.usable_seats} in use); "
-                "add --force to issue over its seats (finance will see it), or use --grant")
+                "add --force to issue over its seats (finance will see it), or use --grant"
+            )
         email = order.email
     else:
         if not (grant_reason or "").strip():
-            raise LicenseError("a license without an order needs a reason (--grant \"why\")")
+            raise LicenseError('a license without an order needs a reason (--grant "why")')
         email = email.strip().lower()
         if "@" not in email:
             raise LicenseError("a manual grant needs the customer's email address")
     _refuse_active(store, serial)
     try:
-        lic = issue_license(store, deps.signer, serial=serial, email=email, order_id=order_id,
-                            now=now, message_row=message_row, seat_key=seat_key,
-                            granted_by=actor, grant_reason=(grant_reason or "").strip())
+        lic = issue_license(
+            store,
+            deps.signer,
+            serial=serial,
+            email=email,
+            order_id=order_id,
+            now=now,
+            message_row=message_row,
+            seat_key=seat_key,
+            granted_by=actor,
+            grant_reason=(grant_reason or "").strip(),
+        )
     except sqlite3.IntegrityError:
         raise LicenseError(f"{serial} already has an active license") from None
-    what = (f"issued to {email} against order {order_id}" if order_id
-            else f"granted to {email} without an order: {grant_reason}")
-    store.add_audit(escalation_id, actor, "license_issued",
-                    f"license #{lic.license_no}: {serial} {what}", now)
+    what = (
+        f"issued to {email} against order {order_id}"
+        if order_id
+        else f"granted to {email} without an order: {grant_reason}"
+    )
+    store.add_audit(
+        escalation_id, actor, "license_issued", f"license #{lic.license_no}: {serial} {what}", now
+    )
     return lic
 
 
@@ -131,7 +165,8 @@ def _refuse_active(store: Store, serial: str) -> None:
         raise LicenseError(
             f"{serial} already has an active license (#{active.license_no}, "
             f"{active.customer_email}); `mailbot licenses resend {active.license_no}` "
-            "sends it again")
+            "sends it again"
+        )
 
 
 def recipient_of(store: Store, lic: License) -> str:
@@ -143,14 +178,25 @@ def recipient_of(store: Store, lic: License) -> str:
     return lic.customer_email
 
 
-def mail_licenses(deps: Deps, store: Store, *, licenses: list[tuple[License, str, str]],
-                  to: str, template: str, now: datetime, thread: Thread | None = None,
-                  message_row: int | None = None, escalation_id: int | None = None,
-                  customer_name: str = "") -> Sent:
+def mail_licenses(
+    deps: Deps,
+    store: Store,
+    *,
+    licenses: list[tuple[License, str, str]],
+    to: str,
+    template: str,
+    now: datetime,
+    thread: Thread | None = None,
+    message_row: int | None = None,
+    escalation_id: int | None = None,
+    customer_name: str = "",
+) -> Sent:
     """Mail license strings with an outcome template. `licenses` holds (license, action,
     old serial) with action "issue", "resend" or "transfer"."""
-    results = [result_item(lic.serial, action, old_serial=old or None, license=lic)
-               for lic, action, old in licenses]
+    results = [
+        result_item(lic.serial, action, old_serial=old or None, license=lic)
+        for lic, action, old in licenses
+    ]
     if not customer_name:
         names = [o.name for o in store.orders_for_email(to) if o.name]
         customer_name = names[0] if names else (thread.sender_name if thread else "")
@@ -161,9 +207,18 @@ def mail_licenses(deps: Deps, store: Store, *, licenses: list[tuple[License, str
         "outcome": template,
         "original_subject": thread.subject if thread else "",
     }
-    outbox_id = queue_mail(deps, store, to=to, template=template, context=context, now=now,
-                           kind="reply", thread=thread, message_row=message_row,
-                           escalation_id=escalation_id)
+    outbox_id = queue_mail(
+        deps,
+        store,
+        to=to,
+        template=template,
+        context=context,
+        now=now,
+        kind="reply",
+        thread=thread,
+        message_row=message_row,
+        escalation_id=escalation_id,
+    )
     return Sent(outbox_id, to)
 
 
@@ -184,10 +239,16 @@ def resend(deps: Deps, license_no: int, actor: str, now: datetime) -> Sent:
         if lic.state is not LicenseState.ACTIVE:
             raise LicenseError(f"license #{license_no} is revoked; it cannot be sent again")
         to = recipient_of(store, lic)
-        sent = mail_licenses(deps, store, licenses=[(lic, "resend", "")], to=to,
-                             template="resent", now=now)
-        store.add_audit(None, actor, "license_resent",
-                        f"license #{license_no}: {lic.serial} mailed again to {to}", now)
+        sent = mail_licenses(
+            deps, store, licenses=[(lic, "resend", "")], to=to, template="resent", now=now
+        )
+        store.add_audit(
+            None,
+            actor,
+            "license_resent",
+            f"license #{license_no}: {lic.serial} mailed again to {to}",
+            now,
+        )
     return sent
 
 
@@ -200,15 +261,28 @@ def revoke(deps: Deps, license_no: int, reason: str, actor: str, now: datetime) 
         if lic.state is not LicenseState.ACTIVE:
             raise LicenseError(f"license #{license_no} is already revoked")
         store.revoke_license(license_no, reason.strip(), now)
-        store.add_audit(None, actor, "license_revoked",
-                        f"license #{license_no}: {lic.serial} revoked: {reason.strip()}", now)
+        store.add_audit(
+            None,
+            actor,
+            "license_revoked",
+            f"license #{license_no}: {lic.serial} revoked: {reason.strip()}",
+            now,
+        )
     return _license(deps.store, license_no)
 
 
-def transfer(deps: Deps, old_serial: str, new_serial: str, actor: str, now: datetime,
-             reason: str = "", mail: bool = True, thread: Thread | None = None,
-             message_row: int | None = None, escalation_id: int | None = None,
-             ) -> tuple[License, License, Sent | None]:
+def transfer(
+    deps: Deps,
+    old_serial: str,
+    new_serial: str,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+    mail: bool = True,
+    thread: Thread | None = None,
+    message_row: int | None = None,
+    escalation_id: int | None = None,
+) -> tuple[License, License, Sent | None]:
     """Move a seat from OLD to NEW on a person's decision (no automatic limit): the old license
     is revoked, the new serial licensed on the same seat and order, mailed to the order's email."""
     code = deps.settings.product.code
@@ -222,41 +296,85 @@ def transfer(deps: Deps, old_serial: str, new_serial: str, actor: str, now: date
             if old is None:
                 raise LicenseError(f"{old_serial} has no active license")
             _refuse_active(store, new_serial)
-            new = issue(deps, store, serial=new_serial, actor=actor, now=now,
-                        order_id=old.order_id, email=old.customer_email,
-                        grant_reason=reason or f"transfer from {old_serial}",
-                        seat_key=old.seat_key, message_row=message_row,
-                        escalation_id=escalation_id)
-            store.revoke_license(old.license_no, f"transferred to {new_serial}", now,
-                                 replaced_by=new.license_no)
+            new = issue(
+                deps,
+                store,
+                serial=new_serial,
+                actor=actor,
+                now=now,
+                order_id=old.order_id,
+                email=old.customer_email,
+                grant_reason=reason or f"transfer from {old_serial}",
+                seat_key=old.seat_key,
+                message_row=message_row,
+                escalation_id=escalation_id,
+            )
+            store.revoke_license(
+                old.license_no, f"transferred to {new_serial}", now, replaced_by=new.license_no
+            )
             why = f" ({reason})" if reason else ""
-            store.add_audit(escalation_id, actor, "license_transferred",
-                            f"license #{old.license_no}: {old_serial} transferred to "
-                            f"{new_serial} (license #{new.license_no}) by staff{why}", now)
+            store.add_audit(
+                escalation_id,
+                actor,
+                "license_transferred",
+                f"license #{old.license_no}: {old_serial} transferred to "
+                f"{new_serial} (license #{new.license_no}) by staff{why}",
+                now,
+            )
             sent = None
             if mail:
-                sent = mail_licenses(deps, store, licenses=[(new, "transfer", old_serial)],
-                                     to=recipient_of(store, new), template="transferred",
-                                     now=now, thread=thread, message_row=message_row,
-                                     escalation_id=escalation_id)
+                sent = mail_licenses(
+                    deps,
+                    store,
+                    licenses=[(new, "transfer", old_serial)],
+                    to=recipient_of(store, new),
+                    template="transferred",
+                    now=now,
+                    thread=thread,
+                    message_row=message_row,
+                    escalation_id=escalation_id,
+                )
     except sqlite3.IntegrityError:
         raise LicenseError(f"{new_serial} already has an active license") from None
     return _license(deps.store, old.license_no), new, sent
 
 
-def grant(deps: Deps, serial: str, email: str, reason: str, actor: str, now: datetime,
-          order_id: str | None = None, force: bool = False,
-          mail: bool = True) -> tuple[License, Sent | None]:
+def grant(
+    deps: Deps,
+    serial: str,
+    email: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+    order_id: str | None = None,
+    force: bool = False,
+    mail: bool = True,
+) -> tuple[License, Sent | None]:
     """License SERIAL by hand: against an order, or without one (a manual grant, with reason)."""
     refresh_local_orders(deps)
     try:
         with deps.store.transaction() as store:
-            lic = issue(deps, store, serial=serial, actor=actor, now=now, order_id=order_id,
-                        grant_reason=reason, email=email, force=force)
+            lic = issue(
+                deps,
+                store,
+                serial=serial,
+                actor=actor,
+                now=now,
+                order_id=order_id,
+                grant_reason=reason,
+                email=email,
+                force=force,
+            )
             sent = None
             if mail:
-                sent = mail_licenses(deps, store, licenses=[(lic, "issue", "")],
-                                     to=recipient_of(store, lic), template="issued", now=now)
+                sent = mail_licenses(
+                    deps,
+                    store,
+                    licenses=[(lic, "issue", "")],
+                    to=recipient_of(store, lic),
+                    template="issued",
+                    now=now,
+                )
     except sqlite3.IntegrityError:
         raise LicenseError(f"{serial} already has an active license") from None
     return lic, sent

@@ -40,9 +40,14 @@ class Thread:
 
     @classmethod
     def of(cls, inbound: Inbound) -> Thread:
-        return cls(message_id=inbound.message_id, references=inbound.references,
-                   subject=inbound.subject, sender=inbound.sender,
-                   sender_name=inbound.sender_name, reply_to=inbound.reply_to)
+        return cls(
+            message_id=inbound.message_id,
+            references=inbound.references,
+            subject=inbound.subject,
+            sender=inbound.sender,
+            sender_name=inbound.sender_name,
+            reply_to=inbound.reply_to,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,32 @@ class StoredMail:
 def stored_mail(deps: Deps, store: Store, message: MessageRow) -> StoredMail:
     """What the parse stored for this mail; for a mail stored before parses were kept, the
     project's own capped parser reads the raw mail again."""
-    thread = Thread(message_id=message.message_id, references=message.references,
-                    subject=message.subject, sender=message.sender,
-                    sender_name=message.sender_name, reply_to=message.reply_to)
+    thread = Thread(
+        message_id=message.message_id,
+        references=message.references,
+        subject=message.subject,
+        sender=message.sender,
+        sender_name=message.sender_name,
+        reply_to=message.reply_to,
+    )
     if message.text is not None or not message.has_raw:
         return StoredMail(thread, message.headers, message.text or "")
     raw = store.message_raw(message.id) or b""
     settings = deps.settings
-    inbound = parse_message(raw, product_code=settings.product.code,
-                            authserv_id=settings.security.authserv_id,
-                            max_serials=settings.policy.max_serials_per_mail)
-    thread = Thread(message_id=message.message_id or inbound.message_id,
-                    references=inbound.references, subject=message.subject or inbound.subject,
-                    sender=message.sender or inbound.sender, sender_name=inbound.sender_name,
-                    reply_to=inbound.reply_to)
+    inbound = parse_message(
+        raw,
+        product_code=settings.product.code,
+        authserv_id=settings.security.authserv_id,
+        max_serials=settings.policy.max_serials_per_mail,
+    )
+    thread = Thread(
+        message_id=message.message_id or inbound.message_id,
+        references=inbound.references,
+        subject=message.subject or inbound.subject,
+        sender=message.sender or inbound.sender,
+        sender_name=inbound.sender_name,
+        reply_to=inbound.reply_to,
+    )
     return StoredMail(thread, inbound.shown_headers, readable_text(inbound))
 
 
@@ -99,14 +116,28 @@ def thread_of_row(deps: Deps, store: Store, message_row: int | None) -> Thread |
 # -- what the reply templates show ----------------------------------------------------------------
 
 
-def result_item(serial: str, action: str, *, as_found: str = "", reason: str | None = None,
-                old_serial: str | None = None, license: License | None = None,
-                pay_url: str = "") -> dict[str, Any]:
+def result_item(
+    serial: str,
+    action: str,
+    *,
+    as_found: str = "",
+    reason: str | None = None,
+    old_serial: str | None = None,
+    license: License | None = None,
+    pay_url: str = "",
+) -> dict[str, Any]:
     """One serial as the reply templates show it (see templates/_results.txt)."""
-    return {"serial": serial, "as_found": as_found or serial, "action": action,
-            "reason": reason, "reason_text": customer_text(reason), "old_serial": old_serial,
-            "license_string": license.license_string if license else "",
-            "license_no": license.license_no if license else None, "pay_url": pay_url}
+    return {
+        "serial": serial,
+        "as_found": as_found or serial,
+        "action": action,
+        "reason": reason,
+        "reason_text": customer_text(reason),
+        "old_serial": old_serial,
+        "license_string": license.license_string if license else "",
+        "license_no": license.license_no if license else None,
+        "pay_url": pay_url,
+    }
 
 
 def base_context(deps: Deps) -> dict[str, Any]:
@@ -138,8 +169,11 @@ def queue_mail(
     message_id = new_message_id(settings.outbox.from_address)
     in_reply_to = ""
     references: Sequence[str] = ()
-    if thread is not None and thread.message_id and not thread.message_id.endswith(
-            "@mailbot.invalid"):
+    if (
+        thread is not None
+        and thread.message_id
+        and not thread.message_id.endswith("@mailbot.invalid")
+    ):
         in_reply_to, references = thread.message_id, thread.references
     if not subject:
         subject = reply_subject(thread.subject if thread else "", settings.product.name)
@@ -156,6 +190,13 @@ def queue_mail(
         references=references,
         automatic=automatic,
     )
-    return store.add_outbox(message_id=message_id, kind=kind, to_addr=to,
-                            subject=composed.subject, raw=composed.raw, created_at=now,
-                            message_row=message_row, escalation_id=escalation_id)
+    return store.add_outbox(
+        message_id=message_id,
+        kind=kind,
+        to_addr=to,
+        subject=composed.subject,
+        raw=composed.raw,
+        created_at=now,
+        message_row=message_row,
+        escalation_id=escalation_id,
+    )

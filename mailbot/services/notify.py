@@ -49,13 +49,22 @@ def escalation_created(deps: Deps, store: Store, escalation_id: int, now: dateti
         return
     try:
         item = _item(deps, store, escalation_id)
-        queue_mail(deps, store, to=settings.outbox.staff_address,
-                   template="staff_notification", context={"e": item}, now=now,
-                   kind="notification", escalation_id=escalation_id)
+        queue_mail(
+            deps,
+            store,
+            to=settings.outbox.staff_address,
+            template="staff_notification",
+            context={"e": item},
+            now=now,
+            kind="notification",
+            escalation_id=escalation_id,
+        )
     except Exception as exc:  # noqa: BLE001 - a notification must never cost the customer's mail
         # Left un-notified: the notification job tries again as a digest.
-        log.warning("could not queue the staff notification",
-                    extra={"escalation": escalation_id, "error": str(exc)})
+        log.warning(
+            "could not queue the staff notification",
+            extra={"escalation": escalation_id, "error": str(exc)},
+        )
         return
     store.mark_notified([escalation_id], now)
 
@@ -76,10 +85,20 @@ def send_digest(deps: Deps, now: datetime) -> int:
         if not pending:
             return 0
         items = [_item(deps, store, p.id) for p in pending]
-        queue_mail(deps, store, to=to, template="staff_digest",
-                   context={"items": items, "count": len(items),
-                            "minutes": staff.digest_minutes, "now": iso(now)},
-                   now=now, kind="digest")
+        queue_mail(
+            deps,
+            store,
+            to=to,
+            template="staff_digest",
+            context={
+                "items": items,
+                "count": len(items),
+                "minutes": staff.digest_minutes,
+                "now": iso(now),
+            },
+            now=now,
+            kind="digest",
+        )
         store.mark_notified([p.id for p in pending], now)
         store.set_state(DIGEST_STATE, iso(now))
     log.info("staff digest queued", extra={"escalations": len(items)})
@@ -112,7 +131,8 @@ def _item(deps: Deps, store: Store, escalation_id: int) -> dict[str, Any]:
         "reason_help": staff_text(esc.reason),
         "sender": esc.sender or "(unknown sender)",
         "subject": message.subject if message is not None else "",
-        "received_at": iso(message.received_at) if message is not None and message.received_at
+        "received_at": iso(message.received_at)
+        if message is not None and message.received_at
         else iso(esc.created_at),
         "created_at": iso(esc.created_at),
         "detail": [line for line in esc.detail.splitlines() if line.strip()],

@@ -77,16 +77,28 @@ class SyncReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "resumed": self.resumed, "complete": self.complete,
-            "orders": self.orders, "pages": self.pages, "events_orders": self.events_orders,
-            "webhook_events": self.webhook_events, "fulfilled": list(self.fulfilled),
-            "licenses_issued": self.licenses_issued, "escalations": list(self.escalations),
-            "api_calls": self.api_calls, "seconds": round(self.seconds, 3),
+            "mode": self.mode,
+            "resumed": self.resumed,
+            "complete": self.complete,
+            "orders": self.orders,
+            "pages": self.pages,
+            "events_orders": self.events_orders,
+            "webhook_events": self.webhook_events,
+            "fulfilled": list(self.fulfilled),
+            "licenses_issued": self.licenses_issued,
+            "escalations": list(self.escalations),
+            "api_calls": self.api_calls,
+            "seconds": round(self.seconds, 3),
         }
 
 
-def sync_orders(deps: Deps, *, full: bool = False, progress: Progress | None = None,
-                budget_seconds: float | None = None) -> SyncReport:
+def sync_orders(
+    deps: Deps,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    budget_seconds: float | None = None,
+) -> SyncReport:
     """Bring the store's orders up to date with the order source, then act on the changes.
 
     `progress` gets the number of orders stored so far by a re-list, after each page.
@@ -110,15 +122,27 @@ def sync_orders(deps: Deps, *, full: bool = False, progress: Progress | None = N
         report.seconds = time.perf_counter() - started
     # Also after a crash between an upsert and its checks: they look at the whole store.
     _after_upsert(deps, report)
-    log.info("orders synced", extra={"mode": report.mode, "orders": report.orders,
-                                     "api_calls": report.api_calls,
-                                     "fulfilled": len(report.fulfilled),
-                                     "escalations": len(report.escalations)})
+    log.info(
+        "orders synced",
+        extra={
+            "mode": report.mode,
+            "orders": report.orders,
+            "api_calls": report.api_calls,
+            "fulfilled": len(report.fulfilled),
+            "escalations": len(report.escalations),
+        },
+    )
     return report
 
 
-def _sync_events(deps: Deps, source: OrderEvents, report: SyncReport, full: bool,
-                 progress: Progress | None, budget_seconds: float | None) -> None:
+def _sync_events(
+    deps: Deps,
+    source: OrderEvents,
+    report: SyncReport,
+    full: bool,
+    progress: Progress | None,
+    budget_seconds: float | None,
+) -> None:
     store = deps.store
     process_webhook_events(deps, report)
     events_cursor = store.get_state(STATE_EVENTS) or None
@@ -168,15 +192,25 @@ def _incremental(deps: Deps, source: OrderEvents, cursor: str, report: SyncRepor
         _after_upsert(deps, report)
 
 
-def _relist(deps: Deps, source: OrderEvents, state: dict[str, Any] | None, report: SyncReport,
-            progress: Progress | None, deadline: float | None) -> bool:
+def _relist(
+    deps: Deps,
+    source: OrderEvents,
+    state: dict[str, Any] | None,
+    report: SyncReport,
+    progress: Progress | None,
+    deadline: float | None,
+) -> bool:
     """Walk the re-list from its saved cursor; True when it reached the end."""
     store = deps.store
     now = deps.clock.now()
     if state is None:
         # Taken before the first page is read: events from here on are read incrementally.
-        state = {"cursor": None, "events": source.initial_cursor(now),
-                 "started": iso(now), "orders": 0}
+        state = {
+            "cursor": None,
+            "events": source.initial_cursor(now),
+            "started": iso(now),
+            "orders": 0,
+        }
         with store.transaction():
             store.set_state(STATE_RELIST, json.dumps(state))
     else:
@@ -194,8 +228,9 @@ def _relist(deps: Deps, source: OrderEvents, state: dict[str, Any] | None, repor
                     if not store.get_state(STATE_EVENTS):
                         store.set_state(STATE_EVENTS, str(state["events"]))
                 else:
-                    store.set_state(STATE_RELIST, json.dumps(
-                        dict(state, cursor=cursor, orders=count)))
+                    store.set_state(
+                        STATE_RELIST, json.dumps(dict(state, cursor=cursor, orders=count))
+                    )
             report.stored.update(o.order_id for o in orders)
             report.pages += 1
             if orders:
@@ -205,8 +240,10 @@ def _relist(deps: Deps, source: OrderEvents, state: dict[str, Any] | None, repor
             if cursor is None:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
-                log.info("re-list paused at its time budget; the next sync resumes it",
-                         extra={"orders": count})
+                log.info(
+                    "re-list paused at its time budget; the next sync resumes it",
+                    extra={"orders": count},
+                )
                 return False
     finally:
         # Ends the page walk (and its connection use) when the loop is left early.
@@ -232,8 +269,9 @@ def queue_webhook_event(store: Store, event_id: str, now: Any) -> bool:
     return store.queue_webhook_event(event_id, now)
 
 
-def process_webhook_events(deps: Deps, report: SyncReport | None = None,
-                           limit: int = WEBHOOK_BATCH) -> int:
+def process_webhook_events(
+    deps: Deps, report: SyncReport | None = None, limit: int = WEBHOOK_BATCH
+) -> int:
     """Fetch each queued event again from the source and store the current state of its
     orders.
 
@@ -254,10 +292,10 @@ def process_webhook_events(deps: Deps, report: SyncReport | None = None,
             if exc.permanent and attempts >= WEBHOOK_GIVE_UP:
                 # Stripe keeps refusing this one: drop it rather than block the queue; the
                 # Events API sync reads the same change anyway.
-                log.warning("webhook event given up", extra={"event": event.id,
-                                                              "error": str(exc)})
-                store.webhook_event_failed(event.id, attempts, str(exc),
-                                           given_up_at=deps.clock.now())
+                log.warning("webhook event given up", extra={"event": event.id, "error": str(exc)})
+                store.webhook_event_failed(
+                    event.id, attempts, str(exc), given_up_at=deps.clock.now()
+                )
                 continue
             store.webhook_event_failed(event.id, attempts, str(exc))
             raise

@@ -33,8 +33,16 @@ def refresh_local_orders(deps: Deps, *, force: bool = False) -> list[Order]:
     return orders
 
 
-def add_manual_order(store: Store, now: datetime, *, email: str, seats: int, name: str = "",
-                     order_id: str = "", status: str = "paid") -> Order:
+def add_manual_order(
+    store: Store,
+    now: datetime,
+    *,
+    email: str,
+    seats: int,
+    name: str = "",
+    order_id: str = "",
+    status: str = "paid",
+) -> Order:
     """Record an offline order (bank transfer, invoice); the id defaults to MAN-<date>-<n>."""
     email = email.strip().lower()
     if "@" not in email:
@@ -50,9 +58,18 @@ def add_manual_order(store: Store, now: datetime, *, email: str, seats: int, nam
         existing = store.order(order_id)
         if existing is not None and existing.source != "manual":
             # The sync would put it back anyway; until then its seats would be wrong.
-            raise ValueError(f"order {order_id} comes from {existing.source} and cannot be "
-                             "replaced; choose another --order-id")
-        order = Order(order_id=order_id, email=email, name=name, seats=seats,
-                      status=OrderStatus(status), created=now, source="manual")
+            raise ValueError(
+                f"order {order_id} comes from {existing.source} and cannot be "
+                "replaced; choose another --order-id"
+            )
+        order = Order(
+            order_id=order_id,
+            email=email,
+            name=name,
+            seats=seats,
+            status=OrderStatus(status),
+            created=now,
+            source="manual",
+        )
         store.upsert_orders([order], now)
     return order

@@ -54,20 +54,25 @@ def fulfil_paid_links(deps: Deps, store: Store, now: datetime) -> list[Fulfilmen
             result = _fulfil(deps, store, pending_id, order_id, now)
         except sqlite3.IntegrityError:
             # Another path licensed a serial in between; the next sync re-sends it instead.
-            log.warning("pay-link fulfilment collided with another license; retried next sync",
-                        extra={"pending": pending_id})
+            log.warning(
+                "pay-link fulfilment collided with another license; retried next sync",
+                extra={"pending": pending_id},
+            )
             continue
         except Exception as exc:  # noqa: BLE001 - one request must not block the others
-            log.error("pay-link fulfilment failed; retried next sync",
-                      extra={"pending": pending_id, "error": str(exc)})
+            log.error(
+                "pay-link fulfilment failed; retried next sync",
+                extra={"pending": pending_id, "error": str(exc)},
+            )
             continue
         if result is not None:
             done.append(result)
     return done
 
 
-def _fulfil(deps: Deps, store: Store, pending_id: str, order_id: str,
-            now: datetime) -> Fulfilment | None:
+def _fulfil(
+    deps: Deps, store: Store, pending_id: str, order_id: str, now: datetime
+) -> Fulfilment | None:
     with store.transaction():
         pending = store.pending_payment(pending_id)
         if pending is None or pending.state not in ("open", "expired"):
@@ -95,16 +100,27 @@ def _fulfil(deps: Deps, store: Store, pending_id: str, order_id: str,
             elif free <= 0:
                 left.append((serial, Reason.SEATS_EXHAUSTED))
             else:
-                new = issue_license(store, deps.signer, serial=serial, email=order.email,
-                                    order_id=order.order_id, now=now,
-                                    message_row=pending.message_row)
+                new = issue_license(
+                    store,
+                    deps.signer,
+                    serial=serial,
+                    email=order.email,
+                    order_id=order.order_id,
+                    now=now,
+                    message_row=pending.message_row,
+                )
                 free -= 1
                 issued.append(new)
                 results.append(result_item(serial, "issue", license=new))
-                store.add_audit(None, BOT, "license_issued",
-                                f"license #{new.license_no}: {serial} issued to {order.email} "
-                                f"against order {order.order_id} (paid pay-link request "
-                                f"{pending_id})", now)
+                store.add_audit(
+                    None,
+                    BOT,
+                    "license_issued",
+                    f"license #{new.license_no}: {serial} issued to {order.email} "
+                    f"against order {order.order_id} (paid pay-link request "
+                    f"{pending_id})",
+                    now,
+                )
         for serial, reason in left:
             results.append(result_item(serial, "escalate", reason=reason.value))
 
@@ -116,46 +132,103 @@ def _fulfil(deps: Deps, store: Store, pending_id: str, order_id: str,
         licensed = bool(issued or resent)
         if licensed or deps.policy.acknowledge_escalations:
             outbox_id = queue_mail(
-                deps, store, to=order.email, template="issued" if licensed else "escalated",
-                context={"customer_name": order.name or (thread.sender_name if thread else ""),
-                         "results": results, "licensed": licensed,
-                         "outcome": "issued" if licensed else "escalated",
-                         "original_subject": thread.subject if thread else ""},
-                now=now, kind="reply", thread=thread, message_row=pending.message_row)
+                deps,
+                store,
+                to=order.email,
+                template="issued" if licensed else "escalated",
+                context={
+                    "customer_name": order.name or (thread.sender_name if thread else ""),
+                    "results": results,
+                    "licensed": licensed,
+                    "outcome": "issued" if licensed else "escalated",
+                    "original_subject": thread.subject if thread else "",
+                },
+                now=now,
+                kind="reply",
+                thread=thread,
+                message_row=pending.message_row,
+            )
         store.fulfil_payment(pending_id, order.order_id, now)
         if pending.state == "expired":
             _close_expired(store, pending, order, now)
-    log.info("pay-link request fulfilled",
-             extra={"pending": pending_id, "order": order.order_id, "issued": len(issued),
-                    "resent": len(resent), "escalated": len(left)})
-    return Fulfilment(pending_id, order.order_id, order.email,
-                      tuple(lic.license_no for lic in issued),
-                      tuple(lic.license_no for lic in resent),
-                      tuple(s for s, _ in left), escalation_id, outbox_id)
+    log.info(
+        "pay-link request fulfilled",
+        extra={
+            "pending": pending_id,
+            "order": order.order_id,
+            "issued": len(issued),
+            "resent": len(resent),
+            "escalated": len(left),
+        },
+    )
+    return Fulfilment(
+        pending_id,
+        order.order_id,
+        order.email,
+        tuple(lic.license_no for lic in issued),
+        tuple(lic.license_no for lic in resent),
+        tuple(s for s, _ in left),
+        escalation_id,
+        outbox_id,
+    )
 
 
-def _escalate_leftovers(deps: Deps, store: Store, pending: PendingPayment, order: Order,
-                        left: Sequence[tuple[str, Reason]], now: datetime) -> int:
-    lines = [f"pay-link request {pending.id} was paid by order {order.order_id} "
-             f"({order.email}, {order.seats} seat(s)), but these serials could not be licensed "
-             "automatically:"]
+def _escalate_leftovers(
+    deps: Deps,
+    store: Store,
+    pending: PendingPayment,
+    order: Order,
+    left: Sequence[tuple[str, Reason]],
+    now: datetime,
+) -> int:
+    lines = [
+        f"pay-link request {pending.id} was paid by order {order.order_id} "
+        f"({order.email}, {order.seats} seat(s)), but these serials could not be licensed "
+        "automatically:"
+    ]
     lines += [f"{serial}: {why.value}" for serial, why in left]
-    return raise_escalation(deps, store, NewEscalation(
-        reason=left[0][1].value, detail="\n".join(lines), sender=pending.sender or order.email,
-        message_row=pending.message_row,
-        serials=tuple(SerialItem(serial=s, as_found=s, status="ok", action="escalate",
-                                 reason=why.value, order_id=order.order_id) for s, why in left),
-        facts={"pending_payment": pending.id, "order_id": order.order_id,
-               "usable_seats": order.usable_seats}), now)
+    return raise_escalation(
+        deps,
+        store,
+        NewEscalation(
+            reason=left[0][1].value,
+            detail="\n".join(lines),
+            sender=pending.sender or order.email,
+            message_row=pending.message_row,
+            serials=tuple(
+                SerialItem(
+                    serial=s,
+                    as_found=s,
+                    status="ok",
+                    action="escalate",
+                    reason=why.value,
+                    order_id=order.order_id,
+                )
+                for s, why in left
+            ),
+            facts={
+                "pending_payment": pending.id,
+                "order_id": order.order_id,
+                "usable_seats": order.usable_seats,
+            },
+        ),
+        now,
+    )
 
 
 def _close_expired(store: Store, pending: PendingPayment, order: Order, now: datetime) -> None:
-    for esc_id in store.open_escalations_of_message(Reason.PAYMENT_EXPIRED.value,
-                                                    pending.message_row):
+    for esc_id in store.open_escalations_of_message(
+        Reason.PAYMENT_EXPIRED.value, pending.message_row
+    ):
         store.set_escalation_state(esc_id, "resolved", now)
-        store.add_audit(esc_id, BOT, "resolved",
-                        f"pay-link request {pending.id} was paid after it expired (order "
-                        f"{order.order_id}); the licenses were mailed automatically", now)
+        store.add_audit(
+            esc_id,
+            BOT,
+            "resolved",
+            f"pay-link request {pending.id} was paid after it expired (order "
+            f"{order.order_id}); the licenses were mailed automatically",
+            now,
+        )
 
 
 def expire_pending_payments(deps: Deps, now: datetime) -> int:
@@ -168,12 +241,25 @@ def expire_pending_payments(deps: Deps, now: datetime) -> int:
             if not store.expire_payment(p.id):
                 continue
             count += 1
-            raise_escalation(deps, store, NewEscalation(
-                reason=Reason.PAYMENT_EXPIRED.value,
-                detail=f"pay-link request {p.id} was not paid by {p.expires_at.isoformat()}",
-                sender=p.sender, message_row=p.message_row,
-                serials=tuple(SerialItem(serial=s, as_found=s, status="ok",
-                                         action="await_payment",
-                                         reason=Reason.PAYMENT_EXPIRED.value)
-                              for s in p.serials)), now)
+            raise_escalation(
+                deps,
+                store,
+                NewEscalation(
+                    reason=Reason.PAYMENT_EXPIRED.value,
+                    detail=f"pay-link request {p.id} was not paid by {p.expires_at.isoformat()}",
+                    sender=p.sender,
+                    message_row=p.message_row,
+                    serials=tuple(
+                        SerialItem(
+                            serial=s,
+                            as_found=s,
+                            status="ok",
+                            action="await_payment",
+                            reason=Reason.PAYMENT_EXPIRED.value,
+                        )
+                        for s in p.serials
+                    ),
+                ),
+                now,
+            )
     return count

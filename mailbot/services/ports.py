@@ -139,8 +139,9 @@ class OrderEvents(Protocol):
     """An order source that is kept current incrementally (Stripe): a resumable re-list, an
     events cursor, and single events named by a webhook."""
 
-    def backfill(self, cursor: str | None = None) -> Generator[tuple[list[Order], str | None],
-                                                               None, None]:
+    def backfill(
+        self, cursor: str | None = None
+    ) -> Generator[tuple[list[Order], str | None], None, None]:
         """Re-list every order a page at a time: (orders of one page, cursor to resume
         after it); the last cursor is None."""
         ...

@@ -26,30 +26,50 @@ from mailbot.services.ports import Check, OrderSource, Signer
 
 # One result of every kind the reply templates know, so every branch of them renders.
 _SAMPLE_RESULTS = [
-    {"serial": "AMC-0000-0000-0000-0000", "as_found": "AMC-0000-0000-0000-0000",
-     "action": action, "reason": reason, "reason_text": reason_text,
-     "old_serial": "AMC-1111-1111-1111-1111" if action == "transfer" else None,
-     "license_string": "AMC1-SAMPLE" if action in ("issue", "resend", "transfer") else "",
-     "license_no": 1, "pay_url": "https://pay.example/sample" if action == "await_payment"
-     else ""}
+    {
+        "serial": "AMC-0000-0000-0000-0000",
+        "as_found": "AMC-0000-0000-0000-0000",
+        "action": action,
+        "reason": reason,
+        "reason_text": reason_text,
+        "old_serial": "AMC-1111-1111-1111-1111" if action == "transfer" else None,
+        "license_string": "AMC1-SAMPLE" if action in ("issue", "resend", "transfer") else "",
+        "license_no": 1,
+        "pay_url": "https://pay.example/sample" if action == "await_payment" else "",
+    }
     for action, reason, reason_text in (
-        ("issue", None, ""), ("resend", None, ""), ("transfer", None, ""),
-        ("await_payment", None, ""), ("clarify", "mistyped_serial", "a character is mistyped"),
+        ("issue", None, ""),
+        ("resend", None, ""),
+        ("transfer", None, ""),
+        ("await_payment", None, ""),
+        ("clarify", "mistyped_serial", "a character is mistyped"),
         ("escalate", "no_order", "we found no order for your address"),
     )
 ]
 
 _SAMPLE_ITEM = {
-    "id": 1, "reason": "no_order", "reason_help": "no order for the sender's address",
-    "sender": "customer@example.com", "subject": "License request",
-    "received_at": "2026-01-01T00:00:00+00:00", "created_at": "2026-01-01T00:00:00+00:00",
+    "id": 1,
+    "reason": "no_order",
+    "reason_help": "no order for the sender's address",
+    "sender": "customer@example.com",
+    "subject": "License request",
+    "received_at": "2026-01-01T00:00:00+00:00",
+    "created_at": "2026-01-01T00:00:00+00:00",
     "detail": ["no paid order for customer@example.com"],
-    "serials": [{"serial": "AMC-0000-0000-0000-0000", "as_found": "AMC-0000-0000-0000-0000",
-                 "status": "ok", "action": "escalate", "reason": "no_order"}],
+    "serials": [
+        {
+            "serial": "AMC-0000-0000-0000-0000",
+            "as_found": "AMC-0000-0000-0000-0000",
+            "status": "ok",
+            "action": "escalate",
+            "reason": "no_order",
+        }
+    ],
     "suggestions": ["mailbot queue retry 1"],
     "orders": [{"order_id": "cs_sample", "status": "paid", "seats": 1, "used": 1}],
     "seats": {"bought": 1, "usable": 1, "in_use": 1, "free": 0},
-    "excerpt": "Hello,\nhere is my serial.", "folder": "mailbot/escalated",
+    "excerpt": "Hello,\nhere is my serial.",
+    "folder": "mailbot/escalated",
 }
 
 
@@ -84,10 +104,12 @@ def check_templates(settings: Settings, renderer: Renderer) -> list[Check]:
         except SetupError as exc:
             checks.append(Check(f"template {name}", False, str(exc)))
             continue
-        where = "overridden in " + str(settings.templates_dir) \
-            if settings.templates_dir is not None and any(
-                (settings.templates_dir / f"{name}.{ext}").is_file() for ext in ("txt", "html")
-            ) else "shipped"
+        where = (
+            "overridden in " + str(settings.templates_dir)
+            if settings.templates_dir is not None
+            and any((settings.templates_dir / f"{name}.{ext}").is_file() for ext in ("txt", "html"))
+            else "shipped"
+        )
         checks.append(Check(f"template {name}", True, f"renders ({where})"))
     return checks
 
@@ -101,16 +123,27 @@ def check_signing(settings: Settings, signer: Signer) -> Check:
     serial = f"{settings.product.code}-0000-0000-0000-0000"
     try:
         string = signer.sign(serial, 1, date(2026, 1, 1))
-        verify_license(string, serial=serial, public_keys=signer.public_keys(),
-                       product_code=settings.product.code, today=date(2026, 1, 1))
+        verify_license(
+            string,
+            serial=serial,
+            public_keys=signer.public_keys(),
+            product_code=settings.product.code,
+            today=date(2026, 1, 1),
+        )
     except InvalidLicense as exc:
-        return Check("signing key", False,
-                     f"a license signed with {path} does not verify ({exc}): its public key is "
-                     f"missing from {settings.signing.public_keys}; run `mailbot keys init`")
+        return Check(
+            "signing key",
+            False,
+            f"a license signed with {path} does not verify ({exc}): its public key is "
+            f"missing from {settings.signing.public_keys}; run `mailbot keys init`",
+        )
     except Exception as exc:  # noqa: BLE001 - a key that cannot sign is a setup fault
         return Check("signing key", False, f"{path} cannot sign a license ({exc})")
-    return Check("signing key", True,
-                 f"{path} signs, and the signature verifies (key id {signer.key_id:02x})")
+    return Check(
+        "signing key",
+        True,
+        f"{path} signs, and the signature verifies (key id {signer.key_id:02x})",
+    )
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -144,23 +177,31 @@ def check_store(path: Path) -> Check:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
             version = 0
             if "meta" in tables:
-                row = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 version = int(row[0]) if row else 0
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         return Check("store", False, f"{path} cannot be read as a mailbot database ({exc})")
     if version > SCHEMA_VERSION:
-        return Check("store", False, f"{path} is schema version {version}, newer than this "
-                                     f"mailbot ({SCHEMA_VERSION}): upgrade mailbot")
+        return Check(
+            "store",
+            False,
+            f"{path} is schema version {version}, newer than this "
+            f"mailbot ({SCHEMA_VERSION}): upgrade mailbot",
+        )
     if version < SCHEMA_VERSION:
-        return Check("store", True, f"{path} is schema version {version}; the next run "
-                                    f"migrates it to {SCHEMA_VERSION} in place")
+        return Check(
+            "store",
+            True,
+            f"{path} is schema version {version}; the next run "
+            f"migrates it to {SCHEMA_VERSION} in place",
+        )
     return Check("store", True, f"{path} opens, schema version {version} (current)")
 
 

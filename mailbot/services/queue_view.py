@@ -42,10 +42,16 @@ class EscalationView:
         return self.escalation.id
 
 
-def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | None = None,
-                     sender: str | None = None, older_than: timedelta | None = None,
-                     newer_than: timedelta | None = None,
-                     now: datetime | None = None) -> list[EscalationRow]:
+def list_escalations(
+    store: Store,
+    *,
+    state: str | None = OPEN,
+    reason: str | None = None,
+    sender: str | None = None,
+    older_than: timedelta | None = None,
+    newer_than: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[EscalationRow]:
     """Escalations matching all filters, oldest first (who waited longest is served first)."""
     if (older_than is not None or newer_than is not None) and now is None:
         raise ValueError("age filters need `now`")
@@ -53,8 +59,9 @@ def list_escalations(store: Store, *, state: str | None = OPEN, reason: str | No
     after = _ago(now, newer_than) if newer_than is not None and now is not None else None
     if older_than is not None and before is None:
         return []  # older than anything that could be stored
-    return store.escalations(state=state, reason=reason, sender=sender, created_before=before,
-                             created_after=after)
+    return store.escalations(
+        state=state, reason=reason, sender=sender, created_before=before, created_after=after
+    )
 
 
 def _ago(now: datetime, age: timedelta) -> datetime | None:

@@ -28,7 +28,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
@@ -48,14 +48,34 @@ EXCEPTION_KINDS = (
 )
 
 ORDER_FIELDS = (
-    "order_id", "email", "name", "status", "created", "source", "currency", "amount_total",
-    "seats", "paid_seats", "refunded_seats", "usable_seats", "licenses_issued",
-    "licenses_revoked", "transfers", "seats_free",
+    "order_id",
+    "email",
+    "name",
+    "status",
+    "created",
+    "source",
+    "currency",
+    "amount_total",
+    "seats",
+    "paid_seats",
+    "refunded_seats",
+    "usable_seats",
+    "licenses_issued",
+    "licenses_revoked",
+    "transfers",
+    "seats_free",
 )
 EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
 TOTAL_FIELDS = (
-    "currency", "orders", "amount_total", "seats", "paid_seats", "refunded_seats",
-    "usable_seats", "licenses_issued", "seats_free",
+    "currency",
+    "orders",
+    "amount_total",
+    "seats",
+    "paid_seats",
+    "refunded_seats",
+    "usable_seats",
+    "licenses_issued",
+    "seats_free",
 )
 
 
@@ -71,11 +91,11 @@ class Period:
     def contains(self, at: datetime | None) -> bool:
         if at is None:
             return False
-        lo = datetime.combine(self.start, time.min, tzinfo=timezone.utc)
-        at = at.astimezone(timezone.utc)
+        lo = datetime.combine(self.start, time.min, tzinfo=UTC)
+        at = at.astimezone(UTC)
         if self.end >= date.max:  # --to 9999-12-31: there is no day after it
             return lo <= at
-        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.utc)
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
         return lo <= at < hi
 
 
@@ -161,8 +181,13 @@ def refunded_seats(order: Order) -> int:
     return min(order.refunded_seats, order.seats)
 
 
-def build_report(orders: Iterable[Order], licenses: Iterable[License], period: Period,
-                 now: datetime, progress: Progress | None = None) -> Report:
+def build_report(
+    orders: Iterable[Order],
+    licenses: Iterable[License],
+    period: Period,
+    now: datetime,
+    progress: Progress | None = None,
+) -> Report:
     all_orders = list(orders)
     records = list(licenses)
     by_order: dict[str, list[License]] = {}
@@ -178,38 +203,77 @@ def build_report(orders: Iterable[Order], licenses: Iterable[License], period: P
         mine = by_order.get(order.order_id, [])
         active = [lic for lic in mine if lic.state is LicenseState.ACTIVE]
         if order.status in (OrderStatus.REFUNDED, OrderStatus.DISPUTED):
-            kind = ("refunded_with_license" if order.status is OrderStatus.REFUNDED
-                    else "disputed_with_license")
+            kind = (
+                "refunded_with_license"
+                if order.status is OrderStatus.REFUNDED
+                else "disputed_with_license"
+            )
             for lic in active:
-                problems.append(ReportException(
-                    kind, f"order {order.order_id} is {order.status.value}; license "
-                    f"#{lic.license_no} for {lic.serial} is still active",
-                    order.order_id, lic.serial, lic.license_no, order.email))
+                problems.append(
+                    ReportException(
+                        kind,
+                        f"order {order.order_id} is {order.status.value}; license "
+                        f"#{lic.license_no} for {lic.serial} is still active",
+                        order.order_id,
+                        lic.serial,
+                        lic.license_no,
+                        order.email,
+                    )
+                )
         elif len(active) > order.usable_seats:
-            problems.append(ReportException(
-                "over_seats", f"{len(active)} active license(s) on {order.usable_seats} usable "
-                f"seat(s) ({order.seats} bought, {refunded_seats(order)} refunded)",
-                order.order_id, None, None, order.email))
-        touched = any(period.contains(lic.issued_at) or period.contains(lic.revoked_at)
-                      for lic in mine)
+            problems.append(
+                ReportException(
+                    "over_seats",
+                    f"{len(active)} active license(s) on {order.usable_seats} usable "
+                    f"seat(s) ({order.seats} bought, {refunded_seats(order)} refunded)",
+                    order.order_id,
+                    None,
+                    None,
+                    order.email,
+                )
+            )
+        touched = any(
+            period.contains(lic.issued_at) or period.contains(lic.revoked_at) for lic in mine
+        )
         if period.contains(order.created) or touched:
             revoked = [lic for lic in mine if lic.state is LicenseState.REVOKED]
             transfers = sum(1 for lic in revoked if lic.replaced_by)
             line = OrderLine(
-                order_id=order.order_id, email=order.email, name=order.name,
-                status=order.status.value, created=iso(order.created), source=order.source,
-                currency=order.currency, amount_total=order.amount_total, seats=order.seats,
+                order_id=order.order_id,
+                email=order.email,
+                name=order.name,
+                status=order.status.value,
+                created=iso(order.created),
+                source=order.source,
+                currency=order.currency,
+                amount_total=order.amount_total,
+                seats=order.seats,
                 paid_seats=0 if order.status is OrderStatus.UNPAID else order.seats,
-                refunded_seats=refunded_seats(order), usable_seats=order.usable_seats,
-                licenses_issued=len(active), licenses_revoked=len(revoked) - transfers,
-                transfers=transfers, seats_free=order.usable_seats - len(active),
+                refunded_seats=refunded_seats(order),
+                usable_seats=order.usable_seats,
+                licenses_issued=len(active),
+                licenses_revoked=len(revoked) - transfers,
+                transfers=transfers,
+                seats_free=order.usable_seats - len(active),
             )
             lines.append(line)
-            if (order.status is OrderStatus.PAID and order.usable_seats > 0 and not mine
-                    and period.contains(order.created)):
-                problems.append(ReportException(
-                    "unused_order", f"paid for {order.usable_seats} seat(s), no license issued",
-                    order.order_id, None, None, order.email, iso(order.created)))
+            if (
+                order.status is OrderStatus.PAID
+                and order.usable_seats > 0
+                and not mine
+                and period.contains(order.created)
+            ):
+                problems.append(
+                    ReportException(
+                        "unused_order",
+                        f"paid for {order.usable_seats} seat(s), no license issued",
+                        order.order_id,
+                        None,
+                        None,
+                        order.email,
+                        iso(order.created),
+                    )
+                )
         if progress is not None:
             progress(done, total)
 
@@ -218,22 +282,45 @@ def build_report(orders: Iterable[Order], licenses: Iterable[License], period: P
             who = f" by {lic.granted_by}" if lic.granted_by else ""
             why = f": {lic.grant_reason}" if lic.grant_reason else ""
             state = "" if lic.state is LicenseState.ACTIVE else " (since revoked)"
-            problems.append(ReportException(
-                "manual_grant", f"license #{lic.license_no} granted without an order{who}{why}"
-                f"{state}", None, lic.serial, lic.license_no, lic.customer_email,
-                iso(lic.issued_at)))
+            problems.append(
+                ReportException(
+                    "manual_grant",
+                    f"license #{lic.license_no} granted without an order{who}{why}{state}",
+                    None,
+                    lic.serial,
+                    lic.license_no,
+                    lic.customer_email,
+                    iso(lic.issued_at),
+                )
+            )
         if lic.state is LicenseState.REVOKED and period.contains(lic.revoked_at):
             at = iso(lic.revoked_at) if lic.revoked_at else None
             if lic.replaced_by:
-                problems.append(ReportException(
-                    "transfer", f"license #{lic.license_no} moved from {lic.serial} to "
-                    f"{new_serial.get(lic.replaced_by, '?')} (license #{lic.replaced_by})",
-                    lic.order_id, lic.serial, lic.license_no, lic.customer_email, at))
+                problems.append(
+                    ReportException(
+                        "transfer",
+                        f"license #{lic.license_no} moved from {lic.serial} to "
+                        f"{new_serial.get(lic.replaced_by, '?')} (license #{lic.replaced_by})",
+                        lic.order_id,
+                        lic.serial,
+                        lic.license_no,
+                        lic.customer_email,
+                        at,
+                    )
+                )
             else:
-                problems.append(ReportException(
-                    "revoked", f"license #{lic.license_no} revoked: "
-                    f"{lic.revoked_reason or 'no reason given'}",
-                    lic.order_id, lic.serial, lic.license_no, lic.customer_email, at))
+                problems.append(
+                    ReportException(
+                        "revoked",
+                        f"license #{lic.license_no} revoked: "
+                        f"{lic.revoked_reason or 'no reason given'}",
+                        lic.order_id,
+                        lic.serial,
+                        lic.license_no,
+                        lic.customer_email,
+                        at,
+                    )
+                )
         if progress is not None:
             progress(done, total)
 
@@ -256,8 +343,9 @@ def _totals(lines: Sequence[OrderLine]) -> list[Totals]:
 # -- the store -------------------------------------------------------------------------------
 
 
-def load_report(store: Store, period: Period, now: datetime,
-                progress: Progress | None = None) -> Report:
+def load_report(
+    store: Store, period: Period, now: datetime, progress: Progress | None = None
+) -> Report:
     return build_report(store.all_orders(), store.licenses(), period, now, progress)
 
 
@@ -275,6 +363,7 @@ def render_json(report: Report) -> str:
 
 def render_csv(report: Report, section: str = "orders") -> str:
     """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file)."""
+    fields: tuple[str, ...]
     if section == "orders":
         fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
     elif section == "exceptions":
@@ -284,8 +373,9 @@ def render_csv(report: Report, section: str = "orders") -> str:
     else:
         raise ValueError(f"unknown section {section!r}: orders, exceptions or totals")
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
@@ -298,8 +388,24 @@ def money(amount: int, currency: str) -> str:
     if not currency:
         return str(amount)
     # Stripe's zero-decimal currencies are the exception; two decimals fit the rest.
-    zero_decimal = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
-                    "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+    zero_decimal = {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
     if currency.lower() in zero_decimal:
         return f"{amount} {currency.upper()}"
     return f"{amount / 100:,.2f} {currency.upper()}"

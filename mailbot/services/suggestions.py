@@ -30,8 +30,15 @@ def suggested_commands(view: EscalationView) -> list[str]:
         commands.append(f'mailbot queue reject {n} --reason "reason"')
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
         commands.append(f'mailbot queue issue {n} --grant "reason"')
-    elif reason in ("no_order", "unpaid_order", "seats_exhausted", "ambiguous_order",
-                    "payment_expired", "serial_revoked", "sender_unverified"):
+    elif reason in (
+        "no_order",
+        "unpaid_order",
+        "seats_exhausted",
+        "ambiguous_order",
+        "payment_expired",
+        "serial_revoked",
+        "sender_unverified",
+    ):
         if free_orders and reason not in ("sender_unverified", "ambiguous_order"):
             commands.append(f"mailbot queue retry {n}")
         for o in free_orders[:2]:
@@ -51,8 +58,10 @@ def suggested_commands(view: EscalationView) -> list[str]:
         commands.append(f'mailbot queue reject {n} --reason "reason"')
     elif reason in ("mistyped_serial",):
         if free_orders:
-            commands.append(f"mailbot queue issue {n} --order {free_orders[0].order_id} "
-                            "--serial CORRECTED-SERIAL")
+            commands.append(
+                f"mailbot queue issue {n} --order {free_orders[0].order_id} "
+                "--serial CORRECTED-SERIAL"
+            )
         commands.append(f"mailbot queue reply {n} --template clarify")
     elif reason == "internal_error":
         commands.append(f"mailbot queue retry {n}")
@@ -64,7 +73,6 @@ def suggested_commands(view: EscalationView) -> list[str]:
     else:  # no_serial, question, unreadable, too_large, and reasons added later
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
         commands.append(f'mailbot queue resolve {n} --note "nothing to do"')
-    if reason == "question" and free_orders and any(
-            item.status == "ok" for item in items):
+    if reason == "question" and free_orders and any(item.status == "ok" for item in items):
         commands.insert(1, f"mailbot queue issue {n} --order {free_orders[0].order_id}")
     return list(dict.fromkeys(commands))

@@ -54,8 +54,15 @@ class Processed:
 
 def _already_done(key: str, ref: MessageRef) -> Processed:
     """A mail whose outcome an earlier run committed: only its mailbox move may be left."""
-    return Processed(key, ref.id, "", "", Outcome(ref.outcome),
-                     Reason(ref.reason) if ref.reason else None, already_done=True)
+    return Processed(
+        key,
+        ref.id,
+        "",
+        "",
+        Outcome(ref.outcome),
+        Reason(ref.reason) if ref.reason else None,
+        already_done=True,
+    )
 
 
 class Worker:
@@ -100,8 +107,9 @@ class Worker:
             return moved
         if fetched.raw is None:
             cap = self.deps.settings.policy.max_message_bytes
-            return self._record_undecided(fetched, Reason.TOO_LARGE,
-                                          f"{fetched.size} bytes, over the {cap} byte cap")
+            return self._record_undecided(
+                fetched, Reason.TOO_LARGE, f"{fetched.size} bytes, over the {cap} byte cap"
+            )
         inbound: Inbound | None = None
         try:
             inbound = parse(self.deps.settings, fetched.raw)
@@ -115,11 +123,17 @@ class Worker:
                 # move is left, with the outcome that worker recorded.
                 return _already_done(fetched.key, known)
             trace = traceback.format_exc()
-            log.error("internal error while deciding", extra={"key": fetched.key,
-                                                              "error": trace.splitlines()[-1]})
-            return self._record_undecided(fetched, Reason.INTERNAL_ERROR,
-                                          "an error inside mailbot while deciding",
-                                          error=trace, inbound=inbound)
+            log.error(
+                "internal error while deciding",
+                extra={"key": fetched.key, "error": trace.splitlines()[-1]},
+            )
+            return self._record_undecided(
+                fetched,
+                Reason.INTERNAL_ERROR,
+                "an error inside mailbot while deciding",
+                error=trace,
+                inbound=inbound,
+            )
 
     def _same_mail_new_key(self, fetched: Fetched) -> Processed | None:
         """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
@@ -133,8 +147,10 @@ class Worker:
         if ref is None or ref.mailbox_key.rsplit(":", 2)[0] != folder:
             return None
         store.rekey_message(ref.id, fetched.key)
-        log.info("mail came back under a new key; finishing its move",
-                 extra={"old_key": ref.mailbox_key, "key": fetched.key})
+        log.info(
+            "mail came back under a new key; finishing its move",
+            extra={"old_key": ref.mailbox_key, "key": fetched.key},
+        )
         return _already_done(fetched.key, ref)
 
     def _decide(self, fetched: Fetched, inbound: Inbound) -> Processed:
@@ -150,12 +166,23 @@ class Worker:
         decision = result.decision
         log.info(
             "processed",
-            extra={"key": fetched.key, "sender": inbound.sender, "outcome": decision.outcome.value,
-                   "reason": decision.reason.value if decision.reason else None,
-                   "serials": len(inbound.serials)},
+            extra={
+                "key": fetched.key,
+                "sender": inbound.sender,
+                "outcome": decision.outcome.value,
+                "reason": decision.reason.value if decision.reason else None,
+                "serials": len(inbound.serials),
+            },
         )
-        return Processed(fetched.key, row, inbound.sender, inbound.subject, decision.outcome,
-                         decision.reason, tuple(r.serial for r in decision.results))
+        return Processed(
+            fetched.key,
+            row,
+            inbound.sender,
+            inbound.subject,
+            decision.outcome,
+            decision.reason,
+            tuple(r.serial for r in decision.results),
+        )
 
     def _live_lookup(self, inbound: Inbound, cls: Classification) -> None:
         """A sender with serials but no local order: ask the order source once, live."""
@@ -171,8 +198,7 @@ class Worker:
         try:
             found = source.lookup_email(inbound.sender)
         except Exception as exc:  # noqa: BLE001 - an outage must not stop mail
-            log.warning("live order lookup failed; none for a minute",
-                        extra={"error": str(exc)})
+            log.warning("live order lookup failed; none for a minute", extra={"error": str(exc)})
             # Each attempt waits out the source's retries: pay that once per outage, not once
             # per mail of a batch.
             self._lookup_paused_until = time.monotonic() + LOOKUP_PAUSE_SECONDS
@@ -181,8 +207,14 @@ class Worker:
             with self.deps.store.transaction() as store:
                 store.upsert_orders(found, self.deps.clock.now())
 
-    def _record_undecided(self, fetched: Fetched, reason: Reason, detail: str,
-                          error: str | None = None, inbound: Inbound | None = None) -> Processed:
+    def _record_undecided(
+        self,
+        fetched: Fetched,
+        reason: Reason,
+        detail: str,
+        error: str | None = None,
+        inbound: Inbound | None = None,
+    ) -> Processed:
         """A mail the pipeline could not decide: kept for a person with whatever its parse
         found (sender, Message-ID, subject), so staff see who is waiting."""
         now = self.deps.clock.now()
@@ -190,14 +222,32 @@ class Worker:
         subject = inbound.subject if inbound is not None else ""
         message_id = (inbound.message_id if inbound is not None else "") or fetched.message_id
         with self.deps.store.transaction() as store:
-            row = store.add_message(_with_parse(NewMessage(
-                mailbox_key=fetched.key, message_id=message_id or None, sender=sender,
-                subject=subject, received_at=fetched.received_at or now, processed_at=now,
-                outcome=Outcome.ESCALATED.value, reason=reason.value, serials=(),
-                explanation=(detail,), raw=fetched.raw, size=fetched.size, error=error),
-                inbound))
-            raise_escalation(self.deps, store, NewEscalation(
-                reason=reason.value, detail=detail, sender=sender, message_row=row), now)
+            row = store.add_message(
+                _with_parse(
+                    NewMessage(
+                        mailbox_key=fetched.key,
+                        message_id=message_id or None,
+                        sender=sender,
+                        subject=subject,
+                        received_at=fetched.received_at or now,
+                        processed_at=now,
+                        outcome=Outcome.ESCALATED.value,
+                        reason=reason.value,
+                        serials=(),
+                        explanation=(detail,),
+                        raw=fetched.raw,
+                        size=fetched.size,
+                        error=error,
+                    ),
+                    inbound,
+                )
+            )
+            raise_escalation(
+                self.deps,
+                store,
+                NewEscalation(reason=reason.value, detail=detail, sender=sender, message_row=row),
+                now,
+            )
         return Processed(fetched.key, row, sender, subject, Outcome.ESCALATED, reason)
 
 
@@ -205,18 +255,35 @@ def _with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
     """The row with what the mail's parse found, kept for staff views."""
     if inbound is None:
         return message
-    return replace(message, sender_name=inbound.sender_name, reply_to=inbound.reply_to,
-                   references=inbound.references, headers=inbound.shown_headers,
-                   text=readable_text(inbound))
+    return replace(
+        message,
+        sender_name=inbound.sender_name,
+        reply_to=inbound.reply_to,
+        references=inbound.references,
+        headers=inbound.shown_headers,
+        text=readable_text(inbound),
+    )
 
 
 def _record(store: Store, fetched: Fetched, result: Evaluation, now: datetime) -> int:
     inbound, decision = result.inbound, result.decision
-    return store.add_message(_with_parse(NewMessage(
-        mailbox_key=fetched.key, message_id=inbound.message_id, sender=inbound.sender,
-        subject=inbound.subject, received_at=fetched.received_at or now, processed_at=now,
-        outcome=decision.outcome.value,
-        reason=decision.reason.value if decision.reason else None,
-        serials=result.serial_items,
-        explanation=tuple(decision.explanation) + tuple(inbound.problems),
-        raw=fetched.raw, size=fetched.size, duplicate_of=result.duplicate_of), inbound))
+    return store.add_message(
+        _with_parse(
+            NewMessage(
+                mailbox_key=fetched.key,
+                message_id=inbound.message_id,
+                sender=inbound.sender,
+                subject=inbound.subject,
+                received_at=fetched.received_at or now,
+                processed_at=now,
+                outcome=decision.outcome.value,
+                reason=decision.reason.value if decision.reason else None,
+                serials=result.serial_items,
+                explanation=tuple(decision.explanation) + tuple(inbound.problems),
+                raw=fetched.raw,
+                size=fetched.size,
+                duplicate_of=result.duplicate_of,
+            ),
+            inbound,
+        )
+    )

@@ -26,7 +26,8 @@ from mailbot.store.schema import SCHEMA_VERSION
 __all__ = ["SCHEMA_VERSION", "Store", "StoreVersionError", "iso", "parse_iso"]
 
 
-class Store(MessagesTable, OrdersTable, LicensesTable, OutboxTable, EscalationsTable,
-            PaymentsTable):
+class Store(
+    MessagesTable, OrdersTable, LicensesTable, OutboxTable, EscalationsTable, PaymentsTable
+):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

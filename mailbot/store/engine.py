@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class StoreVersionError(RuntimeError):
 
 def iso(at: datetime) -> str:
     """A timestamp as stored: UTC, ISO 8601, whole seconds (sorts as text)."""
-    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def parse_iso(text: str | None) -> datetime | None:
@@ -39,10 +39,10 @@ def parse_iso(text: str | None) -> datetime | None:
     if not text:
         return None
     value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def when(text: str | None) -> datetime:
@@ -99,8 +99,7 @@ class Engine:
         file = None if memory else Path(path)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
         if not memory:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -118,8 +117,13 @@ class Engine:
         path = Path(path)
         if not path.exists():
             return cls.open(":memory:")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
-                               isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro",
+            uri=True,
+            timeout=30,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         store = cls(conn, path)
         if store.schema_version() == SCHEMA_VERSION:
             return store
@@ -137,7 +141,8 @@ class Engine:
 
     def schema_version(self) -> int:
         found = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
         if not found:
             return 0
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -159,7 +164,9 @@ class Engine:
                 MIGRATIONS[version](sqlite_utils.Database(self.conn))
                 self.conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(version)])
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [str(version)],
+                )
 
     # -- transactions --------------------------------------------------------------------
 
@@ -219,6 +226,8 @@ class Engine:
         return None if value is None else str(value)
 
     def set_state(self, key: str, value: str) -> None:
-        self._exec("INSERT INTO meta (key, value) VALUES (?, ?) "
-                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                   [f"state:{key}", value])
+        self._exec(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [f"state:{key}", value],
+        )

@@ -10,9 +10,11 @@ from datetime import datetime
 from mailbot.core.model import License, LicenseState
 from mailbot.store.engine import Engine, address_condition, iso, marks, parse_iso, when
 
-_COLUMNS = ("license_no, serial, customer_email, order_id, seat_key, issued_at, license_string, "
-            "state, key_id, expires_day, revoked_at, revoked_reason, replaced_by, message_row, "
-            "granted_by, grant_reason")
+_COLUMNS = (
+    "license_no, serial, customer_email, order_id, seat_key, issued_at, license_string, "
+    "state, key_id, expires_day, revoked_at, revoked_reason, replaced_by, message_row, "
+    "granted_by, grant_reason"
+)
 
 
 def license_of(row: sqlite3.Row) -> License:
@@ -47,25 +49,43 @@ class LicensesTable(Engine):
         self._exec(
             f"INSERT INTO licenses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?, ?)",
-            [lic.license_no, lic.serial, lic.customer_email, lic.order_id, lic.seat_key,
-             iso(lic.issued_at), lic.license_string, lic.state.value, lic.key_id,
-             lic.expires_day, iso(lic.revoked_at) if lic.revoked_at else None,
-             lic.revoked_reason or None, lic.replaced_by, lic.message_row,
-             lic.granted_by or None, lic.grant_reason or None])
+            [
+                lic.license_no,
+                lic.serial,
+                lic.customer_email,
+                lic.order_id,
+                lic.seat_key,
+                iso(lic.issued_at),
+                lic.license_string,
+                lic.state.value,
+                lic.key_id,
+                lic.expires_day,
+                iso(lic.revoked_at) if lic.revoked_at else None,
+                lic.revoked_reason or None,
+                lic.replaced_by,
+                lic.message_row,
+                lic.granted_by or None,
+                lic.grant_reason or None,
+            ],
+        )
 
-    def revoke_license(self, license_no: int, reason: str, at: datetime,
-                       replaced_by: int | None = None) -> None:
-        self._exec("UPDATE licenses SET state = 'revoked', revoked_at = ?, revoked_reason = ?, "
-                   "replaced_by = ? WHERE license_no = ?",
-                   [iso(at), reason, replaced_by, license_no])
+    def revoke_license(
+        self, license_no: int, reason: str, at: datetime, replaced_by: int | None = None
+    ) -> None:
+        self._exec(
+            "UPDATE licenses SET state = 'revoked', revoked_at = ?, revoked_reason = ?, "
+            "replaced_by = ? WHERE license_no = ?",
+            [iso(at), reason, replaced_by, license_no],
+        )
 
     def license(self, license_no: int) -> License | None:
         row = self._row(f"SELECT {_COLUMNS} FROM licenses WHERE license_no = ?", [license_no])
         return license_of(row) if row else None
 
     def active_license(self, serial: str) -> License | None:
-        row = self._row(f"SELECT {_COLUMNS} FROM licenses WHERE serial = ? AND state = 'active'",
-                        [serial])
+        row = self._row(
+            f"SELECT {_COLUMNS} FROM licenses WHERE serial = ? AND state = 'active'", [serial]
+        )
         return license_of(row) if row else None
 
     def licenses_for_serials(self, serials: Iterable[str]) -> dict[str, License]:
@@ -73,8 +93,11 @@ class LicensesTable(Engine):
         names = list(dict.fromkeys(serials))
         if not names:
             return {}
-        rows = self._rows(f"SELECT {_COLUMNS} FROM licenses WHERE serial IN ({marks(names)}) "
-                          "ORDER BY state = 'active', license_no", names)
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE serial IN ({marks(names)}) "
+            "ORDER BY state = 'active', license_no",
+            names,
+        )
         # Ordered so the row that should win comes last for each serial.
         return {r["serial"]: license_of(r) for r in rows}
 
@@ -83,16 +106,21 @@ class LicensesTable(Engine):
         names = list(dict.fromkeys(serials))
         if not names:
             return []
-        rows = self._rows(f"SELECT {_COLUMNS} FROM licenses WHERE serial IN ({marks(names)}) "
-                          "ORDER BY license_no", names)
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE serial IN ({marks(names)}) ORDER BY license_no",
+            names,
+        )
         return [license_of(r) for r in rows]
 
     def active_licenses_for_orders(self, order_ids: Iterable[str]) -> list[License]:
         ids = list(dict.fromkeys(order_ids))
         if not ids:
             return []
-        rows = self._rows(f"SELECT {_COLUMNS} FROM licenses WHERE state = 'active' AND "
-                          f"order_id IN ({marks(ids)})", ids)
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE state = 'active' AND "
+            f"order_id IN ({marks(ids)})",
+            ids,
+        )
         return [license_of(r) for r in rows]
 
     def transfers_in_window(self, seat_keys: Iterable[int], since: datetime) -> dict[int, int]:
@@ -100,14 +128,23 @@ class LicensesTable(Engine):
         keys = sorted(set(seat_keys))
         if not keys:
             return {}
-        rows = self._rows(f"SELECT seat_key, count(*) AS n FROM licenses WHERE seat_key IN "
-                          f"({marks(keys)}) AND license_no != seat_key AND issued_at >= ? "
-                          "GROUP BY seat_key", [*keys, iso(since)])
+        rows = self._rows(
+            f"SELECT seat_key, count(*) AS n FROM licenses WHERE seat_key IN "
+            f"({marks(keys)}) AND license_no != seat_key AND issued_at >= ? "
+            "GROUP BY seat_key",
+            [*keys, iso(since)],
+        )
         counts = {int(r["seat_key"]): int(r["n"]) for r in rows}
         return {key: counts.get(key, 0) for key in keys}
 
-    def licenses(self, *, email: str | None = None, order_id: str | None = None,
-                 serial: str | None = None, state: str | None = None) -> list[License]:
+    def licenses(
+        self,
+        *,
+        email: str | None = None,
+        order_id: str | None = None,
+        serial: str | None = None,
+        state: str | None = None,
+    ) -> list[License]:
         """Licenses matching all given filters, oldest first; `email` may be "@domain"."""
         where, params = ["1 = 1"], []
         if email:
@@ -123,20 +160,29 @@ class LicensesTable(Engine):
         if state:
             where.append("state = ?")
             params.append(state)
-        rows = self._rows(f"SELECT {_COLUMNS} FROM licenses WHERE {' AND '.join(where)} "
-                          "ORDER BY license_no", params)
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE {' AND '.join(where)} ORDER BY license_no",
+            params,
+        )
         return [license_of(r) for r in rows]
 
     def seat_history(self, seat_key: int) -> list[License]:
-        rows = self._rows(f"SELECT {_COLUMNS} FROM licenses WHERE seat_key = ? "
-                          "ORDER BY license_no", [seat_key])
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE seat_key = ? ORDER BY license_no", [seat_key]
+        )
         return [license_of(r) for r in rows]
 
     def revoked_license_numbers(self) -> list[int]:
-        return [int(r[0]) for r in self._rows(
-            "SELECT license_no FROM licenses WHERE state = 'revoked' ORDER BY license_no")]
+        return [
+            int(r[0])
+            for r in self._rows(
+                "SELECT license_no FROM licenses WHERE state = 'revoked' ORDER BY license_no"
+            )
+        ]
 
     def count_rows(self) -> int:
         """Orders plus licenses: how much a finance report walks."""
-        return int(self._scalar("SELECT (SELECT count(*) FROM orders) + "
-                                "(SELECT count(*) FROM licenses)") or 0)
+        return int(
+            self._scalar("SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM licenses)")
+            or 0
+        )

@@ -10,15 +10,22 @@ from mailbot.store.engine import Engine, dumps, iso, loads, marks, parse_iso
 from mailbot.store.rows import MessageRef, MessageRow, NewMessage, SerialItem
 
 _REF = "id, mailbox_key, message_id, outcome, reason, mailbox_done"
-_ROW = ("id, mailbox_key, message_id, sender, subject, received_at, processed_at, outcome, "
-        "reason, serials, explanation, size, error, sender_name, reply_to, refs, headers, text, "
-        "raw IS NOT NULL AND length(raw) > 0 AS has_raw")
+_ROW = (
+    "id, mailbox_key, message_id, sender, subject, received_at, processed_at, outcome, "
+    "reason, serials, explanation, size, error, sender_name, reply_to, refs, headers, text, "
+    "raw IS NOT NULL AND length(raw) > 0 AS has_raw"
+)
 
 
 def _ref(row: sqlite3.Row) -> MessageRef:
-    return MessageRef(id=int(row["id"]), mailbox_key=row["mailbox_key"] or "",
-                      message_id=row["message_id"] or "", outcome=row["outcome"],
-                      reason=row["reason"], mailbox_done=bool(row["mailbox_done"]))
+    return MessageRef(
+        id=int(row["id"]),
+        mailbox_key=row["mailbox_key"] or "",
+        message_id=row["message_id"] or "",
+        outcome=row["outcome"],
+        reason=row["reason"],
+        mailbox_done=bool(row["mailbox_done"]),
+    )
 
 
 def serial_items(text: str | None) -> tuple[SerialItem, ...]:
@@ -27,16 +34,25 @@ def serial_items(text: str | None) -> tuple[SerialItem, ...]:
 
 def _message(row: sqlite3.Row) -> MessageRow:
     return MessageRow(
-        id=int(row["id"]), mailbox_key=row["mailbox_key"] or "",
-        message_id=row["message_id"] or "", sender=row["sender"] or "",
-        subject=row["subject"] or "", received_at=parse_iso(row["received_at"]),
-        processed_at=parse_iso(row["processed_at"]), outcome=row["outcome"],
-        reason=row["reason"], serials=serial_items(row["serials"]),
-        explanation=tuple(loads(row["explanation"], [])), size=int(row["size"] or 0),
-        error=row["error"], sender_name=row["sender_name"] or "",
-        reply_to=row["reply_to"] or "", references=tuple(loads(row["refs"], [])),
+        id=int(row["id"]),
+        mailbox_key=row["mailbox_key"] or "",
+        message_id=row["message_id"] or "",
+        sender=row["sender"] or "",
+        subject=row["subject"] or "",
+        received_at=parse_iso(row["received_at"]),
+        processed_at=parse_iso(row["processed_at"]),
+        outcome=row["outcome"],
+        reason=row["reason"],
+        serials=serial_items(row["serials"]),
+        explanation=tuple(loads(row["explanation"], [])),
+        size=int(row["size"] or 0),
+        error=row["error"],
+        sender_name=row["sender_name"] or "",
+        reply_to=row["reply_to"] or "",
+        references=tuple(loads(row["refs"], [])),
         headers=tuple((str(n), str(v)) for n, v in loads(row["headers"], [])),
-        text=row["text"], has_raw=bool(row["has_raw"]),
+        text=row["text"],
+        has_raw=bool(row["has_raw"]),
     )
 
 
@@ -49,14 +65,20 @@ class MessagesTable(Engine):
 
     def message_by_message_id(self, message_id: str) -> MessageRef | None:
         """The first mail with this Message-ID (duplicates point at it)."""
-        row = self._row(f"SELECT {_REF} FROM messages WHERE message_id = ? "
-                        "AND duplicate_of IS NULL ORDER BY id LIMIT 1", [message_id])
+        row = self._row(
+            f"SELECT {_REF} FROM messages WHERE message_id = ? "
+            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            [message_id],
+        )
         return _ref(row) if row else None
 
     def unfiled_message_by_message_id(self, message_id: str) -> MessageRef | None:
         """A decided mail with this Message-ID that is not yet filed in the mailbox."""
-        row = self._row(f"SELECT {_REF} FROM messages WHERE message_id = ? AND mailbox_done = 0 "
-                        "AND duplicate_of IS NULL ORDER BY id LIMIT 1", [message_id])
+        row = self._row(
+            f"SELECT {_REF} FROM messages WHERE message_id = ? AND mailbox_done = 0 "
+            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            [message_id],
+        )
         return _ref(row) if row else None
 
     def add_message(self, m: NewMessage) -> int:
@@ -65,36 +87,73 @@ class MessagesTable(Engine):
             "processed_at, outcome, reason, serials, explanation, raw, size, mailbox_done, "
             "duplicate_of, error, sender_name, reply_to, refs, headers, text) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-            [m.mailbox_key, m.message_id, m.sender, m.subject, iso(m.received_at),
-             iso(m.processed_at), m.outcome, m.reason,
-             dumps([s.as_json() for s in m.serials]), dumps(list(m.explanation)), m.raw,
-             m.size, m.duplicate_of, m.error, m.sender_name, m.reply_to,
-             dumps(list(m.references)), dumps([list(h) for h in m.headers]), m.text])
+            [
+                m.mailbox_key,
+                m.message_id,
+                m.sender,
+                m.subject,
+                iso(m.received_at),
+                iso(m.processed_at),
+                m.outcome,
+                m.reason,
+                dumps([s.as_json() for s in m.serials]),
+                dumps(list(m.explanation)),
+                m.raw,
+                m.size,
+                m.duplicate_of,
+                m.error,
+                m.sender_name,
+                m.reply_to,
+                dumps(list(m.references)),
+                dumps([list(h) for h in m.headers]),
+                m.text,
+            ],
+        )
 
     def rekey_message(self, row_id: int, mailbox_key: str) -> None:
         """The mail came back under a new key (an IMAP UIDVALIDITY change)."""
         self._exec("UPDATE messages SET mailbox_key = ? WHERE id = ?", [mailbox_key, row_id])
 
-    def set_message_outcome(self, row_id: int, *, outcome: str, reason: str | None,
-                            serials: Iterable[SerialItem], explanation: Iterable[str]) -> None:
+    def set_message_outcome(
+        self,
+        row_id: int,
+        *,
+        outcome: str,
+        reason: str | None,
+        serials: Iterable[SerialItem],
+        explanation: Iterable[str],
+    ) -> None:
         """A retry decided the mail anew."""
-        self._exec("UPDATE messages SET outcome = ?, reason = ?, serials = ?, explanation = ? "
-                   "WHERE id = ?",
-                   [outcome, reason, dumps([s.as_json() for s in serials]),
-                    dumps(list(explanation)), row_id])
+        self._exec(
+            "UPDATE messages SET outcome = ?, reason = ?, serials = ?, explanation = ? "
+            "WHERE id = ?",
+            [
+                outcome,
+                reason,
+                dumps([s.as_json() for s in serials]),
+                dumps(list(explanation)),
+                row_id,
+            ],
+        )
 
     def mark_mailbox_done(self, keys: Iterable[str]) -> None:
         keys = list(keys)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            self._exec(f"UPDATE messages SET mailbox_done = 1 WHERE mailbox_key IN "
-                       f"({marks(chunk)})", chunk)
+            self._exec(
+                f"UPDATE messages SET mailbox_done = 1 WHERE mailbox_key IN ({marks(chunk)})", chunk
+            )
 
     def previous_mistyped(self, sender: str) -> int:
         """Earlier mails from this sender that got `clarify` (a typo we asked about once)."""
-        return int(self._scalar(
-            "SELECT count(*) FROM messages WHERE sender = ? AND outcome = 'clarify' "
-            "AND duplicate_of IS NULL", [sender]) or 0)
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM messages WHERE sender = ? AND outcome = 'clarify' "
+                "AND duplicate_of IS NULL",
+                [sender],
+            )
+            or 0
+        )
 
     def message(self, row_id: int) -> MessageRow | None:
         row = self._row(f"SELECT {_ROW} FROM messages WHERE id = ?", [row_id])
@@ -105,10 +164,17 @@ class MessagesTable(Engine):
         value = self._scalar("SELECT raw FROM messages WHERE id = ?", [row_id])
         return bytes(value) if value else None
 
-    def messages(self, *, outcome: str | None = None, sender: str | None = None,
-                 exclude: int | None = None, limit: int = 0) -> list[MessageRow]:
+    def messages(
+        self,
+        *,
+        outcome: str | None = None,
+        sender: str | None = None,
+        exclude: int | None = None,
+        limit: int = 0,
+    ) -> list[MessageRow]:
         """Processed mail, oldest first; `limit` keeps the newest that many."""
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[str | int] = []
         if outcome:
             where.append("outcome = ?")
             params.append(outcome)
@@ -126,5 +192,10 @@ class MessagesTable(Engine):
         return [_message(r) for r in self._rows(sql, params)]
 
     def messages_since(self, sender: str, since: datetime) -> int:
-        return int(self._scalar("SELECT count(*) FROM messages WHERE sender = ? AND "
-                                "processed_at >= ?", [sender, iso(since)]) or 0)
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM messages WHERE sender = ? AND processed_at >= ?",
+                [sender, iso(since)],
+            )
+            or 0
+        )

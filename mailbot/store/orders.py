@@ -7,8 +7,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from mailbot.core.model import Order, OrderStatus
-from mailbot.store.engine import Engine, address_condition, dumps, iso, like_pattern, loads
-from mailbot.store.engine import marks, when
+from mailbot.store.engine import (
+    Engine,
+    address_condition,
+    dumps,
+    iso,
+    like_pattern,
+    loads,
+    marks,
+    when,
+)
 from mailbot.store.rows import OrderUse
 
 _UPSERT = (
@@ -22,8 +30,10 @@ _UPSERT = (
     "client_reference_id = excluded.client_reference_id, aliases = excluded.aliases, "
     "updated_at = excluded.updated_at"
 )
-_ALIAS = ("INSERT INTO order_aliases (alias, order_id) VALUES (?, ?) "
-          "ON CONFLICT (alias) DO UPDATE SET order_id = excluded.order_id")
+_ALIAS = (
+    "INSERT INTO order_aliases (alias, order_id) VALUES (?, ?) "
+    "ON CONFLICT (alias) DO UPDATE SET order_id = excluded.order_id"
+)
 
 
 def order_of(row: sqlite3.Row) -> Order:
@@ -46,10 +56,19 @@ def order_of(row: sqlite3.Row) -> Order:
 def order_use(order: Order, used: int) -> OrderUse:
     """An order with its seats in use; free may be negative (more licenses than seats)."""
     return OrderUse(
-        order_id=order.order_id, email=order.email, name=order.name,
-        status=order.status.value, seats=order.seats, refunded_seats=order.refunded_seats,
-        used=used, free=order.usable_seats - used, source=order.source, created=order.created,
-        currency=order.currency, amount_total=order.amount_total)
+        order_id=order.order_id,
+        email=order.email,
+        name=order.name,
+        status=order.status.value,
+        seats=order.seats,
+        refunded_seats=order.refunded_seats,
+        used=used,
+        free=order.usable_seats - used,
+        source=order.source,
+        created=order.created,
+        currency=order.currency,
+        amount_total=order.amount_total,
+    )
 
 
 class OrdersTable(Engine):
@@ -59,11 +78,27 @@ class OrdersTable(Engine):
         """Store orders (new or changed), one batched statement per table."""
         stamp = iso(now)
         orders = list(orders)
-        self._many(_UPSERT, [
-            (o.order_id, o.email.lower(), o.name, o.seats, o.refunded_seats, o.status.value,
-             iso(o.created), o.currency, o.amount_total, o.source, o.client_reference_id,
-             dumps(list(o.aliases)), stamp)
-            for o in orders])
+        self._many(
+            _UPSERT,
+            [
+                (
+                    o.order_id,
+                    o.email.lower(),
+                    o.name,
+                    o.seats,
+                    o.refunded_seats,
+                    o.status.value,
+                    iso(o.created),
+                    o.currency,
+                    o.amount_total,
+                    o.source,
+                    o.client_reference_id,
+                    dumps(list(o.aliases)),
+                    stamp,
+                )
+                for o in orders
+            ],
+        )
         self._many(_ALIAS, [(alias.upper(), o.order_id) for o in orders for alias in o.aliases])
         return len(orders)
 
@@ -72,8 +107,9 @@ class OrdersTable(Engine):
         return order_of(row) if row else None
 
     def orders_for_email(self, email: str) -> list[Order]:
-        rows = self._rows("SELECT * FROM orders WHERE email = ? ORDER BY created, order_id",
-                          [email.lower()])
+        rows = self._rows(
+            "SELECT * FROM orders WHERE email = ? ORDER BY created, order_id", [email.lower()]
+        )
         return [order_of(r) for r in rows]
 
     def orders_by_reference(self, refs: Iterable[str]) -> list[Order]:
@@ -83,7 +119,9 @@ class OrdersTable(Engine):
             row = self._row(
                 "SELECT * FROM orders WHERE upper(order_id) = ? UNION ALL "
                 "SELECT o.* FROM order_aliases a JOIN orders o ON o.order_id = a.order_id "
-                "WHERE a.alias = ? LIMIT 1", [ref.upper(), ref.upper()])
+                "WHERE a.alias = ? LIMIT 1",
+                [ref.upper(), ref.upper()],
+            )
             if row:
                 found[row["order_id"]] = order_of(row)
         return list(found.values())
@@ -93,28 +131,39 @@ class OrdersTable(Engine):
 
     def count_orders_like(self, prefix: str) -> int:
         """How many order ids start with `prefix` (taken literally)."""
-        return int(self._scalar("SELECT count(*) FROM orders WHERE order_id LIKE ? ESCAPE '\\'",
-                                [like_pattern(prefix) + "%"]) or 0)
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM orders WHERE order_id LIKE ? ESCAPE '\\'",
+                [like_pattern(prefix) + "%"],
+            )
+            or 0
+        )
 
     def seats_in_use(self, order_ids: Iterable[str] | None = None) -> dict[str, int]:
         """Active licenses per order: of these orders, or of all."""
         if order_ids is None:
-            rows = self._rows("SELECT order_id, count(*) AS n FROM licenses WHERE state = "
-                              "'active' AND order_id IS NOT NULL GROUP BY order_id")
+            rows = self._rows(
+                "SELECT order_id, count(*) AS n FROM licenses WHERE state = "
+                "'active' AND order_id IS NOT NULL GROUP BY order_id"
+            )
         else:
             ids = list(dict.fromkeys(order_ids))
             if not ids:
                 return {}
-            rows = self._rows(f"SELECT order_id, count(*) AS n FROM licenses WHERE state = "
-                              f"'active' AND order_id IN ({marks(ids)}) GROUP BY order_id", ids)
+            rows = self._rows(
+                f"SELECT order_id, count(*) AS n FROM licenses WHERE state = "
+                f"'active' AND order_id IN ({marks(ids)}) GROUP BY order_id",
+                ids,
+            )
         return {r["order_id"]: int(r["n"]) for r in rows}
 
     def order_uses(self, email: str | None = None) -> list[OrderUse]:
         """Orders (one customer's, "@domain", or all) with their seats used and free."""
         if email:
             condition, value = address_condition("email", email)
-            rows = self._rows(f"SELECT * FROM orders WHERE {condition} ORDER BY created, "
-                              "order_id", [value])
+            rows = self._rows(
+                f"SELECT * FROM orders WHERE {condition} ORDER BY created, order_id", [value]
+            )
             orders = [order_of(r) for r in rows]
             used = self.seats_in_use(o.order_id for o in orders)
         else:
@@ -122,8 +171,9 @@ class OrdersTable(Engine):
             used = self.seats_in_use()
         return [order_use(o, used.get(o.order_id, 0)) for o in orders]
 
-    def overused_orders(self, order_ids: Iterable[str] | None = None) -> list[tuple[Order,
-                                                                                     list[int]]]:
+    def overused_orders(
+        self, order_ids: Iterable[str] | None = None
+    ) -> list[tuple[Order, list[int]]]:
         """Refunded, disputed or partly refunded orders that still carry active licenses,
         with those license numbers: the candidates for a finance flag."""
         params: list[str] = []
@@ -136,7 +186,9 @@ class OrdersTable(Engine):
         rows = self._rows(
             "SELECT o.*, l.license_no FROM orders o JOIN licenses l ON l.order_id = o.order_id "
             "AND l.state = 'active' WHERE (o.status IN ('refunded', 'disputed') OR "
-            f"o.refunded_seats > 0){only} ORDER BY o.order_id, l.license_no", params)
+            f"o.refunded_seats > 0){only} ORDER BY o.order_id, l.license_no",
+            params,
+        )
         grouped: dict[str, tuple[Order, list[int]]] = {}
         for r in rows:
             entry = grouped.setdefault(r["order_id"], (order_of(r), []))
@@ -149,5 +201,6 @@ class OrdersTable(Engine):
             "SELECT p.id AS pending_id, o.order_id FROM pending_payments p "
             "JOIN orders o ON o.client_reference_id = p.id "
             "WHERE p.state IN ('open', 'expired') AND o.status = 'paid' "
-            "ORDER BY p.created_at, p.id, o.created, o.order_id")
+            "ORDER BY p.created_at, p.id, o.created, o.order_id"
+        )
         return [(r["pending_id"], r["order_id"]) for r in rows]

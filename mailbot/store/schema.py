@@ -15,8 +15,8 @@ SCHEMA_VERSION = 4
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["messages"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("messages").create(
         {
             "id": int,
             "mailbox_key": str,
@@ -37,10 +37,10 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["messages"].create_index(["mailbox_key"], unique=True)
-    db["messages"].create_index(["message_id"])
-    db["messages"].create_index(["sender", "processed_at"])
-    db["orders"].create(
+    db.table("messages").create_index(["mailbox_key"], unique=True)
+    db.table("messages").create_index(["message_id"])
+    db.table("messages").create_index(["sender", "processed_at"])
+    db.table("orders").create(
         {
             "order_id": str,
             "email": str,
@@ -58,10 +58,10 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="order_id",
     )
-    db["orders"].create_index(["email"])
-    db["orders"].create_index(["client_reference_id"])
-    db["order_aliases"].create({"alias": str, "order_id": str}, pk="alias")
-    db["licenses"].create(
+    db.table("orders").create_index(["email"])
+    db.table("orders").create_index(["client_reference_id"])
+    db.table("order_aliases").create({"alias": str, "order_id": str}, pk="alias")
+    db.table("licenses").create(
         {
             "license_no": int,
             "serial": str,
@@ -82,16 +82,16 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="license_no",
     )
-    db["licenses"].create_index(["serial"])
-    db["licenses"].create_index(["customer_email"])
-    db["licenses"].create_index(["order_id"])
+    db.table("licenses").create_index(["serial"])
+    db.table("licenses").create_index(["customer_email"])
+    db.table("licenses").create_index(["order_id"])
     # The invariant that protects money: at most one active license per serial, enforced by
     # the database itself so no code path (or crash/restart) can break it.
     db.execute(
         "CREATE UNIQUE INDEX licenses_one_active_per_serial ON licenses(serial) "
         "WHERE state = 'active'"
     )
-    db["outbox"].create(
+    db.table("outbox").create(
         {
             "id": int,
             "message_id": str,
@@ -110,10 +110,10 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["outbox"].create_index(["message_id"], unique=True)
-    db["outbox"].create_index(["state", "next_attempt_at"])
-    db["outbox"].create_index(["to_addr", "created_at"])
-    db["escalations"].create(
+    db.table("outbox").create_index(["message_id"], unique=True)
+    db.table("outbox").create_index(["state", "next_attempt_at"])
+    db.table("outbox").create_index(["to_addr", "created_at"])
+    db.table("escalations").create(
         {
             "id": int,
             "message_row": int,
@@ -130,13 +130,13 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["escalations"].create_index(["state", "created_at"])
-    db["audit"].create(
+    db.table("escalations").create_index(["state", "created_at"])
+    db.table("audit").create(
         {"id": int, "escalation_id": int, "at": str, "actor": str, "action": str, "detail": str},
         pk="id",
     )
-    db["audit"].create_index(["escalation_id"])
-    db["pending_payments"].create(
+    db.table("audit").create_index(["escalation_id"])
+    db.table("pending_payments").create(
         {
             "id": str,  # the client_reference_id carried by the pay link
             "message_row": int,
@@ -149,13 +149,13 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["pending_payments"].create_index(["state", "expires_at"])
+    db.table("pending_payments").create_index(["state", "expires_at"])
 
 
 def _migration_2(db: sqlite_utils.Database) -> None:
     # Stripe webhook deliveries, queued by id: the HTTP endpoint only records that an event
     # exists; the sync fetches it again from Stripe (the body is never trusted as sent).
-    db["webhook_events"].create(
+    db.table("webhook_events").create(
         {
             "id": str,  # evt_...; a redelivery of the same event is the same row
             "received_at": str,
@@ -165,27 +165,30 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["webhook_events"].create_index(["processed_at", "received_at"])
+    db.table("webhook_events").create_index(["processed_at", "received_at"])
     # When a paid pay-link request was licensed and mailed (staff see it beside the request).
-    db["pending_payments"].add_column("fulfilled_at", str)
+    db.table("pending_payments").add_column("fulfilled_at", str)
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
     # Databases made by an early release of schema 2 lack this column: it was added to
     # migration 2 after that release went out. Everything else has it already.
-    if "fulfilled_at" not in db["pending_payments"].columns_dict:
-        db["pending_payments"].add_column("fulfilled_at", str)
-
+    if "fulfilled_at" not in db.table("pending_payments").columns_dict:
+        db.table("pending_payments").add_column("fulfilled_at", str)
 
 
 def _migration_4(db: sqlite_utils.Database) -> None:
     # What a mail's parse found, kept for staff views so they never parse the raw mail again
     # (issue 9): the threading headers, the headers shown, and the readable text (capped).
     for column in ("sender_name", "reply_to", "refs", "headers", "text"):
-        db["messages"].add_column(column, str)
+        db.table("messages").add_column(column, str)
     # A customer may quote an order id in another case: found through this index, not a scan.
     db.execute("CREATE INDEX orders_upper_id ON orders (upper(order_id))")
 
 
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
-    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
+    1: _migration_1,
+    2: _migration_2,
+    3: _migration_3,
+    4: _migration_4,
+}

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mailbot.core import serials
-from mailbot.mail.parse import parse_message
 from mailbot.core.model import Inbound
 from mailbot.core.serials import SerialFinding
+from mailbot.mail.parse import parse_message
 
 DATA = Path(__file__).parent.parent / "data"
 MAIL = DATA / "mail"

@@ -28,16 +28,16 @@ def test_unknown_charset_falls_back_without_raising() -> None:
 @pytest.mark.parametrize(
     ("data", "label", "expected"),
     [
-        ("Grüße".encode("utf-8"), "utf-8", "Grüße"),
+        ("Grüße".encode(), "utf-8", "Grüße"),
         ("Grüße".encode("latin-1"), "utf-8", "Grüße"),
         ("Grüße".encode("latin-1"), "x-foo", "Grüße"),
-        ("Grüße".encode("utf-8"), "x-foo", "Grüße"),
+        ("Grüße".encode(), "x-foo", "Grüße"),
         ("“quotes”".encode("cp1252"), "iso-8859-1", "“quotes”"),
         ("Grüße".encode("latin-1"), "us-ascii", "Grüße"),
         ("日本語".encode("cp932"), "shift_jis", "日本語"),
-        ("Grüße".encode("utf-8"), None, "Grüße"),
-        ("Grüße".encode("utf-8"), "iso-8859-1", "Grüße"),  # UTF-8 mislabelled as Latin-1
-        ("Grüße".encode("utf-8"), "us-ascii", "Grüße"),
+        ("Grüße".encode(), None, "Grüße"),
+        ("Grüße".encode(), "iso-8859-1", "Grüße"),  # UTF-8 mislabelled as Latin-1
+        ("Grüße".encode(), "us-ascii", "Grüße"),
         ("zażółć".encode("iso-8859-2"), "iso-8859-2", "zażółć"),
         ("中文".encode("gbk"), "gb2312", "中文"),
         (b"caf\xc3\xa9 with one bad byte \xff here and \xc3\xa9\xc3\xa9\xc3\xa9", "utf-8", None),
@@ -67,7 +67,7 @@ def test_codec_for_maps_labels_to_their_real_world_supersets() -> None:
 
 
 def test_fix_8bit_reads_surrogate_escaped_header_bytes() -> None:
-    raw = "Grüße".encode("utf-8").decode("ascii", errors="surrogateescape")
+    raw = "Grüße".encode().decode("ascii", errors="surrogateescape")
     assert fix_8bit(raw) == "Grüße"
     assert fix_8bit("plain") == "plain"
 

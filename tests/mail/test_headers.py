@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailbot.mail.parse import parse_message
 from mailbot.mail.parse.headers import (
@@ -37,7 +37,7 @@ def test_broken_encoded_words_do_not_break_the_subject() -> None:
 
 
 def test_raw_8bit_headers_are_decoded() -> None:
-    raw = mail("x").replace(b"From: Customer", "From: Jürgen Weiß".encode("utf-8"))
+    raw = mail("x").replace(b"From: Customer", "From: Jürgen Weiß".encode())
     raw = raw.replace(b"Subject: license", "Subject: Grüße".encode("latin-1"))
     inbound = parse_message(raw)
     assert inbound.sender_name == "Jürgen Weiß"
@@ -45,7 +45,7 @@ def test_raw_8bit_headers_are_decoded() -> None:
 
 
 def test_dates_are_timezone_aware_or_none() -> None:
-    assert parse_message(mail("x")).date == datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+    assert parse_message(mail("x")).date == datetime(2024, 1, 1, 10, tzinfo=UTC)
     unknown_zone = mail("x").replace(b"+0000", b"-0000")
     assert parse_message(unknown_zone).date.tzinfo is not None  # type: ignore[union-attr]
     assert parse_message(mail("x").replace(b"Mon, 1 Jan 2024", b"someday")).date is None
@@ -107,7 +107,5 @@ def test_message_ids_bracketed_bare_and_in_returned_headers() -> None:
 
 
 def test_parse_date() -> None:
-    assert parse_date("Tue, 2 Jan 2024 03:04:05 +0100") == datetime(
-        2024, 1, 2, 2, 4, 5, tzinfo=timezone.utc
-    )
+    assert parse_date("Tue, 2 Jan 2024 03:04:05 +0100") == datetime(2024, 1, 2, 2, 4, 5, tzinfo=UTC)
     assert parse_date("not a date") is None

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.mail.parse import parse_message
 from mailbot.core.model import AuthResult, SerialStatus
+from mailbot.mail.parse import parse_message
 from tests.mail.mails import CORPUS, MAIL, S1, S2, S3, S4, S7, load, mail, normalized
 
 

@@ -108,12 +108,20 @@ class DovecotServer:
             uid, gid = os.geteuid(), os.getegid()
             internal_user = login_user = pwd.getpwuid(uid).pw_name
             internal_group = grp.getgrgid(gid).gr_name
-            rootless = "\n".join(
-                f"service {name} {{\n  chroot =\n}}"
-                for name in ("anvil", "ipc", "old-stats", "aggregator", "imap-urlauth-login")
-            ) + "\nservice imap-login {\n  chroot =\n}\n"
-        for folder in (self.root / "run", self.root / "state", self._users_dir,
-                       self._secrets_dir, self._home_dir):
+            rootless = (
+                "\n".join(
+                    f"service {name} {{\n  chroot =\n}}"
+                    for name in ("anvil", "ipc", "old-stats", "aggregator", "imap-urlauth-login")
+                )
+                + "\nservice imap-login {\n  chroot =\n}\n"
+            )
+        for folder in (
+            self.root / "run",
+            self.root / "state",
+            self._users_dir,
+            self._secrets_dir,
+            self._home_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         # mkdtemp makes 0700 folders; the mail user must be able to walk down to its maildir.
         for folder in (self.root, self._users_dir, self._home_dir):

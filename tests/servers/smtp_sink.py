@@ -120,11 +120,14 @@ class SmtpSink:
     def running(self) -> bool:
         return self._controller is not None
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
-                      mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if isinstance(auth_data, LoginPassword):
-            ok = (auth_data.login.decode() == self.username
-                  and auth_data.password.decode() == self.password)
+            ok = (
+                auth_data.login.decode() == self.username
+                and auth_data.password.decode() == self.password
+            )
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
         return AuthResult(success=False, handled=False)
 
@@ -188,8 +191,14 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         with self._sink._lock:
             code = self._sink._rejected.get(address.lower())
         if code is not None:
@@ -211,7 +220,8 @@ class _Handler:
                     rcpt_tos=tuple(envelope.rcpt_tos),
                     data=bytes(envelope.original_content or b""),
                     peer=(str(peer[0]), int(peer[1])),
-                    authenticated_as=login.login.decode() if isinstance(login, LoginPassword)
+                    authenticated_as=login.login.decode()
+                    if isinstance(login, LoginPassword)
                     else "",
                 )
             )

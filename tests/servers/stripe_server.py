@@ -43,7 +43,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-FIXTURES_PATH = Path(__file__).resolve().parent.parent / "data" / "stripe_fixtures" / "fixtures3.json"
+FIXTURES_PATH = (
+    Path(__file__).resolve().parent.parent / "data" / "stripe_fixtures" / "fixtures3.json"
+)
 DEFAULT_PRICE = "price_amc_seat"
 DEFAULT_PRODUCT = "prod_amc"
 TEST_API_KEY = "sk_test_mailbot_0123456789"
@@ -305,8 +307,15 @@ class StripeCheckoutServer:
             pi = None
             if status == "complete" and mode == "payment":
                 pi = self._payment_intent(
-                    total, currency, customer_id, {}, None, succeeded=paid, email=email,
-                    name=name, receipt_number=receipt_number,
+                    total,
+                    currency,
+                    customer_id,
+                    {},
+                    None,
+                    succeeded=paid,
+                    email=email,
+                    name=name,
+                    receipt_number=receipt_number,
                 )
             session.update(
                 id=session_id,
@@ -323,8 +332,7 @@ class StripeCheckoutServer:
                 payment_intent=pi["id"] if pi else None,
                 payment_status="paid" if (paid and status == "complete") else "unpaid",
                 status=status,
-                url=None if status != "open" else session["url"].replace(
-                    session["id"], session_id),
+                url=None if status != "open" else session["url"].replace(session["id"], session_id),
                 shipping_cost=None,
                 total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
                 currency_conversion=None,
@@ -372,8 +380,14 @@ class StripeCheckoutServer:
                 meta["seats"] = str(seats)
             customer_id = self._customer(customer_email, name)["id"] if customer_email else None
             pi = self._payment_intent(
-                amount, currency, customer_id, meta, receipt_email, succeeded=succeeded,
-                email=receipt_email or customer_email or "", name=name,
+                amount,
+                currency,
+                customer_id,
+                meta,
+                receipt_email,
+                succeeded=succeeded,
+                email=receipt_email or customer_email or "",
+                name=name,
             )
             if events and succeeded:
                 self._emit("payment_intent.succeeded", pi)
@@ -549,7 +563,9 @@ class StripeCheckoutServer:
         )
         charge["billing_details"].update(email=email or None, name=name or None)
         charge["refunds"] = {
-            "object": "list", "data": [], "has_more": False,
+            "object": "list",
+            "data": [],
+            "has_more": False,
             "url": f"/v1/charges/{charge['id']}/refunds",
         }
         self._store(self._charges, charge)
@@ -629,11 +645,15 @@ class StripeCheckoutServer:
                     headers = {"Retry-After": retry_after} if retry_after else {}
                     if status == 429:
                         raise StripeErrorResponse(
-                            429, "Too many requests hit the API too quickly.",
-                            code="rate_limit", headers=headers,
+                            429,
+                            "Too many requests hit the API too quickly.",
+                            code="rate_limit",
+                            headers=headers,
                         )
                     raise StripeErrorResponse(
-                        status, "Something went wrong on Stripe's end.", type_="api_error",
+                        status,
+                        "Something went wrong on Stripe's end.",
+                        type_="api_error",
                         headers=headers,
                     )
                 self._authenticate(request)
@@ -688,10 +708,20 @@ class StripeCheckoutServer:
     _LIST = {"limit", "starting_after", "ending_before", "expand"}
 
     def _h_list_sessions(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._check(params, self._LIST | {
-            "created", "customer", "customer_account", "customer_details", "payment_intent",
-            "payment_link", "status", "subscription",
-        })
+        self._check(
+            params,
+            self._LIST
+            | {
+                "created",
+                "customer",
+                "customer_account",
+                "customer_details",
+                "payment_intent",
+                "payment_link",
+                "status",
+                "subscription",
+            },
+        )
         rows = list(self._sessions.values())
         if "status" in params:
             rows = [s for s in rows if s["status"] == params["status"]]
@@ -703,7 +733,9 @@ class StripeCheckoutServer:
             details = params["customer_details"]
             if not isinstance(details, dict) or set(details) != {"email"}:
                 raise StripeErrorResponse(400, "Invalid customer_details", param="customer_details")
-            rows = [s for s in rows if (s["customer_details"] or {}).get("email") == details["email"]]
+            rows = [
+                s for s in rows if (s["customer_details"] or {}).get("email") == details["email"]
+            ]
         rows = self._created(rows, params)
         if self.refuse_list_line_items and "data.line_items" in (params.get("expand") or []):
             raise StripeErrorResponse(
@@ -713,7 +745,9 @@ class StripeCheckoutServer:
 
     def _h_get_session(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         self._check(params, {"expand"})
-        return self._expand(copy.deepcopy(self._get(self._sessions, id, "checkout.session")), params)
+        return self._expand(
+            copy.deepcopy(self._get(self._sessions, id, "checkout.session")), params
+        )
 
     def _h_list_line_items(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         self._check(params, self._LIST)
@@ -724,12 +758,16 @@ class StripeCheckoutServer:
     def _h_list_events(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check(params, self._LIST | {"created", "delivery_success", "type", "types"})
         if "type" in params and "types" in params:
-            raise StripeErrorResponse(400, "You may pass either `type` or `types`, but not both.", param="types")
+            raise StripeErrorResponse(
+                400, "You may pass either `type` or `types`, but not both.", param="types"
+            )
         rows = [self._events[i] for i in self._visible]
         if "types" in params:
             wanted = params["types"]
             if not isinstance(wanted, list) or not 1 <= len(wanted) <= 20:
-                raise StripeErrorResponse(400, "types must be an array of up to 20 strings", param="types")
+                raise StripeErrorResponse(
+                    400, "types must be an array of up to 20 strings", param="types"
+                )
             rows = [e for e in rows if e["type"] in wanted]
         if "type" in params:
             pattern = re.escape(params["type"]).replace(r"\*", ".*")
@@ -749,7 +787,9 @@ class StripeCheckoutServer:
     def _h_get_event(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         self._check(params, {"expand"})
         if id in self._held:
-            raise StripeErrorResponse(404, f"No such event: '{id}'", code="resource_missing", param="id")
+            raise StripeErrorResponse(
+                404, f"No such event: '{id}'", code="resource_missing", param="id"
+            )
         return self._expand(copy.deepcopy(self._get(self._events, id, "event")), params)
 
     def _h_get_charge(self, params: dict[str, Any], id: str) -> dict[str, Any]:
@@ -801,7 +841,9 @@ class StripeCheckoutServer:
         try:
             charge = self._charge_for(str(ref))
         except KeyError:
-            raise StripeErrorResponse(404, f"No such charge: '{ref}'", code="resource_missing") from None
+            raise StripeErrorResponse(
+                404, f"No such charge: '{ref}'", code="resource_missing"
+            ) from None
         amount = params.get("amount")
         if amount is not None and not str(amount).isdigit():
             raise StripeErrorResponse(400, "Invalid integer: amount", param="amount")
@@ -823,18 +865,24 @@ class StripeCheckoutServer:
 
     def _get(self, table: Mapping[str, dict[str, Any]], id: str, kind: str) -> dict[str, Any]:
         if id not in table:
-            raise StripeErrorResponse(404, f"No such {kind}: '{id}'", code="resource_missing", param="id")
+            raise StripeErrorResponse(
+                404, f"No such {kind}: '{id}'", code="resource_missing", param="id"
+            )
         return table[id]
 
-    def _created(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _created(
+        self, rows: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         created = params.get("created")
         if created is None:
             return rows
         if isinstance(created, str):
             return [r for r in rows if r["created"] == int(created)]
         tests = {
-            "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
-            "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+            "gt": lambda a, b: a > b,
+            "gte": lambda a, b: a >= b,
+            "lt": lambda a, b: a < b,
+            "lte": lambda a, b: a <= b,
         }
         for op, bound in created.items():
             if op not in tests or not str(bound).lstrip("-").isdigit():
@@ -845,15 +893,21 @@ class StripeCheckoutServer:
     def _sorted(self, ids: Iterable[str], table: Mapping[str, dict[str, Any]]) -> list[str]:
         return sorted(ids, key=lambda i: (table[i]["created"], self._order[i]), reverse=True)
 
-    def _list(self, url: str, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    def _list(
+        self, url: str, rows: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Newest first, as Stripe lists."""
         rows = sorted(rows, key=lambda r: (r["created"], self._order[r["id"]]), reverse=True)
         return self._page(url, rows, params)
 
-    def _page(self, url: str, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    def _page(
+        self, url: str, rows: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         raw_limit = str(params.get("limit", "10"))
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-            raise StripeErrorResponse(400, "Invalid limit: must be between 1 and 100", param="limit")
+            raise StripeErrorResponse(
+                400, "Invalid limit: must be between 1 and 100", param="limit"
+            )
         limit = int(raw_limit)
         start = 0
         after = params.get("starting_after")
@@ -861,7 +915,8 @@ class StripeCheckoutServer:
             ids = [r["id"] for r in rows]
             if after not in ids:
                 raise StripeErrorResponse(
-                    400, f"Invalid starting_after: no such object {after!r} in this list",
+                    400,
+                    f"Invalid starting_after: no such object {after!r} in this list",
                     param="starting_after",
                 )
             start = ids.index(after) + 1
@@ -875,8 +930,14 @@ class StripeCheckoutServer:
         return self._expand(result, params)
 
     def _resolve(self, value: str) -> dict[str, Any] | None:
-        for table in (self._intents, self._charges, self._customers, self._sessions,
-                      self._refunds, self._disputes):
+        for table in (
+            self._intents,
+            self._charges,
+            self._customers,
+            self._sessions,
+            self._refunds,
+            self._disputes,
+        ):
             if value in table:
                 return copy.deepcopy(table[value])
         return None
@@ -889,7 +950,9 @@ class StripeCheckoutServer:
             parts = str(path).split(".")
             depth = len([p for p in parts if p != "data"])
             if depth > 4:
-                raise StripeErrorResponse(400, "You cannot expand more than 4 levels of a property", param="expand")
+                raise StripeErrorResponse(
+                    400, "You cannot expand more than 4 levels of a property", param="expand"
+                )
             self._expand_path(obj, parts, str(path))
         return obj
 
@@ -916,7 +979,9 @@ class StripeCheckoutServer:
         elif isinstance(obj[key], str):
             resolved = self._resolve(obj[key])
             if resolved is None:
-                raise StripeErrorResponse(400, f"This property cannot be expanded ({key}).", param="expand")
+                raise StripeErrorResponse(
+                    400, f"This property cannot be expanded ({key}).", param="expand"
+                )
             obj[key] = resolved
         if rest and isinstance(obj.get(key), dict):
             self._expand_path(obj[key], rest, path)

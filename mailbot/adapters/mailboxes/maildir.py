@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from mailbot.core.model import Fetched, Outcome
@@ -34,12 +34,11 @@ def delivered_at(path: Path, mtime: float) -> datetime:
     seconds = float(head) if head.isdigit() and 9 <= len(head) <= 19 else mtime
     while seconds > 1e11:  # some writers use milli-, micro- or nanoseconds
         seconds /= 1000
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class MaildirMailbox:
-    def __init__(self, path: Path, *, since: date | None = None,
-                 read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, since: date | None = None, read_only: bool = False) -> None:
         """`since`: mail delivered before that day (UTC) is left where it is, untouched.
         `read_only`: for looking only; nothing is created, moved or flagged."""
         self.path = Path(path)
@@ -79,8 +78,9 @@ class MaildirMailbox:
             except OSError as exc:
                 # A directory, a file we may not read, a symlink loop: handed over empty, it is
                 # escalated as unreadable and filed, instead of stopping every mail after it.
-                log.warning("cannot read a Maildir entry", extra={"path": str(path),
-                                                                   "error": str(exc)})
+                log.warning(
+                    "cannot read a Maildir entry", extra={"path": str(path), "error": str(exc)}
+                )
                 raw = b""
             received = delivered_at(path, mtime)
             if self.since is not None and received.date() < self.since:
@@ -134,8 +134,13 @@ class MaildirMailbox:
     def checks(self) -> list[Check]:
         if self.path.is_dir():
             return [Check("mailbox", True, f"Maildir folder {self.path} exists")]
-        return [Check("mailbox", False, f"Maildir folder {self.path} does not exist: create "
-                                        "it, or fix [mailbox] path")]
+        return [
+            Check(
+                "mailbox",
+                False,
+                f"Maildir folder {self.path} does not exist: create it, or fix [mailbox] path",
+            )
+        ]
 
     def close(self) -> None:
         pass

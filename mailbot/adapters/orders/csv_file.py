@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -88,8 +88,10 @@ class CsvOrders:
 
     def _unreadable(self, exc: OSError) -> ConfigError:
         # Deciding on stale orders could license a refunded one: mail waits until this is fixed.
-        return ConfigError(f"cannot read the orders file {self.path} ({exc.strerror}); fix "
-                           f"[orders] path, mail waits until then")
+        return ConfigError(
+            f"cannot read the orders file {self.path} ({exc.strerror}); fix "
+            f"[orders] path, mail waits until then"
+        )
 
 
 def parse_row(row: dict[str, str]) -> Order:
@@ -113,7 +115,7 @@ def parse_row(row: dict[str, str]) -> Order:
         ) from None
     created = datetime.fromisoformat((row.get("created") or "").strip())
     if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
+        created = created.replace(tzinfo=UTC)
     refunded = int(row.get("refunded_seats") or 0)
     return Order(
         order_id=order_id,

@@ -21,9 +21,9 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 
+from mailbot.adapters.tls import client_context, untrusted_certificate
 from mailbot.config import ConfigError, OutboxSettings, secret
 from mailbot.services.ports import Check, Delivery, SendBlocked
-from mailbot.adapters.tls import client_context, untrusted_certificate
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,9 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
     try:
         smtp: smtplib.SMTP
         if settings.security == "tls":
-            smtp = smtplib.SMTP_SSL(settings.host, settings.port,
-                                    timeout=settings.timeout_seconds, context=context)
+            smtp = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout_seconds, context=context
+            )
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
     except ssl.SSLCertVerificationError as exc:
@@ -63,7 +64,7 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
         if settings.security == "starttls":
             if not smtp.has_extn("starttls"):
                 raise SmtpConfigError(
-                    f"SMTP server {where} does not offer STARTTLS. Use security = \"tls\" "
+                    f'SMTP server {where} does not offer STARTTLS. Use security = "tls" '
                     f"(usually port 465), or check host and port (submission is 587)."
                 )
             try:
@@ -84,14 +85,17 @@ def _login(smtp: smtplib.SMTP, settings: OutboxSettings, where: str) -> None:
     if not smtp.has_extn("auth"):
         raise SmtpConfigError(
             f"SMTP server {where} offers no AUTH (on this connection); remove [outbox] username "
-            f"if it needs none, or use security = \"starttls\"/\"tls\" (many servers offer AUTH "
+            f'if it needs none, or use security = "starttls"/"tls" (many servers offer AUTH '
             f"only after TLS)."
         )
     try:
         smtp.login(settings.username, password)
     except smtplib.SMTPAuthenticationError as exc:
-        source = (f"environment variable {settings.password_env}" if settings.password_env
-                  else f"file {settings.password_file}")
+        source = (
+            f"environment variable {settings.password_env}"
+            if settings.password_env
+            else f"file {settings.password_file}"
+        )
         raise SmtpConfigError(
             f"SMTP login for {settings.username} at {where} was refused "
             f"({classify(exc.smtp_code, exc.smtp_error).error}). Check [outbox] username and "
@@ -134,11 +138,17 @@ class SmtpSender:
                         raise
                     except (OSError, smtplib.SMTPException) as exc:
                         failure = Delivery(
-                            ok=False, permanent=False,
+                            ok=False,
+                            permanent=False,
                             error=f"cannot connect to SMTP server {self._where}: {exc}",
                         )
-                        log.warning("SMTP server %s unavailable (%s); %d message(s) wait for "
-                                    "the next attempt", self._where, exc, len(batch) - index)
+                        log.warning(
+                            "SMTP server %s unavailable (%s); %d message(s) wait for "
+                            "the next attempt",
+                            self._where,
+                            exc,
+                            len(batch) - index,
+                        )
                         for rest_id, _, _ in batch[index:]:
                             results[rest_id] = failure
                         return results
@@ -171,8 +181,9 @@ class SmtpSender:
         if not (self._settings.from_address + recipient).isascii() and smtp.has_extn("smtputf8"):
             options.append("SMTPUTF8")
         try:
-            refused = smtp.sendmail(self._settings.from_address, [recipient], raw,
-                                    mail_options=options)
+            refused = smtp.sendmail(
+                self._settings.from_address, [recipient], raw, mail_options=options
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             code, message = next(iter(exc.recipients.values()), (550, b"recipient refused"))
             return classify(code, message)
@@ -185,8 +196,11 @@ class SmtpSender:
         except UnicodeEncodeError:
             # A non-ASCII address on a server without SMTPUTF8: it can never go out this way.
             smtp.rset()
-            return Delivery(ok=False, permanent=True,
-                            error="non-ASCII address, and the server does not offer SMTPUTF8")
+            return Delivery(
+                ok=False,
+                permanent=True,
+                error="non-ASCII address, and the server does not offer SMTPUTF8",
+            )
         if refused:
             code, message = next(iter(refused.values()))
             return classify(code, message)
@@ -201,18 +215,22 @@ class SmtpSender:
         except ConfigError as exc:  # SmtpConfigError included: login, STARTTLS, certificate
             return [Check("smtp", False, str(exc))]
         except (OSError, smtplib.SMTPException) as exc:
-            return [Check(
-                "smtp", False,
-                f"cannot connect to SMTP server {where} ({exc}). Check [outbox] host, port and "
-                f"security (\"tls\" is usually port 465, \"starttls\" 587), and that the server "
-                f"is running.",
-            )]
+            return [
+                Check(
+                    "smtp",
+                    False,
+                    f"cannot connect to SMTP server {where} ({exc}). Check [outbox] host, port and "
+                    f'security ("tls" is usually port 465, "starttls" 587), and that the server '
+                    f"is running.",
+                )
+            ]
         try:
             smtp.quit()
         except (OSError, smtplib.SMTPException):
             smtp.close()
-        steps = {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(outbox.security,
-                                                                            ["EHLO"])
+        steps = {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(
+            outbox.security, ["EHLO"]
+        )
         if outbox.username:
             steps.append(f"AUTH as {outbox.username}")
         return [Check("smtp", True, f"{where}: {', '.join(steps)} ok; no mail sent")]

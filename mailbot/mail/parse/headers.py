@@ -13,7 +13,7 @@ import email.policy
 import email.utils
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailbot.mail.parse.charsets import decode_bytes, fix_8bit, scrub
 
@@ -121,5 +121,5 @@ def parse_date(value: str) -> datetime | None:
         except Exception:  # noqa: BLE001
             return None
     if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)  # "-0000": zone unknown, UTC is the convention
+        when = when.replace(tzinfo=UTC)  # "-0000": zone unknown, UTC is the convention
     return when

@@ -57,8 +57,19 @@ KEPT_HEADERS = (
     "return-path",
 )
 # The headers staff are shown beside the text (decoded, one line each, a few values at most).
-SHOWN_HEADERS = ("From", "Reply-To", "To", "Cc", "Date", "Subject", "Message-ID", "In-Reply-To",
-                 "Authentication-Results", "Auto-Submitted", "Return-Path")
+SHOWN_HEADERS = (
+    "From",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Date",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "Authentication-Results",
+    "Auto-Submitted",
+    "Return-Path",
+)
 _SHOWN_VALUES = 5
 _SHOWN_CHARS = 1000
 # Without any of these, a "mail" of mostly binary text is not mail at all.

@@ -23,7 +23,13 @@ from email.parser import BytesParser, Parser
 
 from mailbot.core.serials import find_serials
 from mailbot.mail.parse.charsets import decode_bytes, scrub
-from mailbot.mail.parse.headers import addresses, decode_header_text, message_id_lines, message_ids, unfolded
+from mailbot.mail.parse.headers import (
+    addresses,
+    decode_header_text,
+    message_id_lines,
+    message_ids,
+    unfolded,
+)
 from mailbot.mail.parse.html import html_to_text
 from mailbot.mail.parse.parts import filename, param, raw_values, safe_payload
 from mailbot.mail.parse.quotes import is_forward_subject, split_quotes, unflow

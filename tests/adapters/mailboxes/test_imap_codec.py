@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -104,10 +104,10 @@ def test_message_id_from_envelope() -> None:
 def test_internal_dates_become_aware_utc() -> None:
     plus_two = timezone(timedelta(hours=2))
     assert _aware(datetime(2025, 1, 6, 12, 0, tzinfo=plus_two)) == datetime(
-        2025, 1, 6, 10, 0, tzinfo=timezone.utc
+        2025, 1, 6, 10, 0, tzinfo=UTC
     )
-    assert _aware(datetime(2025, 1, 6, 12, 0)) == datetime(2025, 1, 6, 12, 0, tzinfo=timezone.utc)
-    assert _aware(datetime(2025, 1, 6, 12, 0, tzinfo=plus_two)).tzinfo is timezone.utc  # type: ignore[union-attr]
+    assert _aware(datetime(2025, 1, 6, 12, 0)) == datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
+    assert _aware(datetime(2025, 1, 6, 12, 0, tzinfo=plus_two)).tzinfo is UTC  # type: ignore[union-attr]
     assert _aware(None) is None
     assert _aware(b"06-Jan-2025 10:00:00 +0000") is None
 

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ def test_fetch_peeks_and_leaves_seen_unset(dovecot: DovecotServer, box_for: Any)
     assert [f.size for f in fetched] == [len(r) for r in raws]
     assert [f.message_id for f in fetched] == ["request-1@example.org", "request-2@example.org"]
     assert all(f.received_at is not None and f.received_at.tzinfo is not None for f in fetched)
-    assert abs((fetched[0].received_at - datetime.now(timezone.utc)).total_seconds()) < 120
+    assert abs((fetched[0].received_at - datetime.now(UTC)).total_seconds()) < 120
     assert all(b"\\Seen" not in flags for flags in flags_of(dovecot, login, "INBOX").values())
     # Nothing was marked done: the same mail is waiting again.
     assert [f.key for f in box.fetch_new(BIG)] == [f.key for f in fetched]

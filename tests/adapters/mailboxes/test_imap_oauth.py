@@ -6,9 +6,9 @@ The XOAUTH2 login itself is tested against Dovecot in test_imap_mailbox.py.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import sys
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -43,7 +43,7 @@ def test_token_parsing() -> None:
             }
         )
     )
-    assert google.expires_at == datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp()
+    assert google.expires_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
     assert google.refreshable
     assert parse_token_text('{"access_token": "t", "expires_at": 1700000000000}').expires_at == (
         1700000000.0

@@ -11,7 +11,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -315,7 +315,7 @@ def test_initial_cursor_skips_older_events(
     server = stripe_checkout_server
     server.add_session("old@example.com")
     server.advance(3600)
-    cursor = StripeOrders.initial_cursor(datetime.fromtimestamp(server.now(), timezone.utc))
+    cursor = StripeOrders.initial_cursor(datetime.fromtimestamp(server.now(), UTC))
     new = server.add_session("new@example.com")
     orders, _ = make_orders().events_since(cursor)
     assert [o.order_id for o in orders] == [new["id"]]

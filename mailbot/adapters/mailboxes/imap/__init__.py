@@ -6,8 +6,20 @@ Layout, bottom up: `codec` (pure: keys, UID sets, folder names, reading server a
 the mail's trip through the inbox), `mailbox` (`ImapMailbox`, the Mailbox protocol).
 """
 
-from mailbot.adapters.mailboxes.imap.codec import KEYWORD, mail_key, parse_mail_key, server_folder_name, target_folder, uid_sets
-from mailbot.adapters.mailboxes.imap.connection import MailboxAuthError, MailboxError, MailboxUnavailable, open_client
+from mailbot.adapters.mailboxes.imap.codec import (
+    KEYWORD,
+    mail_key,
+    parse_mail_key,
+    server_folder_name,
+    target_folder,
+    uid_sets,
+)
+from mailbot.adapters.mailboxes.imap.connection import (
+    MailboxAuthError,
+    MailboxError,
+    MailboxUnavailable,
+    open_client,
+)
 from mailbot.adapters.mailboxes.imap.mailbox import FolderInfo, ImapMailbox
 from mailbot.adapters.mailboxes.imap.oauth import TokenError, TokenSource
 

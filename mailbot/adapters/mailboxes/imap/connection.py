@@ -14,18 +14,18 @@ import ssl
 
 # The only module that imports imapclient (which ships no type information): the rest of the
 # package takes the client class and its errors from here.
-from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
-from imapclient.exceptions import (  # type: ignore[import-untyped]
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import (
     CapabilityError,
     IMAPClientAbortError,
     IMAPClientError,
     LoginError,
 )
 
-from mailbot.config import ConfigError, MailboxSettings, secret
-from mailbot.adapters.tls import client_context, untrusted_certificate
 from mailbot.adapters.mailboxes.imap.codec import _said
 from mailbot.adapters.mailboxes.imap.oauth import TokenError, TokenSource
+from mailbot.adapters.tls import client_context, untrusted_certificate
+from mailbot.config import ConfigError, MailboxSettings, secret
 
 # One logger for the whole IMAP adapter, under its name from before the split: JSON log lines
 # carry it as "logger", and the tests that capture the adapter's records select it by name.

@@ -20,9 +20,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from mailbot.config import MailboxSettings
-from mailbot.core.model import Fetched
-from mailbot.adapters.mailboxes.imap.codec import KEYWORD, _aware, _message_id, _said, mail_key, uid_sets
+from mailbot.adapters.mailboxes.imap.codec import (
+    KEYWORD,
+    _aware,
+    _message_id,
+    _said,
+    mail_key,
+    uid_sets,
+)
 from mailbot.adapters.mailboxes.imap.connection import (
     LOGGER_NAME,
     IMAPClient,
@@ -31,6 +36,8 @@ from mailbot.adapters.mailboxes.imap.connection import (
     MailboxUnavailable,
 )
 from mailbot.adapters.mailboxes.imap.session import ImapSession
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Fetched
 
 log = logging.getLogger(LOGGER_NAME)
 

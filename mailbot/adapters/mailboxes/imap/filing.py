@@ -16,9 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from mailbot.config import MailboxSettings
-from mailbot.core.model import Fetched, Outcome
-from mailbot.adapters.mailboxes.imap.codec import DELETED, KEYWORD, SEEN, _said, parse_mail_key, target_folder, uid_sets
+from mailbot.adapters.mailboxes.imap.codec import (
+    DELETED,
+    KEYWORD,
+    SEEN,
+    _said,
+    parse_mail_key,
+    target_folder,
+    uid_sets,
+)
 from mailbot.adapters.mailboxes.imap.connection import (
     LOGGER_NAME,
     IMAPClient,
@@ -28,6 +34,8 @@ from mailbot.adapters.mailboxes.imap.connection import (
     MailboxUnavailable,
 )
 from mailbot.adapters.mailboxes.imap.session import ImapSession
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Fetched, Outcome
 
 log = logging.getLogger(LOGGER_NAME)
 

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 def imap_checks(box: ImapMailbox) -> list[Check]:
     """Login, IDLE and MOVE, and each folder the configuration uses."""
     mailbox = box.settings
-    login = (f"IMAP {mailbox.host}:{mailbox.port} as {mailbox.username} "
-             f"({mailbox.security}, {mailbox.auth})")
+    login = (
+        f"IMAP {mailbox.host}:{mailbox.port} as {mailbox.username} "
+        f"({mailbox.security}, {mailbox.auth})"
+    )
     try:
         capabilities = box.capabilities()
         report = box.folder_report()
@@ -46,12 +48,18 @@ def imap_checks(box: ImapMailbox) -> list[Check]:
             checks.append(Check(name, True, f"{folder.name} exists"))
         elif folder.role == "inbox":
             shown = ", ".join(sorted(server_folders)[:20])
-            checks.append(Check(
-                name, False,
-                f"{folder.name} does not exist on the server: fix [mailbox] folder "
-                f"(the server has: {shown})",
-            ))
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"{folder.name} does not exist on the server: fix [mailbox] folder "
+                    f"(the server has: {shown})",
+                )
+            )
         else:
-            checks.append(Check(name, True, f"{folder.name} does not exist yet; it will be "
-                                            f"created on first use"))
+            checks.append(
+                Check(
+                    name, True, f"{folder.name} does not exist yet; it will be created on first use"
+                )
+            )
     return checks

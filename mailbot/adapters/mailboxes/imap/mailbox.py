@@ -29,15 +29,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from mailbot.config import MailboxSettings
-from mailbot.core.model import Fetched, Outcome
 from mailbot.adapters.mailboxes.imap.codec import _is_bye, _is_new_mail
 from mailbot.adapters.mailboxes.imap.connection import CONNECTION_ERRORS, IMAPClient, open_client
 from mailbot.adapters.mailboxes.imap.fetching import Fetcher
 from mailbot.adapters.mailboxes.imap.filing import Filer
-from mailbot.adapters.mailboxes.imap.oauth import TokenSource
 from mailbot.adapters.mailboxes.imap.health import imap_checks
+from mailbot.adapters.mailboxes.imap.oauth import TokenSource
 from mailbot.adapters.mailboxes.imap.session import ImapSession
+from mailbot.config import MailboxSettings
+from mailbot.core.model import Fetched, Outcome
 from mailbot.services.ports import Check
 
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes

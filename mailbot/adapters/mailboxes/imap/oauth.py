@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _expiry(value: Any) -> float | None:
                 f"expires_at {value!r} is neither epoch seconds nor ISO 8601"
             ) from None
         if parsed.tzinfo is None:  # google-auth writes naive UTC
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     raise TokenError("expires_at must be a number of seconds or an ISO 8601 time")
 
@@ -198,7 +198,7 @@ def dump_token(token: OAuthToken) -> str:
     if token.expires_at is None:
         doc.pop(expiry_key, None)  # an old expiry would be wrong for the new token
     elif expiry_key == "expiry":
-        when = datetime.fromtimestamp(token.expires_at, timezone.utc)
+        when = datetime.fromtimestamp(token.expires_at, UTC)
         doc["expiry"] = when.isoformat().replace("+00:00", "Z")
     else:
         doc["expires_at"] = math.floor(token.expires_at)

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from mailbot.config import MailboxSettings
 from mailbot.adapters.mailboxes.imap.codec import KEYWORD, _said, server_folder_name
 from mailbot.adapters.mailboxes.imap.connection import (
     CONNECTION_ERRORS,
@@ -28,6 +27,7 @@ from mailbot.adapters.mailboxes.imap.connection import (
     MailboxUnavailable,
     _discard,
 )
+from mailbot.config import MailboxSettings
 
 log = logging.getLogger(LOGGER_NAME)
 

@@ -16,8 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from mailbot.core.model import Order
-from mailbot.adapters.orders.stripe.http import ExpandRefused, NotFound, StripeApi, StripeUnavailable
+from mailbot.adapters.orders.stripe.http import (
+    ExpandRefused,
+    NotFound,
+    StripeApi,
+    StripeUnavailable,
+)
 from mailbot.adapters.orders.stripe.mapping import (
     PAGE_SIZE,
     PI_EXPAND,
@@ -32,6 +36,7 @@ from mailbot.adapters.orders.stripe.mapping import (
     session_order,
     without_line_items,
 )
+from mailbot.core.model import Order
 
 log = logging.getLogger(__name__)
 

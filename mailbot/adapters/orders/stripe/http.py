@@ -23,7 +23,6 @@ from typing import Any
 import requests
 import stripe
 
-
 from mailbot.services.ports import OrderSourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ class StripeUnavailable(OrderSourceUnavailable):
     request Stripe calls invalid): the worker should alert a person, but still let other mail
     flow.
     """
-
 
 
 class WebhookRejected(Exception):

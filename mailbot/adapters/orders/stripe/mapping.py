@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mailbot.core.model import Order, OrderStatus
@@ -63,7 +63,7 @@ def expanded(value: Any) -> Mapping[str, Any] | None:
 
 
 def _when(ts: Any) -> datetime:
-    return datetime.fromtimestamp(int(ts or 0), timezone.utc)
+    return datetime.fromtimestamp(int(ts or 0), UTC)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,6 @@ from typing import Any
 
 import stripe
 
-from mailbot.services.ports import Check
-from mailbot.config import OrdersSettings
-from mailbot.core.model import Order
 from mailbot.adapters.orders.stripe import http
 from mailbot.adapters.orders.stripe.fetch import OrderFetcher
 from mailbot.adapters.orders.stripe.http import NotFound, StripeApi
@@ -38,6 +35,9 @@ from mailbot.adapters.orders.stripe.mapping import (
     mentions_email,
     object_id,
 )
+from mailbot.config import OrdersSettings
+from mailbot.core.model import Order
+from mailbot.services.ports import Check
 
 # Turns one listed object (a session or a PaymentIntent) into an Order, or None.
 _Convert = Callable[[Mapping[str, Any]], Order | None]
