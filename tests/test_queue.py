@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.cli.formats import default_actor
+from mailbot.services import escalation_reply, escalation_retry
 from mailbot.services import escalations as q
 from mailbot.services.customers import Seats
 from mailbot.services.escalations import QueueError
@@ -248,21 +249,21 @@ def test_reply_with_free_text_and_templates(env: Env) -> None:
     )
     esc = env.escalations()[-1]["id"]
     with pytest.raises(QueueError, match="either --template NAME or --text-file"):
-        q.reply(env.app, esc, "alice", T0)
+        escalation_reply.reply(env.app, esc, "alice", T0)
     with pytest.raises(QueueError, match="no reply template 'nope'"):
-        q.reply(env.app, esc, "alice", T0, template="nope")
+        escalation_reply.reply(env.app, esc, "alice", T0, template="nope")
     with pytest.raises(QueueError, match="carries license strings"):
-        q.reply(env.app, esc, "alice", T0, template="issued")
+        escalation_reply.reply(env.app, esc, "alice", T0, template="issued")
 
     answer = "No: a server where nobody runs the app needs no license."
-    result = q.reply(env.app, esc, "alice", T0, text=answer, keep_open=True)
+    result = escalation_reply.reply(env.app, esc, "alice", T0, text=answer, keep_open=True)
     assert result.state == "open"
     row = env.outbox()[-1]
     assert row["kind"] == "reply" and row["to_addr"] == "it@northwind.example"
     assert answer in text_of(row["raw"])
     assert parsed(row["raw"])["Subject"] == "Re: Server?"
     assert parsed(row["raw"])["Auto-Submitted"] is None  # a person wrote it
-    q.reply(env.app, esc, "alice", T0, template="escalated")
+    escalation_reply.reply(env.app, esc, "alice", T0, template="escalated")
     assert env.escalations()[-1]["state"] == "resolved"
     assert [a["action"] for a in env.audit(esc)][-2:] == ["replied", "replied"]
 
@@ -276,7 +277,7 @@ def test_reply_template_carries_only_the_recipients_licenses(env: Env) -> None:
     assert processed.reason.value == "serial_licensed_elsewhere"
     esc = env.escalations()[-1]["id"]
     with pytest.raises(QueueError, match="holds no active license"):
-        q.reply(env.app, esc, "alice", T0, template="resent")
+        escalation_reply.reply(env.app, esc, "alice", T0, template="resent")
 
 
 def test_reject_note_reopen_and_the_audit_trail(env: Env) -> None:
@@ -316,10 +317,10 @@ def test_actions_on_closed_escalations_refuse_clearly(env: Env) -> None:
         lambda: q.claim(env.store, esc, "bob", now),
         lambda: q.issue(env.app, esc, "bob", now, order_id="ORD-B"),
         lambda: q.issue(env.app, esc, "bob", now, grant_reason="x"),
-        lambda: q.reply(env.app, esc, "bob", now, text="hi"),
+        lambda: escalation_reply.reply(env.app, esc, "bob", now, text="hi"),
         lambda: q.reject(env.store, esc, "bob", now, "again"),
         lambda: q.resolve(env.store, esc, "bob", now),
-        lambda: q.retry(env.app, esc, "bob", now),
+        lambda: escalation_retry.retry(env.app, esc, "bob", now),
         lambda: q.transfer(env.app, esc, "bob", now, old_serial=serial, new_serial=serial),
     ]
     for attempt in attempts:
@@ -336,14 +337,14 @@ def test_actions_on_closed_escalations_refuse_clearly(env: Env) -> None:
 def test_retry_after_the_order_arrived_issues_and_resolves(env: Env) -> None:
     esc, serial = escalate_no_order(env)
     # Still no order: stays open, the new look is in the history.
-    result = q.retry(env.app, esc, "alice", env.clock.now())
+    result = escalation_retry.retry(env.app, esc, "alice", env.clock.now())
     assert result.state == "open" and "no_order" in result.summary
     assert env.audit(esc)[-1]["action"] == "retried"
     assert "still escalated" in env.audit(esc)[-1]["detail"]
 
     env.write_orders([order_row("ORD-S", SAM, 1), order_row("ORD-B", BOB, 2)])
     env.clock.advance(minutes=10)
-    result = q.retry(env.app, esc, "alice", env.clock.now())
+    result = escalation_retry.retry(env.app, esc, "alice", env.clock.now())
     assert result.state == "resolved" and len(result.license_nos) == 1
     lic = one(env.store, "SELECT * FROM licenses WHERE serial = ?", [serial])
     assert lic["state"] == "active" and lic["order_id"] == "ORD-S"
@@ -456,6 +457,6 @@ def test_retry_that_fails_again_refuses_in_plain_words(
 
     monkeypatch.setattr(mailbot.services.evaluate, "decide", broken)
     with pytest.raises(QueueError, match="failed again .*still broken"):
-        q.retry(env.app, esc, "alice", env.clock.now())
+        escalation_retry.retry(env.app, esc, "alice", env.clock.now())
     assert env.audit(esc)[-1]["detail"] == "failed again: RuntimeError: still broken"
     assert env.escalations()[0]["state"] == "open"

@@ -1,5 +1,6 @@
 """The actions of `mailbot queue`: claim, issue, transfer, reply, reject, resolve, note, reopen,
-retry. Each is a few lines over `services/escalations.py`, which refuses in plain words."""
+retry. Each is a few lines over `services/escalations.py` (and `escalation_reply.py`,
+`escalation_retry.py`), which refuse in plain words."""
 
 from __future__ import annotations
 
@@ -208,7 +209,7 @@ def queue_reply(
       mailbot queue reply 7 --text-file answer.txt
       mailbot queue reply 8 --template clarify --keep-open
     """
-    from mailbot.services.escalations import reply
+    from mailbot.services.escalation_reply import reply
 
     try:
         text = text_file.read() if text_file is not None else None
@@ -239,7 +240,7 @@ def queue_templates() -> None:
     Example:
       mailbot queue templates
     """
-    from mailbot.services.escalations import reply_templates
+    from mailbot.services.escalation_reply import reply_templates
 
     app = open_app()
     for name in reply_templates(app):
@@ -335,7 +336,7 @@ def queue_retry(escalation_id: int, actor: str | None, as_json: bool) -> None:
     Example:
       mailbot queue retry 3
     """
-    from mailbot.services.escalations import retry
+    from mailbot.services.escalation_retry import retry
 
     app = open_app()
     with plain_errors():

@@ -1,5 +1,4 @@
-"""What people do about escalations: claim, note, reject, resolve, reopen, issue, transfer,
-reply and retry.
+"""What people do about escalations: claim, note, reject, resolve, reopen, issue and transfer.
 
 An escalation is `open` until a person resolves it (issue, reply, transfer, retry, resolve) or
 rejects it; `reopen` makes it open again. Every action is one transaction that checks the state
@@ -7,6 +6,9 @@ first, does its work, and adds an audit line naming who did what and when; mail 
 outbox like the bot's own. Actions on a closed escalation refuse, saying how to reopen it; only
 `note` and `reopen` work on closed ones. These raise QueueError with a plain sentence and never
 print: the CLI and the web console format what they return.
+
+Answering the sender is in `escalation_reply.py` and deciding again in `escalation_retry.py`:
+both return the same `ActionResult` and start with `require_open`.
 """
 
 from __future__ import annotations
@@ -17,26 +19,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from mailbot.core.model import License, LicenseState, Outcome
+from mailbot.core.model import License
 from mailbot.services import licenses
-from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
-from mailbot.services.evaluate import evaluate, facts_snapshot, parse
 from mailbot.services.licenses import LicenseError
-from mailbot.services.mailing import Thread, queue_mail, result_item, thread_of_row
+from mailbot.services.mailing import thread_of_row
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.queue_view import OPEN, REJECTED, RESOLVED, QueueError, require
 from mailbot.store import Store
 from mailbot.store.rows import EscalationRow
-
-# Templates whose whole point is license strings: replying with one that carries none would
-# send the customer an empty promise.
-LICENSE_TEMPLATES = frozenset({"issued", "resent", "transferred"})
-FREE_TEXT_TEMPLATE = "staff_reply"
-# Templates that are not answers a person picks: staff mail, and the pay link (needs a request).
-NOT_FOR_REPLIES = frozenset(
-    {"staff_reply", "staff_notification", "staff_digest", "awaiting_payment"}
-)
 
 
 @dataclass(frozen=True)
@@ -58,7 +49,8 @@ class ActionResult:
         }
 
 
-def _require_open(store: Store, escalation_id: int) -> EscalationRow:
+def require_open(store: Store, escalation_id: int) -> EscalationRow:
+    """The escalation, when it is open; else QueueError saying how to reopen it."""
     esc = require(store, escalation_id)
     if esc.state != OPEN:
         raise QueueError(
@@ -82,7 +74,7 @@ def claim(
 ) -> ActionResult:
     """Take an escalation (so colleagues see it is being handled), or give it back."""
     with store.transaction():
-        esc = _require_open(store, escalation_id)
+        esc = require_open(store, escalation_id)
         holder = esc.claimed_by
         if release:
             if not holder:
@@ -125,7 +117,7 @@ def reject(
     if not reason.strip():
         raise QueueError("say why (--reason); colleagues and finance read it later")
     with store.transaction():
-        _require_open(store, escalation_id)
+        require_open(store, escalation_id)
         store.set_escalation_state(escalation_id, REJECTED, now)
         store.add_audit(escalation_id, actor, "rejected", reason.strip(), now)
     return ActionResult(escalation_id, "reject", REJECTED, f"#{escalation_id} rejected")
@@ -136,7 +128,7 @@ def resolve(
 ) -> ActionResult:
     """Close as done when it was handled outside mailbot (by phone, by a colleague's mail)."""
     with store.transaction():
-        _require_open(store, escalation_id)
+        require_open(store, escalation_id)
         store.set_escalation_state(escalation_id, RESOLVED, now)
         store.add_audit(escalation_id, actor, "resolved", note_text.strip() or "resolved", now)
     return ActionResult(escalation_id, "resolve", RESOLVED, f"#{escalation_id} resolved")
@@ -213,7 +205,7 @@ def issue(
     refresh_local_orders(deps)
     try:
         with deps.store.transaction() as store:
-            esc = _require_open(store, escalation_id)
+            esc = require_open(store, escalation_id)
             targets = _serials_to_license(store, esc, serials, deps.settings.product.code)
             issued: list[License] = []
             for serial in targets:
@@ -280,7 +272,7 @@ def transfer(
     """Carry out a transfer the bot held back (beyond the automatic limit or unclear): revoke
     the old serial's license, license the new serial on the same seat, mail it, resolve."""
     with deps.store.transaction() as store:
-        esc = _require_open(store, escalation_id)
+        esc = require_open(store, escalation_id)
         if not (old_serial and new_serial):
             items = [i for i in esc.serials if i.old_serial]
             if len(items) != 1:
@@ -320,211 +312,4 @@ def transfer(
         f"#{escalation_id} resolved: {summary}",
         (sent.outbox_id,) if sent else (),
         (new.license_no,),
-    )
-
-
-def reply(
-    deps: Deps,
-    escalation_id: int,
-    actor: str,
-    now: datetime,
-    *,
-    template: str | None = None,
-    text: str | None = None,
-    keep_open: bool = False,
-) -> ActionResult:
-    """Answer the sender with a named template or free text; resolves unless `keep_open`.
-
-    Templates that carry license strings only ever carry licenses that belong to the address
-    the reply goes to."""
-    if bool(template) == bool(text and text.strip()):
-        raise QueueError("say either --template NAME or --text-file FILE")
-    if template == "awaiting_payment":
-        raise QueueError(
-            "awaiting_payment needs a pay link from a pending request; "
-            f"`mailbot queue retry {escalation_id}` sends one when orders have a "
-            "payment_link"
-        )
-    if template and (
-        template.startswith("_") or template in NOT_FOR_REPLIES or not deps.renderer.has(template)
-    ):
-        raise QueueError(
-            f"no reply template {template!r}; available: {', '.join(reply_templates(deps))}"
-        )
-    with deps.store.transaction() as store:
-        esc = _require_open(store, escalation_id)
-        thread = thread_of_row(deps, store, esc.message_row) or Thread(sender=esc.sender)
-        to = thread.reply_address
-        if not to:
-            raise QueueError(f"escalation #{escalation_id} has no sender address to reply to")
-        # A written answer carries exactly what the person wrote; license strings travel only
-        # with the templates made for them.
-        results = _reply_results(store, esc, to) if template else []
-        if template in LICENSE_TEMPLATES and not any(r["license_string"] for r in results):
-            raise QueueError(
-                f"template {template} carries license strings, but {to} holds no active "
-                f"license for the serials of #{escalation_id}; issue one first "
-                f"(`mailbot queue issue {escalation_id} --order ORDER`)"
-            )
-        names = [o.name for o in store.orders_for_email(to) if o.name]
-        context = {
-            "customer_name": names[0] if names else thread.sender_name,
-            "results": results,
-            "licensed": any(r["license_string"] for r in results),
-            "outcome": template or "reply",
-            "original_subject": thread.subject,
-            "text": (text or "").strip(),
-            "staff_name": actor,
-        }
-        outbox_id = queue_mail(
-            deps,
-            store,
-            to=to,
-            template=template or FREE_TEXT_TEMPLATE,
-            context=context,
-            now=now,
-            kind="reply",
-            thread=thread,
-            message_row=esc.message_row,
-            escalation_id=escalation_id,
-            automatic=bool(template),
-        )
-        what = (
-            f"template {template}"
-            if template
-            else f"a written answer ({len(text or '')} characters)"
-        )
-        state = OPEN if keep_open else RESOLVED
-        if keep_open:
-            store.touch_escalation(escalation_id, now)
-        else:
-            store.set_escalation_state(escalation_id, RESOLVED, now)
-        store.add_audit(
-            escalation_id,
-            actor,
-            "replied",
-            f"{what} to {to}" + ("" if keep_open else "; resolved"),
-            now,
-        )
-    return ActionResult(
-        escalation_id,
-        "reply",
-        state,
-        f"reply to {to} queued ({what})" + ("" if keep_open else f"; #{escalation_id} resolved"),
-        (outbox_id,),
-    )
-
-
-def reply_templates(deps: Deps) -> list[str]:
-    """Templates a person may reply with."""
-    return [n for n in deps.renderer.names() if n not in NOT_FOR_REPLIES]
-
-
-def _reply_results(store: Store, esc: EscalationRow, to: str) -> list[dict[str, Any]]:
-    results = []
-    for item in esc.serials:
-        if item.status != "ok":
-            results.append(
-                result_item(
-                    item.serial, "clarify", as_found=item.as_found, old_serial=item.old_serial
-                )
-            )
-            continue
-        lic = store.active_license(item.serial)
-        if lic is not None and lic.state is LicenseState.ACTIVE and lic.customer_email == to:
-            results.append(
-                result_item(
-                    item.serial,
-                    "resend",
-                    as_found=item.as_found,
-                    old_serial=item.old_serial,
-                    license=lic,
-                )
-            )
-    return results
-
-
-# -- deciding again --------------------------------------------------------------------------
-
-
-def retry(deps: Deps, escalation_id: int, actor: str, now: datetime) -> ActionResult:
-    """Decide again on the stored mail, with today's facts (an order arrived, a sync caught up).
-    A decision a person need not take is carried out and the escalation resolved; otherwise it
-    stays open with the new explanation."""
-    store = deps.store
-    esc = _require_open(store, escalation_id)
-    raw = store.message_raw(esc.message_row) if esc.message_row is not None else None
-    if esc.message_row is None or not raw:
-        raise QueueError(
-            f"the mail of #{escalation_id} was not stored (too large or lost); "
-            "decide by hand (`mailbot queue issue` or `reply`)"
-        )
-    refresh_local_orders(deps)
-    try:
-        return _retry(deps, escalation_id, esc.message_row, raw, actor, now)
-    except QueueError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the mail that broke the bot may break it again
-        last = f"{type(exc).__name__}: {exc}"
-        with store.transaction():
-            store.add_audit(escalation_id, actor, "retried", f"failed again: {last}", now)
-        raise QueueError(
-            f"deciding #{escalation_id} failed again ({last}); reply or issue by hand"
-        ) from None
-
-
-def _retry(
-    deps: Deps, escalation_id: int, message_row: int, raw: bytes, actor: str, now: datetime
-) -> ActionResult:
-    inbound = parse(deps.settings, raw)
-    with deps.store.transaction() as store:
-        esc = _require_open(store, escalation_id)
-        result = evaluate(store, inbound, deps.policy, now, check_duplicate=False)
-        decision = result.decision
-        assert result.facts is not None
-        why = "; ".join(decision.explanation)
-        if decision.outcome in (Outcome.ESCALATED, Outcome.IGNORED):
-            what = decision.reason.value if decision.reason else decision.outcome.value
-            store.update_escalation(
-                escalation_id,
-                reason=decision.reason.value
-                if decision.escalates and decision.reason
-                else esc.reason,
-                detail="\n".join(decision.explanation),
-                serials=result.serial_items,
-                facts=facts_snapshot(result.facts),
-                at=now,
-            )
-            store.add_audit(
-                escalation_id,
-                actor,
-                "retried",
-                f"still {decision.outcome.value} ({what}): {why}",
-                now,
-            )
-            return ActionResult(
-                escalation_id,
-                "retry",
-                OPEN,
-                f"#{escalation_id} still needs a person: {decision.outcome.value} ({what}). {why}",
-            )
-        applied = apply_decision(deps, store, message_row, inbound, decision, result.facts, now)
-        store.set_message_outcome(
-            message_row,
-            outcome=decision.outcome.value,
-            reason=decision.reason.value if decision.reason else None,
-            serials=result.serial_items,
-            explanation=list(decision.explanation) + list(inbound.problems),
-        )
-        store.set_escalation_state(escalation_id, RESOLVED, now)
-        store.add_audit(
-            escalation_id, actor, "retried", f"now {decision.outcome.value}: {why}", now
-        )
-    return ActionResult(
-        escalation_id,
-        "retry",
-        RESOLVED,
-        f"#{escalation_id} resolved: now {decision.outcome.value}",
-        tuple(applied.outbox_ids),
-        tuple(applied.license_nos),
     )
