@@ -381,19 +381,28 @@ def test_short_never_returns_the_whole_input(text: str) -> None:
 
 # -- the embeddable verifier ---------------------------------------------------------------------
 
-LICENSE_SOURCE = Path(lic.__file__)
+CORE = Path(lic.__file__).parent
+# The modules the desktop app embeds, and the siblings each may import relatively. The
+# revocation list shares the license format's keys, key ids and product-code rule.
+EMBEDDED = {
+    "license_format": {"serials"},
+    "revocation_format": {"serials", "license_format"},
+}
 
 
-def test_license_module_imports_only_stdlib_cryptography_and_serials() -> None:
-    tree = ast.parse(LICENSE_SOURCE.read_text())
+@pytest.mark.parametrize("module", sorted(EMBEDDED))
+def test_license_module_imports_only_stdlib_cryptography_and_serials(module: str) -> None:
+    allowed = EMBEDDED[module]
+    tree = ast.parse((CORE / f"{module}.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             tops = [alias.name.split(".")[0] for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 names = {alias.name for alias in node.names}
-                assert (node.module, names) in [(None, {"serials"}), ("serials", names)], (
-                    f"relative import of {node.module}: only .serials may be embedded with it"
+                assert (node.module is None and names <= allowed) or node.module in allowed, (
+                    f"relative import of {node.module}: only "
+                    f"{', '.join('.' + m for m in sorted(allowed))} may be embedded with it"
                 )
                 continue
             tops = [(node.module or "").split(".")[0]]
@@ -406,14 +415,17 @@ def test_license_module_imports_only_stdlib_cryptography_and_serials() -> None:
 PROBE = """
 import json, sys
 before = set(sys.modules)
-import mailbot.core.license_format
+import mailbot.core.MODULE
 print(json.dumps({"new": sorted(set(sys.modules) - before), "all": sorted(sys.modules)}))
 """
 
 
-def test_importing_the_verifier_loads_no_other_third_party_package(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", sorted(EMBEDDED))
+def test_importing_the_verifier_loads_no_other_third_party_package(
+    module: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-I", "-c", PROBE],
+        [sys.executable, "-I", "-c", PROBE.replace("MODULE", module)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -437,6 +449,7 @@ def test_importing_the_verifier_loads_no_other_third_party_package(tmp_path: Pat
         "mailbot.core",
         "mailbot.core.license_format",
         "mailbot.core.serials",
+        f"mailbot.core.{module}",
     }
     assert "cryptography" in modules["new"]
     for heavy in [

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mailbot.adapters.signing import load_public_keys
-from mailbot.core.license_format import (
+from mailbot.core.license_format import sign_license
+from mailbot.core.revocation_format import (
     InvalidRevocationList,
-    sign_license,
     sign_revocation_list,
     verify_revocation_list,
 )

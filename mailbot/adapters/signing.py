@@ -28,12 +28,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from mailbot.core.license_format import (
-    key_id_of,
-    public_key_from_text,
-    sign_license,
-    sign_revocation_list,
-)
+from mailbot.core.license_format import key_id_of, public_key_from_text, sign_license
+from mailbot.core.revocation_format import sign_revocation_list
 
 _KEY_IDS = 256
 

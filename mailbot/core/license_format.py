@@ -1,8 +1,8 @@
-"""License strings: Ed25519-signed, bound to one serial (PRODUCT.md section 4).
+"""License strings: Ed25519-signed, bound to one serial (docs/contract.md, "License strings").
 
 This is the verify side the desktop app embeds next to `serials.py`, so it imports nothing but
 the standard library, `cryptography` and `.serials`. Signing is here too (it is the same format),
-but key files live in `keys.py`.
+but key files live in `adapters/signing.py`.
 
 Format
 ------
@@ -32,35 +32,19 @@ Reading is forgiving because the string travels through mail clients and is past
 does not matter; whitespace, line breaks, dashes (any Unicode dash) and invisible format characters
 (soft hyphens, zero-width spaces) are ignored; O reads as 0 and I or L as 1, as for serials.
 
-Revocation list
----------------
-`mailbot licenses revoked --signed` publishes the numbers of revoked licenses as a small JSON
-document the desktop app downloads and checks with the same public keys::
-
-    {"format": "mailbot-revocations/v1", "key_id": "3f",
-     "payload": "<base64 of the payload JSON>", "signature": "<base64, 64 bytes>"}
-
-The payload is UTF-8 JSON ``{"product": "AMC", "issued_at": "2025-05-01T12:00:00Z",
-"revoked": [3, 17]}``; the signature is Ed25519 over
-``b"mailbot-revocations/v1/" + product_code + b"\0" + payload``. The signed bytes are carried
-as base64, so no JSON canonicalisation is needed, and the domain prefix differs from the
-license's: no license signature can ever pass as a list signature, nor the other way round.
-An app should keep the newest `issued_at` it has accepted and refuse older lists, so that an old
-(shorter) list cannot be replayed to it.
+The signed revocation list, checked with the same keys, is `revocation_format.py`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
 import re
 import struct
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -72,8 +56,8 @@ VERSION = 1
 EPOCH = date(2000, 1, 1)
 MAX_DAY = 0xFFFF
 _PAYLOAD = struct.Struct(">BB10sIHHB")
-_SIGNATURE_BYTES = 64
-_BODY_BYTES = _PAYLOAD.size + _SIGNATURE_BYTES  # 85
+SIGNATURE_BYTES = 64
+_BODY_BYTES = _PAYLOAD.size + SIGNATURE_BYTES  # 85
 _BODY_SYMBOLS = -(-_BODY_BYTES * 8 // 5)  # 136
 _GROUP = 8
 # Far longer than any license, short enough that scanning a pasted blob costs nothing.
@@ -138,7 +122,7 @@ def sign_license(
     product_code: str,
 ) -> str:
     """The license string for `serial`. Raises ValueError for values the format cannot carry."""
-    code = _checked_code(product_code)
+    code = checked_product_code(product_code)
     serial_bytes = serials.to_bytes(serial, code)
     if not 0 <= license_no <= 0xFFFFFFFF:
         raise ValueError(f"license number out of range: {license_no}")
@@ -179,14 +163,14 @@ def verify_license(
 
     With `today`, a license that expired before it is invalid too. Raises InvalidLicense.
     """
-    code = _checked_code(product_code)
+    code = checked_product_code(product_code)
     info, payload, signature = _decode(license_string, code)
     candidates = [key for key in public_keys if key_id_of(key) == info.key_id]
     if not candidates:
         raise InvalidLicense(f"unknown signing key (key id {info.key_id:02x})")
     message = _domain(code) + payload
     # A key id is one byte, so two known keys may share it: any of them may be the signer.
-    if not any(_signed_by(key, signature, message) for key in candidates):
+    if not any(signed_by(key, signature, message) for key in candidates):
         raise InvalidLicense("signature does not match")
     # Only now is the payload authentic, so only now is it worth comparing (and echoing).
     try:
@@ -206,7 +190,7 @@ def decode_license(license_string: str, product_code: str) -> LicenseInfo:
 
     Raises InvalidLicense when the string is malformed, of another product or version.
     """
-    info, _, _ = _decode(license_string, _checked_code(product_code))
+    info, _, _ = _decode(license_string, checked_product_code(product_code))
     return info
 
 
@@ -223,107 +207,6 @@ def short(license_string: str) -> str:
     return f"{prefix}-{shown}…" if prefix else f"{shown}…"
 
 
-# -- revocation list ---------------------------------------------------------------------------
-
-REVOCATIONS_FORMAT = "mailbot-revocations/v1"
-_MAX_REVOCATIONS_INPUT = 64 * 1024 * 1024
-
-
-class InvalidRevocationList(ValueError):
-    """A revocation list that does not hold; `reason` says why in plain words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class RevocationList:
-    """A verified revocation list."""
-
-    product: str
-    issued_at: datetime
-    revoked: frozenset[int]  # license numbers
-    key_id: int
-
-    def is_revoked(self, license_no: int) -> bool:
-        return license_no in self.revoked
-
-
-def sign_revocation_list(
-    private_key: Ed25519PrivateKey,
-    *,
-    product_code: str,
-    revoked: Iterable[int],
-    issued_at: datetime,
-) -> bytes:
-    """The signed revocation list document (UTF-8 JSON bytes) for `revoked` license numbers."""
-    code = _checked_code(product_code)
-    numbers = sorted(set(revoked))
-    if any(not 0 <= n <= 0xFFFFFFFF for n in numbers):
-        raise ValueError("license numbers must fit in 32 bits")
-    stamp = issued_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    payload = json.dumps(
-        {"product": code, "issued_at": stamp, "revoked": numbers}, separators=(",", ":")
-    ).encode("utf-8")
-    signature = private_key.sign(_revocations_domain(code) + payload)
-    document = {
-        "format": REVOCATIONS_FORMAT,
-        "key_id": f"{key_id_of(private_key.public_key()):02x}",
-        "payload": base64.b64encode(payload).decode("ascii"),
-        "signature": base64.b64encode(signature).decode("ascii"),
-    }
-    return (json.dumps(document, indent=1) + "\n").encode("utf-8")
-
-
-def verify_revocation_list(
-    data: bytes | str,
-    public_keys: Iterable[Ed25519PublicKey],
-    product_code: str,
-) -> RevocationList:
-    """Check a revocation list document against `public_keys` for `product_code`.
-
-    Raises InvalidRevocationList. Only what the signature covers is returned.
-    """
-    code = _checked_code(product_code)
-    if len(data) > _MAX_REVOCATIONS_INPUT:
-        raise InvalidRevocationList("not a revocation list: too large")
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRevocationList("not a revocation list: not JSON") from None
-    if not isinstance(document, dict) or document.get("format") != REVOCATIONS_FORMAT:
-        raise InvalidRevocationList(f"not a revocation list: format is not {REVOCATIONS_FORMAT}")
-    try:
-        key_id = int(str(document["key_id"]), 16)
-        payload = base64.b64decode(str(document["payload"]), validate=True)
-        signature = base64.b64decode(str(document["signature"]), validate=True)
-    except (KeyError, ValueError, binascii.Error):
-        raise InvalidRevocationList("not a revocation list: fields missing or damaged") from None
-    if len(signature) != _SIGNATURE_BYTES:
-        raise InvalidRevocationList("not a revocation list: damaged signature")
-    candidates = [key for key in public_keys if key_id_of(key) == key_id]
-    if not candidates:
-        raise InvalidRevocationList(f"unknown signing key (key id {key_id:02x})")
-    message = _revocations_domain(code) + payload
-    if not any(_signed_by(key, signature, message) for key in candidates):
-        raise InvalidRevocationList("signature does not match")
-    try:
-        body = json.loads(payload)
-        product = body["product"]
-        issued_at = datetime.strptime(body["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        revoked = body["revoked"]
-        if not isinstance(revoked, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) for n in revoked
-        ):
-            raise ValueError("revoked")
-    except (ValueError, KeyError, TypeError):
-        raise InvalidRevocationList("signed, but the payload is malformed") from None
-    if product != code:
-        raise InvalidRevocationList(f"wrong product: a list for {product}, not {code}")
-    return RevocationList(product, issued_at, frozenset(revoked), key_id)
-
-
 # -- internals ---------------------------------------------------------------------------------
 
 
@@ -335,11 +218,8 @@ def _domain(code: str) -> bytes:
     return b"mailbot-license/v1/" + code.encode("ascii") + b"\0"
 
 
-def _revocations_domain(code: str) -> bytes:
-    return REVOCATIONS_FORMAT.encode("ascii") + b"/" + code.encode("ascii") + b"\0"
-
-
-def _checked_code(product_code: str) -> str:
+def checked_product_code(product_code: str) -> str:
+    """`product_code` when it is one spelling of a code (upper-case letters and digits)."""
     # The code is part of what is signed: accept exactly one spelling of it.
     if not _CODE.fullmatch(product_code):
         raise ValueError(f"product code must be upper-case letters and digits: {product_code!r}")
@@ -353,7 +233,8 @@ def _day_number(day: date) -> int:
     return number
 
 
-def _signed_by(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+def signed_by(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether `signature` over `message` verifies with `key`."""
     try:
         key.verify(signature, message)
     except InvalidSignature:
