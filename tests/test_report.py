@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
 from mailbot.services import licenses as licensing
-from mailbot.services.report import Period, build_report, period_for, render_csv
+from mailbot.services.report import Period, build_report, period_for
+from mailbot.services.report_render import render_csv
 from tests.db import one
 from tests.staff_env import Env, make_env, new_serial, request
 

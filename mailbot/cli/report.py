@@ -15,7 +15,8 @@ from rich.text import Text
 from mailbot.cli import output
 from mailbot.cli.output import safe
 from mailbot.cli.root import Failure, config_option, open_app, plain_errors
-from mailbot.services.report import EXCEPTION_KINDS, Report, money
+from mailbot.services.report import EXCEPTION_KINDS, Report
+from mailbot.services.report_render import money
 
 
 @click.command()
@@ -67,7 +68,8 @@ def report(
       mailbot report --format json | jq '.exceptions'
     """
     from mailbot.services.orders import refresh_local_orders
-    from mailbot.services.report import load_report, period_for, render_csv, render_json, size_of
+    from mailbot.services.report import load_report, period_for, size_of
+    from mailbot.services.report_render import render_csv, render_json
 
     app = open_app()
     with plain_errors():

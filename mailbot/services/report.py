@@ -1,8 +1,8 @@
 """Finance reconciliation: do money and licenses agree?
 
 `build_report` is pure: orders and licenses in, a Report out. `load_report` reads them from the
-store, and `render_csv` / `render_json` turn a Report into what spreadsheets and scripts read
-(the CLI draws its own tables).
+store; `report_render.py` turns a Report into what spreadsheets and scripts read (the CLI draws
+its own tables).
 
 The orders listed are those created within the period and those whose licenses changed in it
 (a license issued or revoked), so this month's report also shows last month's order that got its
@@ -23,9 +23,6 @@ happened within the period; paid orders never used are the period's orders witho
 from __future__ import annotations
 
 import calendar
-import csv
-import io
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,25 +44,6 @@ EXCEPTION_KINDS = (
     "unused_order",
 )
 
-ORDER_FIELDS = (
-    "order_id",
-    "email",
-    "name",
-    "status",
-    "created",
-    "source",
-    "currency",
-    "amount_total",
-    "seats",
-    "paid_seats",
-    "refunded_seats",
-    "usable_seats",
-    "licenses_issued",
-    "licenses_revoked",
-    "transfers",
-    "seats_free",
-)
-EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
 TOTAL_FIELDS = (
     "currency",
     "orders",
@@ -352,60 +330,3 @@ def load_report(
 def size_of(store: Store) -> int:
     """How many rows a report walks (to decide whether a progress bar is worth showing)."""
     return store.count_rows()
-
-
-# -- renderers -------------------------------------------------------------------------------
-
-
-def render_json(report: Report) -> str:
-    return json.dumps(report.as_json(), indent=2, ensure_ascii=False)
-
-
-def render_csv(report: Report, section: str = "orders") -> str:
-    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file)."""
-    fields: tuple[str, ...]
-    if section == "orders":
-        fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
-    elif section == "exceptions":
-        fields, rows = EXCEPTION_FIELDS, [asdict(e) for e in report.exceptions]
-    elif section == "totals":
-        fields, rows = TOTAL_FIELDS, [asdict(t) for t in report.totals]
-    else:
-        raise ValueError(f"unknown section {section!r}: orders, exceptions or totals")
-    out = io.StringIO()
-    writer = csv.DictWriter(
-        out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
-
-
-def money(amount: int, currency: str) -> str:
-    if not amount:
-        return "-"  # unknown (a CSV without amounts) reads better as a dash than as 0.00
-    if not currency:
-        return str(amount)
-    # Stripe's zero-decimal currencies are the exception; two decimals fit the rest.
-    zero_decimal = {
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    }
-    if currency.lower() in zero_decimal:
-        return f"{amount} {currency.upper()}"
-    return f"{amount / 100:,.2f} {currency.upper()}"

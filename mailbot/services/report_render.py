@@ -1,0 +1,89 @@
+"""A finance Report as files: JSON for scripts, one CSV table a file for spreadsheets, and money
+as people read it.
+
+Apart from `report.py` because the columns and their order are a contract with whoever imports
+the files (finance's spreadsheets), which changes for other reasons than how figures are counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+
+from mailbot.services.report import TOTAL_FIELDS, Report
+
+ORDER_FIELDS = (
+    "order_id",
+    "email",
+    "name",
+    "status",
+    "created",
+    "source",
+    "currency",
+    "amount_total",
+    "seats",
+    "paid_seats",
+    "refunded_seats",
+    "usable_seats",
+    "licenses_issued",
+    "licenses_revoked",
+    "transfers",
+    "seats_free",
+)
+EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.as_json(), indent=2, ensure_ascii=False)
+
+
+def render_csv(report: Report, section: str = "orders") -> str:
+    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file)."""
+    fields: tuple[str, ...]
+    if section == "orders":
+        fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
+    elif section == "exceptions":
+        fields, rows = EXCEPTION_FIELDS, [asdict(e) for e in report.exceptions]
+    elif section == "totals":
+        fields, rows = TOTAL_FIELDS, [asdict(t) for t in report.totals]
+    else:
+        raise ValueError(f"unknown section {section!r}: orders, exceptions or totals")
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def money(amount: int, currency: str) -> str:
+    if not amount:
+        return "-"  # unknown (a CSV without amounts) reads better as a dash than as 0.00
+    if not currency:
+        return str(amount)
+    # Stripe's zero-decimal currencies are the exception; two decimals fit the rest.
+    zero_decimal = {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+    if currency.lower() in zero_decimal:
+        return f"{amount} {currency.upper()}"
+    return f"{amount / 100:,.2f} {currency.upper()}"
