@@ -2,8 +2,8 @@
 
 The package is split by what changes for which reason: `mapping` (pure: Stripe JSON to
 `Order`), `http` (the one seam to the network: retries, error mapping, webhook signatures),
-`fetch` (which objects one order needs) and `source` (the facade's lists, events and lookups).
-Importing it does nothing but define them.
+`fetch` (which objects one order needs), `lookup` (live lookups for one mail) and `source`
+(the facade: lists, events, webhooks). Importing it does nothing but define them.
 """
 
 from mailbot.adapters.orders.stripe.http import StripeUnavailable, WebhookRejected

@@ -12,7 +12,7 @@ lookups, and each one is a cost in API calls; keeping them together keeps that c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +39,9 @@ from mailbot.adapters.orders.stripe.mapping import (
 from mailbot.core.model import Order
 
 log = logging.getLogger(__name__)
+
+# Turns one listed object (a session or a PaymentIntent) into an Order, or None.
+Convert = Callable[[Mapping[str, Any]], Order | None]
 
 
 class OrderFetcher:

@@ -1,10 +1,10 @@
 """`StripeOrders`: orders from one Stripe account, the facade the rest of mailbot uses.
 
-It walks what Stripe lists (a resumable full re-list, the Events API for incremental sync, a
-live lookup for one sender or one quoted id) and hands every object to `fetch.OrderFetcher`,
-which reads the rest of the order and maps it with the pure functions of `mapping.py`. Every
-call goes through `http.StripeApi`; everything public returns `mailbot.model.Order`, strings,
-or the exceptions of `http.py`.
+It walks what Stripe lists (a resumable full re-list, the Events API for incremental sync; the
+live lookups for one sender or one quoted id are `lookup.py`) and hands every object to
+`fetch.OrderFetcher`, which reads the rest of the order and maps it with the pure functions of
+`mapping.py`. Every call goes through `http.StripeApi`; everything public returns
+`mailbot.core.model.Order`, strings, or the exceptions of `http.py`.
 
 API calls are the cost that matters (Stripe rate-limits at ~25-100 requests/s and a sync of
 10,000 sessions must stay cheap), so lists are read 100 at a time with the line items and the
@@ -14,15 +14,16 @@ plus one per 100 PaymentIntents.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from typing import Any
 
 import stripe
 
 from mailbot.adapters.orders.stripe import http
-from mailbot.adapters.orders.stripe.fetch import OrderFetcher
+from mailbot.adapters.orders.stripe.fetch import Convert, OrderFetcher
 from mailbot.adapters.orders.stripe.http import NotFound, StripeApi
+from mailbot.adapters.orders.stripe.lookup import OrderLookup
 from mailbot.adapters.orders.stripe.mapping import (
     EVENT_TYPES,
     INTENTS_PATH,
@@ -32,15 +33,11 @@ from mailbot.adapters.orders.stripe.mapping import (
     SESSIONS_PATH,
     decode_cursor,
     encode_cursor,
-    mentions_email,
     object_id,
 )
 from mailbot.config import OrdersSettings
 from mailbot.core.model import Order
 from mailbot.services.ports import Check
-
-# Turns one listed object (a session or a PaymentIntent) into an Order, or None.
-_Convert = Callable[[Mapping[str, Any]], Order | None]
 
 
 class StripeOrders:
@@ -84,7 +81,6 @@ class StripeOrders:
         full re-list (an account with no custom checkout: half the API calls). `page_size`
         below Stripe's maximum of 100 only makes sense in tests of pagination."""
         self._overlap = max(0, int(overlap_seconds))
-        self._scan_pages = max(0, lookup_scan_pages)
         self._pi_orders = payment_intent_orders
         self._api = StripeApi(
             api_key=api_key,
@@ -100,6 +96,11 @@ class StripeOrders:
             price_ids=settings.price_ids,
             product_ids=settings.product_ids,
             page_size=page_size,
+        )
+        self._lookup = OrderLookup(
+            self._fetch,
+            lookup_scan_pages=lookup_scan_pages,
+            payment_intent_orders=payment_intent_orders,
         )
 
     # ---- bookkeeping -------------------------------------------------------------------
@@ -178,7 +179,7 @@ class StripeOrders:
                     {"status": "complete", "expand": SESSION_LIST_EXPAND},
                     after,
                 )
-                convert: _Convert = self._fetch.session_to_order
+                convert: Convert = self._fetch.session_to_order
             else:
                 pages = self._fetch.pages(
                     "list PaymentIntents",
@@ -276,127 +277,13 @@ class StripeOrders:
     # ---- live lookups ------------------------------------------------------------------
 
     def lookup_email(self, email: str) -> list[Order]:
-        """One sender's orders, asked of Stripe now (before escalating no_order).
-
-        Costs 2-4 requests when Stripe knows the address as typed:
-        1. Checkout Sessions filtered by `customer_details[email]` (exact match on Stripe's side);
-        2. Customers with that email (`customers.list(email=)`, also exact), then each one's
-           sessions and PaymentIntents (custom checkouts with a customer).
-        Only when both find nothing: a bounded scan of the newest `lookup_scan_pages` pages
-        (100 each) of sessions and PaymentIntents, comparing case-insensitively, which also
-        finds an address typed with capitals and a PaymentIntent that carries the email only in
-        receipt_email or metadata. Older purchases under a differently-cased address are left
-        to the full re-list: scanning everything on every unknown sender would make each
-        stranger's mail cost the whole account's history in API calls.
-        """
-        wanted = email.strip().lower()
-        if not wanted:
-            return []
-        found: dict[str, Order] = {}
-
-        def keep(order: Order | None) -> None:
-            if order is not None and order.email == wanted:
-                found[order.order_id] = order
-
-        fetch = self._fetch
-        checkout = fetch.checkout_enabled()
-        variants = [wanted] if email.strip() == wanted else [email.strip(), wanted]
-        for address in variants:
-            if checkout:
-                page = fetch.page(
-                    "list Checkout Sessions by email",
-                    SESSIONS_PATH,
-                    {
-                        "customer_details": {"email": address},
-                        "status": "complete",
-                        "expand": SESSION_LIST_EXPAND,
-                        "limit": PAGE_SIZE,
-                    },
-                )
-                for session in page.get("data") or []:
-                    keep(fetch.session_to_order(session))
-            if not (checkout or self._pi_orders):
-                continue
-            customers = fetch.page(
-                "list customers by email", "/v1/customers", {"email": address, "limit": 10}
-            )
-            for customer in customers.get("data") or []:
-                for order in self._customer_orders(object_id(customer), checkout):
-                    found[order.order_id] = order  # the customer is the sender
-        if found or self._scan_pages <= 0:
-            return list(found.values())
-
-        scans: list[tuple[str, str, dict[str, Any], _Convert]] = []
-        if checkout:
-            scans.append(
-                (
-                    "scan recent Checkout Sessions",
-                    SESSIONS_PATH,
-                    {"status": "complete", "expand": SESSION_LIST_EXPAND},
-                    fetch.session_to_order,
-                )
-            )
-        if self._pi_orders:
-            scans.append(
-                (
-                    "scan recent PaymentIntents",
-                    INTENTS_PATH,
-                    {"expand": PI_LIST_EXPAND},
-                    fetch.pi_to_order,
-                )
-            )
-        for what, path, params, convert in scans:
-            for n, (objects, _) in enumerate(fetch.pages(what, path, params)):
-                for obj in objects:
-                    if mentions_email(obj, wanted):
-                        keep(convert(obj))
-                if n + 1 >= self._scan_pages:
-                    break
-        return list(found.values())
-
-    def _customer_orders(self, customer_id: str, checkout: bool) -> Iterator[Order]:
-        """A Stripe Customer's Checkout Sessions and custom-checkout PaymentIntents as orders."""
-        fetch = self._fetch
-        if checkout:
-            page = fetch.page(
-                "list Checkout Sessions by customer",
-                SESSIONS_PATH,
-                {
-                    "customer": customer_id,
-                    "status": "complete",
-                    "expand": SESSION_LIST_EXPAND,
-                    "limit": PAGE_SIZE,
-                },
-            )
-            for session in page.get("data") or []:
-                order = fetch.session_to_order(session)
-                if order is not None:
-                    yield order
-        if self._pi_orders:
-            page = fetch.page(
-                "list PaymentIntents by customer",
-                INTENTS_PATH,
-                {"customer": customer_id, "expand": PI_LIST_EXPAND, "limit": PAGE_SIZE},
-            )
-            for pi in page.get("data") or []:
-                order = fetch.pi_to_order(pi)
-                if order is not None:
-                    yield order
+        """One sender's orders, asked of Stripe now (before escalating no_order); 2-4 requests
+        when Stripe knows the address as typed (`lookup.OrderLookup.by_email` says how)."""
+        return self._lookup.by_email(email)
 
     def lookup_reference(self, ref: str) -> Order | None:
         """The order a quoted Checkout Session, PaymentIntent or charge id belongs to."""
-        ref = ref.strip()
-        if ref.startswith("cs_") and self._fetch.checkout_enabled():
-            return self._fetch.session(ref)
-        if ref.startswith("pi_"):
-            orders = self._fetch.payment_intent(ref, find_session=True)
-            return orders[0] if orders else None
-        if ref.startswith(("ch_", "py_")):
-            pi_id = self._fetch.charge_payment_intent(ref)
-            if pi_id:
-                orders = self._fetch.payment_intent(pi_id, find_session=True)
-                return orders[0] if orders else None
-        return None
+        return self._lookup.by_reference(ref)
 
     # ---- webhooks ----------------------------------------------------------------------
 
