@@ -4,10 +4,11 @@ Pure: values in, a Decision out. No clock reads, no database, no network; the wo
 facts first and applies the decision afterwards, in one transaction. Everything a person might
 later ask ("why did the bot do that?") is in `Decision.explanation`.
 
-Rules (PRODUCT.md sections 2, 5, 6):
+Rules (docs/contract.md, "Licensing rules"):
 - a serial that already has an active license is re-sent, to the license's customer, and uses
   no seat; licensed to someone else, a person decides;
-- a new serial takes a free seat from the customer's paid orders (pooled, oldest order first);
+- a new serial takes a free seat from the customer's paid orders (pooled, oldest order first;
+  `seat_pool.py`);
 - no seat: a pay link when one is configured, else a person decides, with the precise reason;
 - a transfer revokes the old license and licenses the new serial on the same seat, within the
   configured number of transfers per seat and window;
@@ -16,8 +17,7 @@ Rules (PRODUCT.md sections 2, 5, 6):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from mailbot.core.authenticate import sender_verdict
 from mailbot.core.classify import Classification, Kind
@@ -30,8 +30,6 @@ from mailbot.core.model import (
     Inbound,
     License,
     LicenseState,
-    Order,
-    OrderStatus,
     Outcome,
     Policy,
     Reason,
@@ -39,41 +37,9 @@ from mailbot.core.model import (
     SerialFinding,
     SerialStatus,
 )
+from mailbot.core.seat_pool import SeatPool, customer_pool
 
 LICENSE_BEARING = frozenset({Action.ISSUE, Action.RESEND, Action.TRANSFER})
-# Addresses at these share a domain with millions of strangers: naming an order from one of them
-# proves nothing about who you are, so only the order's own address may use it.
-SHARED_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "outlook.com",
-        "hotmail.com",
-        "live.com",
-        "msn.com",
-        "yahoo.com",
-        "yahoo.co.uk",
-        "ymail.com",
-        "aol.com",
-        "icloud.com",
-        "me.com",
-        "mac.com",
-        "gmx.de",
-        "gmx.net",
-        "web.de",
-        "t-online.de",
-        "mail.ru",
-        "yandex.ru",
-        "proton.me",
-        "protonmail.com",
-        "zoho.com",
-        "orange.fr",
-        "free.fr",
-        "libero.it",
-        "qq.com",
-        "163.com",
-    }
-)
 
 
 def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) -> Decision:
@@ -104,7 +70,7 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
         # No acknowledgement: the From may be forged, and a reply would be backscatter.
         return _escalate_mail(inbound, Reason.SENDER_UNVERIFIED, why, policy, acknowledge=False)
 
-    pool = _customer_pool(inbound, facts, why)
+    pool = customer_pool(inbound, facts, why)
     if isinstance(pool, Reason):
         return _escalate_mail(inbound, pool, why, policy, acknowledge=True)
 
@@ -133,50 +99,6 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
     return _finish(inbound, results, policy, why)
 
 
-@dataclass
-class _Pool:
-    """The customer's orders whose seats pool together, and what is left on each."""
-
-    email: str
-    orders: list[Order]
-    free: dict[str, int]  # order_id -> free seats (negative: over-used, e.g. after a refund)
-
-    @property
-    def total_free(self) -> int:
-        return sum(self.free.values())
-
-    def take_seat(self) -> str | None:
-        if self.total_free <= 0:
-            return None
-        for order in self.orders:  # oldest first
-            if self.free[order.order_id] > 0:
-                self.free[order.order_id] -= 1
-                return order.order_id
-        return None
-
-    def shortage_reason(self) -> Reason:
-        statuses = {o.status for o in self.orders}
-        if not self.orders:
-            return Reason.NO_ORDER
-        if OrderStatus.PAID in statuses:
-            return Reason.SEATS_EXHAUSTED
-        if OrderStatus.DISPUTED in statuses:
-            return Reason.DISPUTED_ORDER
-        if OrderStatus.REFUNDED in statuses:
-            return Reason.REFUNDED_ORDER
-        return Reason.UNPAID_ORDER
-
-
-def _same_organisation(a: str, b: str) -> bool:
-    domain = a.rpartition("@")[2]
-    return a == b or (domain == b.rpartition("@")[2] and domain not in SHARED_DOMAINS)
-
-
-def _refers_to(order: Order, refs: Iterable[str]) -> bool:
-    names = {order.order_id.upper(), *(a.upper() for a in order.aliases)}
-    return any(ref.upper() in names for ref in refs)
-
-
 def _transfer_of_nothing(inbound: Inbound, cls: Classification, facts: Facts) -> bool:
     """Transfer wording ("new computer", "replace") around serials none of which was ever
     licensed: new machines, not moved ones."""
@@ -187,44 +109,8 @@ def _transfer_of_nothing(inbound: Inbound, cls: Classification, facts: Facts) ->
     return transfer_like and bool(ok) and not any(s in facts.licenses for s in ok)
 
 
-def _customer_pool(inbound: Inbound, facts: Facts, why: list[str]) -> _Pool | Reason:
-    """Whose seats this mail may use: an order it names (if the sender may use it), else the
-    orders under the sender's own address."""
-    sender = inbound.sender
-    email = sender
-    named = [o for o in facts.orders if _refers_to(o, inbound.order_refs)]
-    if named:
-        allowed = [o for o in named if _same_organisation(o.email, sender)]
-        if not allowed:
-            why.append(
-                f"the mail names order {named[0].order_id}, which belongs to another address"
-            )
-            return Reason.AMBIGUOUS_ORDER
-        emails = {o.email for o in allowed}
-        if len(emails) > 1:
-            why.append(f"the mail names orders of several customers: {', '.join(sorted(emails))}")
-            return Reason.AMBIGUOUS_ORDER
-        email = emails.pop()
-        why.append(f"the mail names order {allowed[0].order_id} of {email}")
-    orders = sorted((o for o in facts.orders if o.email == email), key=lambda o: o.created)
-    used: dict[str, int] = {}
-    for lic in facts.customer_licenses:
-        if lic.order_id and lic.state is LicenseState.ACTIVE:
-            used[lic.order_id] = used.get(lic.order_id, 0) + 1
-    free = {o.order_id: o.usable_seats - used.get(o.order_id, 0) for o in orders}
-    pool = _Pool(email, orders, free)
-    if orders:
-        why.append(
-            f"{email} has {len(orders)} order(s), "
-            f"{sum(o.usable_seats for o in orders)} paid seat(s), {pool.total_free} free"
-        )
-    else:
-        why.append(f"no order found for {email}")
-    return pool
-
-
 def _requests(
-    inbound: Inbound, facts: Facts, policy: Policy, pool: _Pool, why: list[str]
+    inbound: Inbound, facts: Facts, policy: Policy, pool: SeatPool, why: list[str]
 ) -> list[SerialDecision]:
     results = []
     for found in inbound.serials:
@@ -233,7 +119,7 @@ def _requests(
 
 
 def _one_serial(
-    found: SerialFinding, facts: Facts, policy: Policy, pool: _Pool, why: list[str]
+    found: SerialFinding, facts: Facts, policy: Policy, pool: SeatPool, why: list[str]
 ) -> SerialDecision:
     base = SerialDecision(serial=found.normalized, as_found=found.as_found, action=Action.CLARIFY)
     if found.status is not SerialStatus.OK:
@@ -263,7 +149,7 @@ def _one_serial(
     return replace(base, action=Action.ESCALATE, reason=reason)
 
 
-def _existing(base: SerialDecision, lic: License, pool: _Pool, why: list[str]) -> SerialDecision:
+def _existing(base: SerialDecision, lic: License, pool: SeatPool, why: list[str]) -> SerialDecision:
     if lic.state is LicenseState.REVOKED:
         why.append(f"{lic.serial}: its license #{lic.license_no} was revoked; staff decide")
         return replace(
@@ -293,7 +179,7 @@ def _transfer(
     new: str,
     facts: Facts,
     policy: Policy,
-    pool: _Pool,
+    pool: SeatPool,
     why: list[str],
 ) -> SerialDecision:
     as_found = next((f.as_found for f in inbound.serials if f.normalized == new), new)
