@@ -13,6 +13,7 @@ from mailbot.config import Settings, from_dict
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo"
+DATA = REPO / "tests" / "data"  # the test mails, the corpus, old schemas, Stripe fixtures
 
 
 def config_data(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.apps import REPO
+
+ROOT = REPO
 DEPLOY = ROOT / "deploy"
 UNIT_FILES = sorted(p for p in DEPLOY.iterdir() if p.suffix in (".service", ".timer"))
 SERVICES = [p for p in UNIT_FILES if p.suffix == ".service"]

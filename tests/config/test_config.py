@@ -23,9 +23,8 @@ from pydantic import ValidationError
 from mailbot import config
 from mailbot.cli import cli
 from mailbot.config import ConfigError, MailboxSettings, Settings, from_dict, load
-from tests.apps import config_data, prepare_site, write_config
+from tests.apps import REPO, config_data, prepare_site, write_config
 
-REPO = Path(__file__).resolve().parent.parent
 NOTICE = "using the demo config ./config.example.toml"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +12,9 @@ from mailbot.core import serials
 from mailbot.core.classify import CHECKS, Classification, Kind, classify
 from mailbot.core.model import Policy, Reason
 from mailbot.mail.parse import parse_message
+from tests.apps import DATA
 
-MAIL = Path(__file__).parent / "data" / "mail"
+MAIL = DATA / "mail"
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example", "licensing@amphis.example"}))
 
 

@@ -28,10 +28,7 @@ from mailbot.adapters.signing import init_key
 from mailbot.store import Store
 from tests.apps import write_config
 from tests.db import one, query
-from tests.mailgen import make_corpus
-from tests.servers.dovecot import DovecotServer
-from tests.servers.smtp_sink import SmtpSink
-from tests.test_pipeline_imap import (
+from tests.e2e.test_pipeline_imap import (
     ESCALATED,
     IGNORED,
     PROCESSED,
@@ -41,6 +38,9 @@ from tests.test_pipeline_imap import (
     received_licenses,
     smtp_section,
 )
+from tests.mailgen import make_corpus
+from tests.servers.dovecot import DovecotServer
+from tests.servers.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.servers
 

@@ -14,8 +14,9 @@ import pytest
 from mailbot.core.classify import Kind, classify
 from mailbot.core.model import Policy, Reason
 from mailbot.mail.parse import parse_message
+from tests.apps import DATA
 
-CORPUS = Path(__file__).parent / "data" / "corpus" / "flanker"
+CORPUS = DATA / "corpus" / "flanker"
 FILES = sorted(CORPUS.rglob("*.eml"))
 BOUNCES = sorted((CORPUS / "bounce").glob("*.eml"))
 POLICY = Policy(our_addresses=frozenset({"support@amphis.example"}))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.apps import REPO
-from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
+from tests.e2e.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
 
 pytestmark = pytest.mark.slow
 

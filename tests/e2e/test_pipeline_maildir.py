@@ -18,7 +18,7 @@ from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome
 from mailbot.services.delivery import deliver_outbox
 from mailbot.services.worker import Worker
-from tests.apps import DEMO, deliver_demo, make_app, write_config
+from tests.apps import DATA, DEMO, deliver_demo, make_app, write_config
 from tests.db import one, query
 
 # What each demo mail must come to (data/demo/maildir, in arrival order).
@@ -211,7 +211,7 @@ def test_bad_config_is_one_plain_sentence(tmp_path: Path) -> None:
 
 def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> None:
     """The flanker corpus (bounces, complaints, broken MIME, odd charsets) through `run --once`."""
-    corpus = Path(__file__).parent / "data" / "corpus" / "flanker"
+    corpus = DATA / "corpus" / "flanker"
     files = sorted(corpus.rglob("*.eml"))
     assert len(files) >= 40
     config = write_config(tmp_path)

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from mailbot.cli import cli
 from mailbot.core import serials
 from mailbot.store import SCHEMA_VERSION, Store
-from tests.apps import write_config
+from tests.apps import DATA, write_config
 
-DUMPS = sorted((Path(__file__).parent / "data").glob("schema-*.sql"))
+DUMPS = sorted(DATA.glob("schema-*.sql"))
 
 
 def old_database(dump: Path, target: Path) -> None:

@@ -38,13 +38,13 @@ from mailbot.services.doctor import run_checks
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.worker import Worker
 from mailbot.store import parse_iso
-from tests.apps import DEMO, settings_for, write_config
+from tests.apps import DEMO, REPO, settings_for, write_config
 from tests.clock import FrozenClock
 from tests.db import one, query
+from tests.e2e.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
 from tests.mailgen import make_corpus
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import Received, SmtpSink
-from tests.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
 
 pytestmark = pytest.mark.servers
 
@@ -633,7 +633,7 @@ def test_the_commented_imap_and_smtp_example_in_config_example_works(
 ) -> None:
     """Uncomment the IMAP and SMTP examples of config.example.toml, point them at the test
     servers, and run the Quick start mail through them: every setting name there is real."""
-    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    text = (REPO / "config.example.toml").read_text()
     data = tomllib.loads(text)
     for section in ("mailbox", "outbox"):
         body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]

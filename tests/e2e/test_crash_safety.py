@@ -18,8 +18,8 @@ from mailbot.adapters.signing import init_key
 from mailbot.store import Store
 from tests.apps import write_config
 from tests.db import one, query
+from tests.e2e.test_pipeline_maildir import licenses_in
 from tests.mailgen import make_corpus
-from tests.test_pipeline_maildir import licenses_in
 
 MAILS = 300
 

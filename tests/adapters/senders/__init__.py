@@ -1,0 +1,1 @@
+"""Tests of mailbot.adapters.senders, one file per module."""

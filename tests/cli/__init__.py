@@ -1,0 +1,1 @@
+"""Tests of the command line (mailbot.cli), through click's CliRunner: one file per command group."""

@@ -1,0 +1,1 @@
+"""Tests of mailbot.config: loading, checking and the sentences a bad config gets."""

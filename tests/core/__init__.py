@@ -1,0 +1,1 @@
+"""Tests of mailbot.core, the pure domain: one file per module."""

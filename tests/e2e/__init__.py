@@ -1,0 +1,1 @@
+"""The whole product: the pipeline over real backends, crashes, the service, the wheel, deploy."""

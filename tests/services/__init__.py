@@ -1,0 +1,1 @@
+"""Tests of mailbot.services, the use cases: one file per service."""

@@ -1,0 +1,1 @@
+"""Tests of mailbot.store: the SQL, its schema and its transactions."""
