@@ -148,6 +148,13 @@ def parsed(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
+def plain_failure(result: Result) -> str:
+    """The command failed with one sentence (exit 2), not a traceback; its output."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return str(result.output)
+
+
 def text_of(raw: bytes) -> str:
     body = parsed(raw).get_body(preferencelist=("plain",))
     assert body is not None
@@ -162,6 +169,7 @@ __all__ = [
     "new_serial",
     "order_row",
     "parsed",
+    "plain_failure",
     "request",
     "text_of",
 ]

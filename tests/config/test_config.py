@@ -564,3 +564,13 @@ def test_cli_errors_keep_their_brackets(site: Path) -> None:
     assert result.stderr == (
         f'error: {path}: [staff] notify = "daily": expected one of "immediate", "digest", "off"\n'
     )
+
+
+def test_signing_defaults_are_relative_to_the_config_folder(tmp_path: Path) -> None:
+    data = config_data()
+    data["signing"] = {"passphrase_env": "MAILBOT_TEST_PASSPHRASE"}
+    prepare_site(tmp_path, data)
+    (tmp_path / "orders.csv").write_text("order_id,email,name,seats,status,created\n")
+    settings = from_dict(data, tmp_path)
+    assert settings.signing.private_key == tmp_path / "data" / "keys" / "signing.pem"
+    assert settings.signing.public_keys == tmp_path / "data" / "keys" / "public"

@@ -487,6 +487,11 @@ def test_webhook_signature(
         )
 
 
+def test_a_webhook_body_that_is_not_utf8_is_refused_not_a_server_error() -> None:
+    with pytest.raises(WebhookRejected):
+        StripeOrders.verify_webhook(b'\xff\xfe{"id": "evt_1"}', "t=1,v1=00", "whsec_test")
+
+
 # ---- localstripe: PaymentIntents with metadata.seats, refunds --------------------------------
 
 
