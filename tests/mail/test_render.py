@@ -1,14 +1,10 @@
-"""Reply templates and the composed message."""
+"""Reply templates: every outcome in text and HTML, and a folder of overrides."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 from pathlib import Path
 
-from mailbot.mail.compose import compose
 from mailbot.mail.render import Renderer
-from tests.builders import T0
 
 CONTEXT = {
     "product": {"name": "Amphis Customer", "code": "AMC"},
@@ -50,27 +46,3 @@ def test_a_templates_folder_overrides_one_file(tmp_path: Path) -> None:
     subject, text, _ = r.render("issued", CONTEXT)
     assert subject == "Here you go" and text.strip() == "License: AMC1-ABC"
     assert "Hello" in r.render("clarify", CONTEXT)[1]  # the others still come from templates/
-
-
-def test_composed_reply_headers() -> None:
-    c = compose(
-        from_address="support@amphis.example",
-        from_name="Amphis Support",
-        to="zoe@example.com",
-        subject="Ihre Lizenz für Amphis",
-        text="Grüße\n",
-        html="<p>Grüße</p>",
-        now=T0,
-        message_id="mailbot.1@amphis.example",
-        in_reply_to="orig@example.com",
-        references=("a@x", "orig@example.com"),
-    )
-    msg = email.message_from_bytes(c.raw, policy=email.policy.default)
-    assert msg["Subject"] == "Ihre Lizenz für Amphis"
-    assert msg["Message-ID"] == "<mailbot.1@amphis.example>"
-    assert msg["In-Reply-To"] == "<orig@example.com>"
-    assert msg["References"] == "<a@x> <orig@example.com>"
-    assert msg["Auto-Submitted"] == "auto-replied"
-    assert msg["X-Auto-Response-Suppress"] == "All"
-    assert msg.get_body(preferencelist=("plain",)).get_content().rstrip() == "Grüße"
-    assert "Grüße" in msg.get_body(preferencelist=("html",)).get_content()
