@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import subprocess
-import sys
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -23,7 +21,7 @@ from pydantic import ValidationError
 from mailbot import config
 from mailbot.cli import cli
 from mailbot.config import ConfigError, MailboxSettings, Settings, from_dict, load
-from tests.apps import REPO, config_data, prepare_site, write_config
+from tests.apps import REPO, config_data, prepare_site, run_command, write_config
 
 NOTICE = "using the demo config ./config.example.toml"
 
@@ -542,14 +540,7 @@ def test_the_demo_fallback_is_said_once_for_a_whole_command(
 def test_a_config_error_is_printed_verbatim(site: Path) -> None:
     """Rich must not read "[orders]" as markup, nor fold the sentence at the terminal width."""
     path = write_config(site, orders={"path": "no/such/orders-file-with-a-long-name.csv"})
-    env = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}
-    out = subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(path), "run", "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**env, "COLUMNS": "50"},
-    )
+    out = run_command(path, "run", "--once", env={"MAILBOT_CONFIG": None, "COLUMNS": "50"})
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
         f'error: {path}: [orders] path = "no/such/orders-file-with-a-long-name.csv": the orders '

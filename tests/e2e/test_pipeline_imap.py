@@ -38,7 +38,7 @@ from mailbot.services.doctor import run_checks
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.worker import Worker
 from mailbot.store import parse_iso
-from tests.apps import DEMO, REPO, settings_for, write_config
+from tests.apps import DEMO, REPO, run_command, settings_for, write_config
 from tests.clock import FrozenClock
 from tests.db import one, query
 from tests.e2e.test_pipeline_maildir import DEMO_OUTCOMES, licenses_in
@@ -225,6 +225,9 @@ def dsn_for(message_id: str, recipient: str) -> bytes:
 
 
 def run_cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m mailbot` as a real process, for the tests that must prove one: the quick
+    start below (the one run of real processes; tests/e2e/test_pipeline_maildir.py runs its
+    commands in this process) and the service's setup."""
     # Wide enough that rich never wraps a path or a sentence the test looks for.
     env = {**os.environ, "COLUMNS": "400"}
     return subprocess.run(
@@ -299,6 +302,8 @@ def test_demo_flow_over_imap_and_smtp(
 def test_quick_start_commands_with_an_imap_and_smtp_config(
     dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
+    """The quick start as a person types it, each command a real process (exit codes, stdout
+    and stderr of `python -m mailbot`), against real servers."""
     login, _ = dovecot.user("quick")
     append_all(dovecot, login, demo_mails())
     config = write_config(
@@ -555,8 +560,8 @@ def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: P
     good = write_config(
         tmp_path / "good", mailbox=imap_section(dovecot, login), outbox=smtp_section(smtp_sink)
     )
-    assert run_cli(good, "keys", "init").returncode == 0
-    out = run_cli(good, "doctor")
+    assert run_command(good, "keys", "init").returncode == 0
+    out = run_command(good, "doctor")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "FAIL" not in out.stdout
     assert f"logged in to IMAP {dovecot.host}:{dovecot.port} as {login}" in out.stdout
@@ -570,8 +575,8 @@ def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: P
         mailbox=imap_section(dovecot, login, password_file=str(wrong)),
         outbox=smtp_section(smtp_sink),
     )
-    assert run_cli(bad, "keys", "init").returncode == 0
-    out = run_cli(bad, "doctor")
+    assert run_command(bad, "keys", "init").returncode == 0
+    out = run_command(bad, "doctor")
     assert out.returncode == 1
     assert "FAIL imap login" in out.stdout and "refused" in out.stdout
     assert str(wrong) in out.stdout  # says which secret to check

@@ -1,12 +1,14 @@
-"""End to end on the embedded backends: Maildir in, outbox folder out, orders from CSV."""
+"""End to end on the embedded backends: Maildir in, outbox folder out, orders from CSV.
+
+The commands run in this process (tests/apps.run_command); the installed wheel runs the same
+demo as a real process in tests/e2e/test_wheel.py.
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome
 from mailbot.services.delivery import deliver_outbox
 from mailbot.services.worker import Worker
-from tests.apps import DATA, DEMO, deliver_demo, make_app, write_config
+from tests.apps import DATA, DEMO, deliver_demo, make_app, run_command, write_config
 from tests.db import one, query
 
 # What each demo mail must come to (data/demo/maildir, in arrival order).
@@ -138,74 +140,65 @@ def test_html_reply_escapes_what_the_customer_wrote(tmp_path: Path) -> None:
     assert "<script>" not in html and "<b>Eve" not in html
 
 
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_quick_start_through_the_command_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, orders={"payment_link": "https://buy.stripe.com/test_x"})
     (tmp_path / "maildir" / "new").mkdir(parents=True, exist_ok=True)
     for src in sorted((DEMO / "maildir" / "new").glob("1*")):
         (tmp_path / "maildir" / "new" / src.name).write_bytes(src.read_bytes())
-    assert run_cli(config, "keys", "init").returncode == 0
-    first = run_cli(config, "run", "--once")
+    assert run_command(config, "keys", "init").returncode == 0
+    first = run_command(config, "run", "--once")
     assert first.returncode == 0, first.stderr
     assert "15 mail(s) processed" in first.stdout and "mail sent:" in first.stdout
 
-    again = run_cli(config, "run", "--once", "--json")
+    again = run_command(config, "run", "--once", "--json")
     assert json.loads(again.stdout)["processed"] == [] and json.loads(again.stdout)["sent"] == 0
 
     for _, serial, string in licenses_in(tmp_path / "outbox"):
-        ok = run_cli(config, "license", "verify", "--serial", serial, string)
+        ok = run_command(config, "license", "verify", "--serial", serial, string)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert ok.stdout.startswith("valid")
         flipped = string[:-1] + ("A" if string[-1] != "A" else "B")
-        assert run_cli(config, "license", "verify", "--serial", serial, flipped).returncode == 1
+        assert run_command(config, "license", "verify", "--serial", serial, flipped).returncode == 1
 
-    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    listed = json.loads(run_command(config, "messages", "list", "--json").stdout)
     assert [(m["sender"], m["outcome"], m["reason"]) for m in listed] == DEMO_OUTCOMES
     for m in listed:
         assert {"message_id", "sender", "outcome", "reason", "serials"} <= set(m)
         for s in m["serials"]:
             assert {"serial", "as_found", "new"} <= set(s)
 
-    queue = json.loads(run_cli(config, "queue", "list", "--json").stdout)
+    queue = json.loads(run_command(config, "queue", "list", "--json").stdout)
     assert sorted(q["reason"] for q in queue) == ["question", "question", "refunded_order"]
     for q in queue:
         assert {"id", "reason", "state", "sender", "message_id", "serials"} <= set(q)
-    shown = run_cli(config, "queue", "show", str(queue[0]["id"]))
+    shown = run_command(config, "queue", "show", str(queue[0]["id"]))
     assert shown.returncode == 0 and f"escalation #{queue[0]['id']}" in shown.stdout
 
 
 def test_explain_changes_nothing(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    assert run_cli(config, "keys", "init").returncode == 0
+    assert run_command(config, "keys", "init").returncode == 0
     files = [str(p) for p in sorted((DEMO / "maildir" / "new").glob("1*"))]
-    out = run_cli(config, "explain", "--json", *files)
+    out = run_command(config, "explain", "--json", *files)
     assert out.returncode == 0, out.stderr
     items = json.loads(out.stdout)
     assert [i["file"] for i in items] == files
     # Decided one by one on an empty store: nothing licensed yet, so no resend or transfer.
     assert items[0]["outcome"] == "issued" and items[5]["reason"] == "auto_reply"
-    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    listed = json.loads(run_command(config, "messages", "list", "--json").stdout)
     assert listed == []
 
 
 def test_bad_config_is_one_plain_sentence(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[mailbox]\nkind = "maildir"\npath = "m"\npassword = "hunter2"\n')
-    out = run_cli(bad, "run", "--once")
+    out = run_command(bad, "run", "--once")
     assert out.returncode == 2
     assert "password_env" in out.stderr and "Traceback" not in out.stderr
     assert "hunter2" not in out.stderr
 
     missing_key = write_config(tmp_path / "nokey")
-    out = run_cli(missing_key, "run", "--once")
+    out = run_command(missing_key, "run", "--once")
     assert out.returncode == 2 and "mailbot keys init" in out.stderr
 
 
@@ -215,12 +208,12 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
     files = sorted(corpus.rglob("*.eml"))
     assert len(files) >= 40
     config = write_config(tmp_path)
-    assert run_cli(config, "keys", "init").returncode == 0
+    assert run_command(config, "keys", "init").returncode == 0
     inbox = tmp_path / "maildir" / "new"
     inbox.mkdir(parents=True, exist_ok=True)
     for n, f in enumerate(files):
         (inbox / f"{n:04d}.{f.stem}.corpus").write_bytes(f.read_bytes())
-    out = run_cli(config, "run", "--once", "--json")
+    out = run_command(config, "run", "--once", "--json")
     assert out.returncode == 0, out.stderr
     processed = json.loads(out.stdout)["processed"]
     assert len(processed) == len(files)
@@ -230,7 +223,7 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
         assert p["reason"] != "internal_error", name
         if name.startswith("bounce/"):
             assert (p["outcome"], p["reason"]) == ("ignored", "bounce"), name
-    listed = json.loads(run_cli(config, "messages", "list", "--json").stdout)
+    listed = json.loads(run_command(config, "messages", "list", "--json").stdout)
     assert not [m for m in listed if m["outcome"] in ("issued", "resent", "transferred")]
     assert not list((tmp_path / "outbox").glob("*.eml")) or all(
         b"License string" not in p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml")
@@ -239,13 +232,13 @@ def test_real_world_mail_gets_outcomes_and_never_a_license(tmp_path: Path) -> No
 
 def test_a_missing_orders_file_stops_the_run_and_the_mail_waits(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    assert run_cli(config, "keys", "init").returncode == 0
+    assert run_command(config, "keys", "init").returncode == 0
     (tmp_path / "orders.csv").unlink()
     inbox = tmp_path / "maildir" / "new"
     inbox.mkdir(parents=True, exist_ok=True)
     first = sorted((DEMO / "maildir" / "new").glob("1*"))[0]
     (inbox / first.name).write_bytes(first.read_bytes())
-    out = run_cli(config, "run", "--once")
+    out = run_command(config, "run", "--once")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "orders file" in out.stderr
     assert [p.name for p in inbox.iterdir()] == [first.name]  # not decided on stale orders
