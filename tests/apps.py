@@ -63,7 +63,7 @@ def make_app(
     **sections: dict[str, Any],
 ) -> App:
     """An App over tmp folders; `orders_csv` defaults to the demo orders; `overrides` go to
-    bootstrap.build (clock, mailbox, sender, ...)."""
+    app.build (clock, mailbox, sender, ...)."""
     base.mkdir(parents=True, exist_ok=True)
     if orders_csv is None:
         shutil.copy(DEMO / "orders.csv", base / "orders.csv")

@@ -1,7 +1,7 @@
 """The database schema: one migration per version, applied in order, each in a transaction.
 
 A migration only ever adds: new tables, columns and indexes. A database made by any earlier
-release opens and migrates in place (tests/test_upgrade.py loads databases those releases
+release opens and migrates in place (tests/e2e/test_upgrade.py loads databases those releases
 wrote). Never edit a migration that has been released; add the next one.
 """
 

@@ -257,7 +257,7 @@ def test_a_missing_orders_file_is_refused(site: Path) -> None:
 
 
 def test_a_missing_maildir_loads_for_commands_that_need_no_mailbox(site: Path) -> None:
-    """`run` and `doctor` refuse it (tests/test_doctor.py); `serial new` must not."""
+    """`run` and `doctor` refuse it (tests/cli/test_doctor.py); `serial new` must not."""
     path = write_toml(site, with_setting("mailbox", "path", "mail/typo"))
     assert load(path).mailbox.path == site / "mail" / "typo"
 

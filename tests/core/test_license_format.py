@@ -412,6 +412,7 @@ def test_license_module_imports_only_stdlib_cryptography_and_serials(module: str
             assert top in sys.stdlib_module_names or top in {"__future__", "cryptography"}, top
 
 
+# Run in a fresh interpreter (-I): only a new process starts with nothing imported.
 PROBE = """
 import json, sys
 before = set(sys.modules)

@@ -3,7 +3,7 @@ restart it, and count (PRODUCT.md section 9): every mail has exactly one outcome
 two licenses, no order gives more licenses than it has seats, every license reached the SMTP
 server at least once, and nothing is left in INBOX.
 
-The same test as tests/test_crash_safety.py, on the production backends: `mailbot run --once`
+The same test as tests/e2e/test_crash_safety.py, on the production backends: `mailbot run --once`
 as a subprocess reading IMAP and sending SMTP, SIGKILLed after a random number of committed
 outcomes (so between a commit and the mailbox move, mid-move, mid-fetch...), and once in the
 middle of delivering the outbox.

@@ -1,6 +1,6 @@
 """End to end on the production backends: IMAP in (a private Dovecot), SMTP out (aiosmtpd).
 
-The same pipeline as tests/test_pipeline_maildir.py, wired by bootstrap.build() from settings
+The same pipeline as tests/e2e/test_pipeline_maildir.py, wired by app.build() from settings
 that point at the real servers, plus what only real servers do to it: folders to file mail in,
 a UIDVALIDITY change, a restart in the middle of a batch, 4xx and 5xx answers, an SMTP outage,
 a bounce of one of our replies, IDLE, and `mailbot doctor` against both servers.
@@ -589,6 +589,7 @@ def test_run_as_a_service_answers_through_idle_and_stops_on_sigterm(
 ) -> None:
     login, _ = dovecot.user("service")
     demo = demo_mails()
+    # A real process (not CliRunner): it runs until SIGTERM and must exit 0 by itself.
     # poll_seconds is long: only IDLE can bring the mail in within seconds.
     config = write_config(
         tmp_path,

@@ -1,4 +1,7 @@
-"""`mailbot run` as a service: picks up new mail by itself, stops cleanly on SIGTERM."""
+"""`mailbot run` as a service: picks up new mail by itself, stops cleanly on SIGTERM.
+
+A real process (not CliRunner): only one can be sent SIGTERM and exit by itself.
+"""
 
 from __future__ import annotations
 

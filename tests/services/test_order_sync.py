@@ -639,6 +639,7 @@ def test_mailbot_run_syncs_orders_at_start(tmp_path: Path, server: StripeCheckou
             "price_ids": [DEFAULT_PRICE],
         },
     )
+    # A real process (not CliRunner): `mailbot run` runs until SIGTERM and must exit 0.
     cmd = [sys.executable, "-m", "mailbot", "--config", str(config)]
     env = dict(os.environ, **{KEY_ENV: TEST_API_KEY})
     subprocess.run([*cmd, "keys", "init"], check=True, capture_output=True, env=env)
@@ -782,6 +783,7 @@ def test_webhook_serve_command(tmp_path: Path, server: StripeCheckoutServer) -> 
         },
     )
     env = dict(os.environ, **{KEY_ENV: TEST_API_KEY, SECRET_ENV: WEBHOOK_SECRET})
+    # A real process (not CliRunner): the server serves until SIGTERM and must exit 0.
     proc = subprocess.Popen(
         [
             sys.executable,
