@@ -653,7 +653,12 @@ def test_mailbot_run_syncs_orders_at_start(tmp_path: Path, server: StripeCheckou
     )
     try:
         try:
-            _wait_for(lambda: len(store.all_orders()) == 3, seconds=20)
+            # The orders land with the first page; the events cursor with the last one (the
+            # PaymentIntents, none here), in a later transaction: wait for both.
+            _wait_for(
+                lambda: len(store.all_orders()) == 3 and bool(store.get_state(STATE_EVENTS)),
+                seconds=20,
+            )
             assert store.get_state(STATE_EVENTS)
         finally:
             store.close()
