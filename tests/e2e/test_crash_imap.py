@@ -42,7 +42,7 @@ from tests.mailgen import make_corpus
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp_sink import SmtpSink
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 MAILS = 300
 KILLS_WHILE_DECIDING = 5

@@ -13,6 +13,8 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 from mailbot.adapters.signing import init_key
 from mailbot.store import Store
@@ -36,6 +38,7 @@ def _decided(base: Path) -> int:
             return 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_batch_never_loses_or_doubles(tmp_path: Path) -> None:
     corpus = make_corpus(MAILS, seed=42, customers=40, seats=4)
     (tmp_path / "orders.csv").write_text(corpus.orders_csv)

@@ -584,6 +584,7 @@ def test_doctor_command(dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: P
     assert "Traceback" not in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_run_as_a_service_answers_through_idle_and_stops_on_sigterm(
     dovecot: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
