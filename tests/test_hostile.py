@@ -44,13 +44,16 @@ HOSTILE_SUBJECTS = [
 def hostile_mail(n: int, subject: str, name: str) -> bytes:
     encoded = Header(subject, "utf-8").encode()
     display = Header(name, "utf-8").encode()
-    body = (f"Hello,\n{subject}\nserial {new_serial()} please\n{ESC}[1;31mred{ESC}[0m\n"
-            "[link=https://evil.example]x[/link]\n")
-    return (f"From: {display} <stranger{n}@evil.example>\r\nTo: support@amphis.example\r\n"
-            f"Subject: {encoded}\r\nMessage-ID: <hostile-{n}@evil.example>\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + base64.encodebytes(
-                body.encode())
+    body = (
+        f"Hello,\n{subject}\nserial {new_serial()} please\n{ESC}[1;31mred{ESC}[0m\n"
+        "[link=https://evil.example]x[/link]\n"
+    )
+    return (
+        f"From: {display} <stranger{n}@evil.example>\r\nTo: support@amphis.example\r\n"
+        f"Subject: {encoded}\r\nMessage-ID: <hostile-{n}@evil.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(body.encode())
 
 
 def assert_inert(output: str) -> None:
@@ -62,7 +65,8 @@ def test_customer_text_is_data_on_every_screen(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     for n, subject in enumerate(HOSTILE_SUBJECTS):
         (tmp_path / "maildir" / "new" / f"17000000{n:02d}.M{n}.hostile").write_bytes(
-            hostile_mail(n, subject, f"[bold]Mallory[/] {ESC}[2J {n}"))
+            hostile_mail(n, subject, f"[bold]Mallory[/] {ESC}[2J {n}")
+        )
     runner = CliRunner()
 
     def run(*args: str) -> str:
@@ -79,14 +83,18 @@ def test_customer_text_is_data_on_every_screen(tmp_path: Path) -> None:
     assert "[/] hi" in listed and "[link=https://evil.example/steal]" in listed
     queue = json.loads(run("queue", "list", "--json"))
     # Every escalation reached staff, the one whose subject holds a lone CR too.
-    notified = [p for p in (tmp_path / "outbox").glob("*.eml")
-                if b"To: licensing-team@amphis.example" in p.read_bytes()]
+    notified = [
+        p
+        for p in (tmp_path / "outbox").glob("*.eml")
+        if b"To: licensing-team@amphis.example" in p.read_bytes()
+    ]
     assert len(queue) == len(HOSTILE_SUBJECTS) and len(notified) == len(queue)
     for path in (tmp_path / "outbox").glob("*.eml"):
         head = path.read_bytes().split(b"\r\n\r\n", 1)[0]
         assert b"\x00" not in head and b"\r\r" not in head
-        subject = str(email.message_from_bytes(path.read_bytes(),
-                                               policy=email.policy.default)["Subject"])
+        subject = str(
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"]
+        )
         assert "\r" not in subject and "\n" not in subject and "\x1b" not in subject
     for item in queue:
         shown = run("queue", "show", str(item["id"]))
@@ -102,7 +110,8 @@ def test_customer_text_is_data_on_every_screen(tmp_path: Path) -> None:
 def test_json_output_escapes_terminal_controls(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     (tmp_path / "maildir" / "new" / "1700000000.M1.c1").write_bytes(
-        hostile_mail(1, "C1 \x9b31m csi", "x"))
+        hostile_mail(1, "C1 \x9b31m csi", "x")
+    )
     CliRunner().invoke(cli, ["--config", str(config), "keys", "init"])
     result = CliRunner().invoke(cli, ["--config", str(config), "explain", "--mailbox", "--json"])
     assert result.exit_code == 0 and "\x9b" not in result.output and "\\u009b" in result.output
@@ -112,42 +121,51 @@ def test_json_output_escapes_terminal_controls(tmp_path: Path) -> None:
 
 
 def many_parts(parts: int, size: int = 37) -> bytes:
-    head = (b"From: a@b.example\r\nTo: s@amphis.example\r\nSubject: parts\r\n"
-            b"Message-ID: <parts@b.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n")
+    head = (
+        b"From: a@b.example\r\nTo: s@amphis.example\r\nSubject: parts\r\n"
+        b"Message-ID: <parts@b.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+    )
     part = b"--b\r\n\r\n" + b"x" * max(1, size - 11) + b"\r\n"
     return head + part * parts + b"--b--\r\n"
 
 
 def nested(depth: int) -> bytes:
     head = b"From: a@b.example\r\nTo: s@amphis.example\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
-    inner = b"".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
-                     for i in range(depth))
+    inner = b"".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
+        for i in range(depth)
+    )
     return head + inner + b"Content-Type: text/plain\r\n\r\nhi\r\n"
 
 
 CPU_MAILS = {
     "265,000 tiny parts in 9.8 MB": lambda: many_parts(265_000),
     "MIME nested 5,000 deep": lambda: nested(5_000),
-    "600,000 header lines": lambda: (b"From: a@b.example\r\nSubject: h\r\n"
-                                     + b"X-A: b\r\n" * 600_000 + b"\r\nbody\r\n"),
-    "100,000 References": lambda: (b"From: a@b.example\r\nSubject: r\r\n"
-                                   + b"References: <x@y>\r\n" * 100_000 + b"\r\nhi\r\n"),
-    "9 MB of HTML": lambda: (b"From: a@b.example\r\nSubject: h\r\nContent-Type: text/html\r\n\r\n"
-                             + b"<div><b>AMC-</b><i>x</i></div>" * 300_000),
+    "600,000 header lines": lambda: (
+        b"From: a@b.example\r\nSubject: h\r\n" + b"X-A: b\r\n" * 600_000 + b"\r\nbody\r\n"
+    ),
+    "100,000 References": lambda: (
+        b"From: a@b.example\r\nSubject: r\r\n" + b"References: <x@y>\r\n" * 100_000 + b"\r\nhi\r\n"
+    ),
+    "9 MB of HTML": lambda: (
+        b"From: a@b.example\r\nSubject: h\r\nContent-Type: text/html\r\n\r\n"
+        + b"<div><b>AMC-</b><i>x</i></div>" * 300_000
+    ),
     "a delivery report of 4 MB": lambda: (
         b"From: MAILER-DAEMON@b.example\r\nSubject: failed\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n"
         b"--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--r\r\n"
         b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; b.example\r\n\r\n"
         + b"Final-Recipient: rfc822; x@y.example\r\nAction: failed\r\nStatus: 5.0.0\r\n\r\n"
-        * 60_000 + b"--r--\r\n"),
+        * 60_000
+        + b"--r--\r\n"
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CPU_MAILS), ids=list(CPU_MAILS))
-def test_mail_made_to_cost_cpu_gets_an_outcome_within_a_second(name: str,
-                                                                tmp_path: Path) -> None:
+def test_mail_made_to_cost_cpu_gets_an_outcome_within_a_second(name: str, tmp_path: Path) -> None:
     raw = CPU_MAILS[name]()
     assert len(raw) <= 10 * 1024 * 1024
     app = make_app(tmp_path)
@@ -169,13 +187,30 @@ def test_mail_made_to_cost_cpu_gets_an_outcome_within_a_second(name: str,
 
 # -- random MIME trees -----------------------------------------------------------------------
 
-CHARSETS = ["utf-8", "iso-8859-1", "windows-1252", "utf-7", "x-unknown", "", "utf-16",
-            "gb2312", "koi8-r"]
+CHARSETS = [
+    "utf-8",
+    "iso-8859-1",
+    "windows-1252",
+    "utf-7",
+    "x-unknown",
+    "",
+    "utf-16",
+    "gb2312",
+    "koi8-r",
+]
 ENCODINGS = ["7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "binary", "bogus"]
-TYPES = ["text/plain", "text/html", "application/octet-stream", "message/delivery-status",
-         "text/rfc822-headers", "text/csv", "image/png"]
-text_pieces = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]),
-                      max_size=200)
+TYPES = [
+    "text/plain",
+    "text/html",
+    "application/octet-stream",
+    "message/delivery-status",
+    "text/rfc822-headers",
+    "text/csv",
+    "image/png",
+]
+text_pieces = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200
+)
 
 
 @st.composite
@@ -192,16 +227,25 @@ def leaf(draw: Any) -> bytes:
     head = f"Content-Type: {ctype}" + (f"; charset={charset}" if charset else "")
     if draw(st.booleans()):
         head += f'; name="{draw(text_pieces)[:20]}.txt"'
-    return (head + f"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode(
-        "utf-8", "surrogatepass") + data + b"\r\n"
+    return (
+        (head + f"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode("utf-8", "surrogatepass")
+        + data
+        + b"\r\n"
+    )
 
 
 def tree(depth: int) -> Any:
     if depth == 0:
         return leaf()
-    return st.one_of(leaf(), st.builds(_multipart, st.sampled_from(
-        ["mixed", "alternative", "related", "report", "digest"]),
-        st.lists(tree(depth - 1), min_size=0, max_size=4), st.booleans()))
+    return st.one_of(
+        leaf(),
+        st.builds(
+            _multipart,
+            st.sampled_from(["mixed", "alternative", "related", "report", "digest"]),
+            st.lists(tree(depth - 1), min_size=0, max_size=4),
+            st.booleans(),
+        ),
+    )
 
 
 def _multipart(kind: str, parts: list[bytes], close: bool) -> bytes:
@@ -218,9 +262,11 @@ def _multipart(kind: str, parts: list[bytes], close: bool) -> bytes:
 def mails(draw: Any) -> bytes:
     subject = draw(text_pieces)
     name = draw(text_pieces)[:40]
-    headers = (f"From: {Header(name, 'utf-8').encode()} <fuzz@fuzz.example>\r\n"
-               f"To: support@amphis.example\r\nSubject: {Header(subject, 'utf-8').encode()}\r\n"
-               f"Message-ID: <fuzz-{draw(st.integers(0, 10**9))}@fuzz.example>\r\n")
+    headers = (
+        f"From: {Header(name, 'utf-8').encode()} <fuzz@fuzz.example>\r\n"
+        f"To: support@amphis.example\r\nSubject: {Header(subject, 'utf-8').encode()}\r\n"
+        f"Message-ID: <fuzz-{draw(st.integers(0, 10**9))}@fuzz.example>\r\n"
+    )
     if draw(st.booleans()):
         headers += "Auto-Submitted: auto-replied\r\n"
     if draw(st.booleans()):
@@ -228,18 +274,26 @@ def mails(draw: Any) -> bytes:
     return headers.encode("utf-8", "surrogatepass") + b"MIME-Version: 1.0\r\n" + draw(tree(3))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                HealthCheck.data_too_large,
-                                                                HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(raw=mails())
-def test_random_mime_trees_always_get_an_outcome_within_the_budget(raw: bytes,
-                                                                   tmp_path: Path) -> None:
+def test_random_mime_trees_always_get_an_outcome_within_the_budget(
+    raw: bytes, tmp_path: Path
+) -> None:
     base = tmp_path / f"fuzz-{abs(hash(raw))}"
     app = make_app(base)
     try:
         started = time.process_time()
-        result = Worker(app).process(Fetched(key=f"maildir:{abs(hash(raw))}", raw=raw,
-                                             size=len(raw)))
+        result = Worker(app).process(
+            Fetched(key=f"maildir:{abs(hash(raw))}", raw=raw, size=len(raw))
+        )
         assert time.process_time() - started < CPU_BUDGET
         assert result.outcome is not None
         assert result.reason is None or result.reason.value != "internal_error", result
