@@ -83,6 +83,75 @@ def addresses(name: str, value: str) -> list[tuple[str, str]]:
     return found
 
 
+_ANGLE = re.compile(r"<([^<>]*)>")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COMMENT = re.compile(r"\([^()]*\)")
+# What an address we may write to looks like: one @, no spaces, no structure characters, no
+# encoded-word, a domain with a dot. Letters beyond ASCII are allowed (SMTPUTF8, IDN).
+_LOCAL = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+$")
+_DOMAIN = re.compile(r"^(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_][\w-]*[^\W_]$")
+
+
+def _masked(text: str) -> str:
+    """text with quoted strings and comments blanked out (same length), so commas, angle
+    brackets and @ inside them are not taken for structure."""
+    text = _QUOTED.sub(lambda m: '"' + "x" * (len(m.group()) - 2) + '"', text)
+    for _ in range(5):  # comments nest; five levels is plenty for real mail
+        text = _COMMENT.sub(lambda m: " " * len(m.group()), text)
+    return text
+
+
+def valid_address(addr: str) -> bool:
+    """Whether addr is a single address we could write to."""
+    if "=?" in addr or addr.count("@") != 1 or len(addr) > 254:
+        return False
+    local, _, domain = addr.partition("@")
+    return bool(_LOCAL.match(local)) and bool(_DOMAIN.match(domain)) and len(local) <= 64
+
+
+def mailbox(name: str, value: str) -> tuple[str, str, str, str]:
+    """One sender from a From (or Reply-To) value, read as a receiving server reads it:
+    (display name, lower-cased address, "" or what is wrong with it, what it claims).
+
+    The address in angle brackets wins whatever the display name holds (`Mueller, Hans
+    <hans@...>` is Hans; `eve@evil.example <bob@bank.example>` is bob@bank.example); without
+    brackets the one address-like word. Several addresses, none, or something that is not an
+    address we could write to (two @, an encoded-word, no domain) give "" and the problem.
+    """
+    text = unfolded(value)
+    masked = _masked(text)
+    angles = list(_ANGLE.finditer(masked))
+    several = f"{name} holds several addresses"
+    if len(angles) > 1:
+        return "", "", several, ""
+    if angles:
+        m = angles[0]
+        addr = text[m.start(1) : m.end(1)].strip()
+        display = text[: m.start()].strip()
+        after = masked[m.end() :]
+        if "@" in after or "," in after:
+            return "", "", several, ""
+    else:
+        words = [w for w in re.split(r"[\s,;]+", masked) if "@" in w]
+        if len(words) > 1:
+            return "", "", several, ""
+        if not words:
+            bare = masked.strip()
+            claimed = bare.lower() if bare and " " not in bare else ""
+            return "", "", f"no readable {name} address", scrub(claimed)
+        start = masked.find(words[0])
+        addr = text[start : start + len(words[0])]
+        comments = [c.strip("() ") for c in _COMMENT.findall(text)]
+        display = " ".join(c for c in comments if c)
+    addr = scrub(addr.strip().strip('"').lower())
+    if not valid_address(addr):
+        return "", "", f"{name} {addr[:80]!r} is not an address that can be answered", addr
+    display = display.strip()
+    if len(display) >= 2 and display[0] == display[-1] == '"':
+        display = display[1:-1].replace('\\"', '"')
+    return decode_header_text("subject", display) if display else "", addr, "", addr
+
+
 def return_path(value: str) -> str:
     """The envelope sender of a Return-Path value, lower-cased; "" for the null sender <>."""
     return scrub(unfolded(value).strip().strip("<>").strip().lower())

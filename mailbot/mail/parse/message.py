@@ -23,6 +23,7 @@ from mailbot.mail.parse.charsets import scrub, tidy
 from mailbot.mail.parse.headers import (
     MAX_HEADER_CHARS,
     addresses,
+    mailbox,
     decode_header_text,
     message_id_lines,
     message_ids,
@@ -157,11 +158,16 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
     message_id = ids[0] if ids else synthetic_id(raw)
     if not ids:
         problems.append("no Message-ID: one was made up from the content")
-    senders = addresses("from", first("from")) if "from" in top else []
-    if not senders:
-        problems.append("no readable From address")
-    sender_name, sender = senders[0] if senders else ("", "")
-    reply_tos = addresses("reply-to", first("reply-to")) if "reply-to" in top else []
+    froms = top.get("from", [])
+    if len(froms) > 1:
+        sender_name, sender, problem, claimed = "", "", "several From headers", ""
+    elif froms:
+        sender_name, sender, problem, claimed = mailbox("From", froms[0])
+    else:
+        sender_name, sender, problem, claimed = "", "", "no readable From address", ""
+    if problem:
+        problems.append(problem)
+    reply_to = mailbox("Reply-To", first("reply-to"))[1] if "reply-to" in top else ""
     envelope_sender = return_path(first("return-path")) if "return-path" in top else ""
     to: list[str] = []
     for value in top.get("to", []):
@@ -233,7 +239,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         message_id=message_id,
         sender=sender,
         sender_name=sender_name,
-        reply_to=reply_tos[0][1] if reply_tos else "",
+        reply_to=reply_to,
         return_path=envelope_sender,
         to=tuple(dict.fromkeys(to)),
         subject=subject,
@@ -256,6 +262,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         readable=readable,
         too_many_serials=too_many,
         shown_headers=tuple(shown),
+        sender_claimed=claimed,
     )
 
 
