@@ -78,6 +78,7 @@ class AuthResult:
     dmarc: str | None = None
     dkim: str | None = None
     spf: str | None = None
+    dmarc_domain: str = ""  # the header.from domain our server's DMARC check was about
 
 
 @dataclass(frozen=True)
