@@ -306,3 +306,31 @@ def test_random_mime_trees_always_get_an_outcome_within_the_budget(
             assert time.process_time() - started < CPU_BUDGET
     finally:
         app.close()
+
+
+def test_an_acknowledgement_names_no_one_we_cannot_vouch_for(tmp_path: Path) -> None:
+    """A stranger without an order gets the "a colleague will answer" mail, but the display
+    name it chose ("Cheap pills at ...") is not repeated back in our words."""
+    app = make_app(tmp_path)
+    raw = (
+        b"From: Cheap pills at spam.example <pills@spam.example>\r\n"
+        b"To: support@amphis.example\r\nSubject: hi\r\nMessage-ID: <pills@spam.example>\r\n\r\n"
+        + new_serial().encode()
+        + b"\r\n"
+    )
+    Worker(app).process(Fetched(key="maildir:pills", raw=raw, size=len(raw)))
+    from tests.db import query
+
+    [reply] = [
+        r
+        for r in query(
+            app.store, "SELECT raw FROM outbox WHERE to_addr = ?", ["pills@spam.example"]
+        )
+    ]
+    text = (
+        email.message_from_bytes(reply["raw"], policy=email.policy.default)
+        .get_body(("plain",))
+        .get_content()
+    )
+    assert "Cheap pills" not in text and text.startswith("Hello,")
+    app.close()
