@@ -13,17 +13,23 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from mailbot.core.text import visible
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # A license string: a product prefix with "1-" and at least a few groups of eight symbols,
 # joined by dashes, single spaces, or the line breaks a mail client wraps it with (mid-group too).
 _GROUP = r"(?:-[0-9A-Z]{1,8}|-?[ \t]*\r?\n[ \t]*-?[0-9A-Z]{1,8}|[ \t][0-9A-Z]{8}\b)"
-_LICENSE = re.compile(rf"\b([A-Z0-9]{{2,8}}1-[0-9A-Z]{{8}}){_GROUP}{{3,}}", re.I)
+_LICENSE = re.compile(rf"\b([A-Z0-9]{{2,8}}1[- ]?[0-9A-Z]{{8}}){_GROUP}{{3,}}", re.I)
+# ... or written without its dashes: the prefix and forty or more base32 symbols in one run.
+_COMPACT = re.compile(r"\b([A-Z0-9]{2,8}1-?[0-9A-HJKMNP-TV-Z]{8})[0-9A-HJKMNP-TV-Z]{32,}", re.I)
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "authorization", "passphrase")
 
 
 def redact(value: Any) -> Any:
+    """A logged value with license strings cut short and control characters made visible."""
     if isinstance(value, str):
-        return _LICENSE.sub(lambda m: m.group(1) + "…", value)
+        value = _LICENSE.sub(lambda m: m.group(1) + "…", value)
+        return visible(_COMPACT.sub(lambda m: m.group(1) + "…", value))
     return value
 
 

@@ -9,16 +9,22 @@ Stripe with the restricted read-only key, stores the current state of its orders
 same follow-ups as any sync (pay-link fulfilment, refund and dispute flags).
 
 stdlib http.server: one small endpoint needs no framework. It binds to 127.0.0.1 by default;
-TLS and the public name are the proxy's job.
+TLS and the public name are the proxy's job. Strangers can reach it, so it holds no more than
+WORKERS connections at a time (plus BACKLOG waiting; beyond that a connection gets 503 at
+once), each read times out after READ_TIMEOUT seconds, and a connection is closed after
+CONNECTION_SECONDS whatever it does: slow clients cost neither threads nor memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from mailbot.adapters.orders.stripe import StripeOrders, StripeUnavailable, WebhookRejected
@@ -31,6 +37,80 @@ PATH = "/stripe/webhook"
 MAX_BODY = 1024 * 1024  # Stripe's events are a few kB; anything this big is not one
 IDLE_POLL_SECONDS = 5.0  # the processor also looks at the queue this often (missed wake-ups)
 RETRY_SECONDS = 30.0  # after Stripe failed a fetch
+WORKERS = 8  # connections served at once
+BACKLOG = 32  # accepted and waiting for a worker; more get 503
+READ_TIMEOUT = 10.0  # seconds one read from a client may take
+CONNECTION_SECONDS = 30.0  # a connection's whole life, however slowly it trickles
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+class BoundedHTTPServer(HTTPServer):
+    """An HTTPServer with a fixed pool of worker threads, a bounded queue in front of it, and a
+    reaper that closes connections older than CONNECTION_SECONDS."""
+
+    # Accepted at once (and answered 503 when full) rather than left to the kernel's queue,
+    # where a flood would make real deliveries wait for SYN retries.
+    request_queue_size = 256
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        workers: int = WORKERS,
+        backlog: int = BACKLOG,
+        lifetime: float = CONNECTION_SECONDS,
+    ) -> None:
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="webhook-worker")
+        self._slots = threading.BoundedSemaphore(workers + backlog)
+        self._lifetime = lifetime
+        self._open: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="webhook-reaper", daemon=True)
+        self._reaper.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self._lock:
+            self._open[request] = time.monotonic()
+        self._pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - one client's trouble stays with that client
+            log.debug("webhook connection failed", exc_info=True)
+        finally:
+            with self._lock:
+                self._open.pop(request, None)
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def _reap(self) -> None:
+        while not self._closing.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                old = [s for s, started in self._open.items() if now - started > self._lifetime]
+            for sock in old:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class WebhookServer:
@@ -56,8 +136,7 @@ class WebhookServer:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
+        self.httpd = BoundedHTTPServer((host, port), _handler_for(self))
 
     @property
     def url(self) -> str:
@@ -136,6 +215,7 @@ def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "mailbot-webhook"
         sys_version = ""
+        timeout = READ_TIMEOUT  # every read from the client
 
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
             if self.path.split("?", 1)[0] != PATH:

@@ -9,6 +9,7 @@ never a traceback. One module per command group, added to the root group here, e
 from __future__ import annotations
 
 from mailbot.cli.customer import customer
+from mailbot.cli.db import db
 from mailbot.cli.doctor import doctor
 from mailbot.cli.explain import explain
 from mailbot.cli.keys import keys
@@ -36,6 +37,7 @@ for _command in (
     report,
     customer,
     doctor,
+    db,
 ):
     cli.add_command(_command)
 

@@ -24,22 +24,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# C0 controls but tab and newline, DEL, C1 controls, and the Unicode controls that reorder or
-# hide text (bidi embeddings/overrides/isolates, zero-width joiners are harmless and kept).
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+from mailbot.core.text import visible
 
 
 def safe(value: Any) -> str:
     """A value as plain, inert text: control characters shown as \\x1b, \\u202e, ..."""
-    text = "" if value is None else str(value)
-    return _UNSAFE.sub(_visible, text)
+    return visible("" if value is None else str(value))
 
 
 def _console(stderr: bool = False) -> Console:

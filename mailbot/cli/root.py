@@ -39,7 +39,20 @@ class Failure(click.ClickException):
         output.error(self.message)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Root(click.Group):
+    """The root group: a setup fault anywhere below (a damaged store, a template, the key)
+    is one sentence and exit 2, whichever command met it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SetupError as exc:
+            raise Failure(str(exc)) from None
+
+
+@click.group(
+    cls=_Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP
 )

@@ -21,6 +21,7 @@ from mailbot.core.model import AuthResult, Inbound
 # "method[/version] = result", the start of every resinfo.
 _RESINFO = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_-]+)")
 _METHODS = ("dmarc", "dkim", "spf")
+_HEADER_FROM = re.compile(r"\bheader\.from\s*=\s*([^\s;]+)", re.IGNORECASE)
 
 
 def _strip_comments(value: str) -> str:
@@ -69,13 +70,15 @@ def authserv_id_of(value: str) -> str:
     return head.split()[0].lower()
 
 
-def _results(value: str) -> dict[str, list[str]]:
-    """method -> results in order, from one header value's resinfo parts."""
-    found: dict[str, list[str]] = {}
+def _results(value: str) -> dict[str, list[tuple[str, str]]]:
+    """method -> (result, header.from domain or "") in order, from one header value."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for part in _strip_comments(value).split(";")[1:]:
         match = _RESINFO.match(part)
         if match:
-            found.setdefault(match.group(1).lower(), []).append(match.group(2).lower())
+            domain = _HEADER_FROM.search(part)
+            found.setdefault(match.group(1).lower(), []).append(
+                (match.group(2).lower(), domain.group(1).strip('"').lower() if domain else ""))
     return found
 
 
@@ -97,7 +100,7 @@ def read_auth_results(values: Iterable[str], authserv_id: str) -> AuthResult:
             continue
         verdicts: dict[str, str | None] = {}
         for method in _METHODS:
-            seen = results.get(method, [])
+            seen = [result for result, _ in results.get(method, [])]
             if not seen:
                 verdicts[method] = None
             elif method == "dkim" and "pass" in seen:
@@ -106,7 +109,9 @@ def read_auth_results(values: Iterable[str], authserv_id: str) -> AuthResult:
                 verdicts[method] = "pass"
             else:
                 verdicts[method] = seen[0]
-        return AuthResult(dmarc=verdicts["dmarc"], dkim=verdicts["dkim"], spf=verdicts["spf"])
+        dmarc = results.get("dmarc", [])
+        return AuthResult(dmarc=verdicts["dmarc"], dkim=verdicts["dkim"], spf=verdicts["spf"],
+                          dmarc_domain=dmarc[0][1] if dmarc else "")
     return AuthResult()
 
 
@@ -118,6 +123,16 @@ def sender_verdict(inbound: Inbound, require_dmarc_pass: bool, authserv_id: str)
     current configuration.
     """
     auth = read_auth_results(inbound.headers.get("authentication-results", ()), authserv_id)
+    domain = inbound.sender.rpartition("@")[2]
+    if auth.dmarc == "pass" and auth.dmarc_domain and auth.dmarc_domain != domain:
+        # Our server checked another From than the one we read (two From headers, a display
+        # name trick): its pass says nothing about this sender.
+        if require_dmarc_pass:
+            return (
+                f"DMARC passed for {auth.dmarc_domain}, not for the sender's domain "
+                f"{domain or '(none)'}: this installation requires a DMARC pass for the sender"
+            )
+        return None
     if auth.dmarc == "fail":
         return (
             f"DMARC failed for {inbound.sender or 'the sender'}: our mail server could not "

@@ -78,6 +78,7 @@ class AuthResult:
     dmarc: str | None = None
     dkim: str | None = None
     spf: str | None = None
+    dmarc_domain: str = ""  # the header.from domain our server's DMARC check was about
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class Inbound:
     readable: bool = True  # False: nothing usable could be read; escalated as unreadable
     too_many_serials: bool = False  # more serial-like strings than policy allows
     shown_headers: tuple[tuple[str, str], ...] = ()  # decoded, for staff: (name, value)
+    # What From claims when it is no address we may answer (`MAILER-DAEMON`, `a@b@c`): only for
+    # recognising machine mail; `sender` is then "" and nothing is ever sent to it.
+    sender_claimed: str = ""
 
     @property
     def reply_address(self) -> str:

@@ -3,6 +3,7 @@ from answering (RFC 3834) and mail clients threading."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,25 +62,42 @@ def compose(
         msg = MIMEMultipart("alternative")
         msg.attach(text_part)
         msg.attach(MIMEText(html, "html", _QP_UTF8))  # type: ignore[arg-type]
+    # Header values partly come from what strangers wrote (their subject, their Message-ID):
+    # no CR, LF, NUL or other control character may reach a header we write.
+    subject, to, from_name = one_line(subject), one_line(to), one_line(from_name)
     msg["From"] = (
         formataddr((from_name, from_address), charset="utf-8") if from_name else from_address
     )
     msg["To"] = to
     msg["Subject"] = Header(subject, "utf-8").encode() if not subject.isascii() else subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<{message_id}>"
+    msg["Message-ID"] = f"<{one_line(message_id)}>"
+    in_reply_to = _message_id(in_reply_to)
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
-        refs = [r for r in references if r][-10:] + [in_reply_to]
-        msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
+        refs = [_message_id(r) for r in references][-10:] + [in_reply_to]
+        msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs) if r)
     if automatic:
         # RFC 3834: other robots must not answer us; Exchange reads the second header.
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = from_address
     for name, value in (extra_headers or {}).items():
-        msg[name] = value
+        msg[name] = one_line(value)
     return Composed(message_id, to, subject, msg.as_bytes(policy=SMTP_POLICY))
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(value: str) -> str:
+    """A header value on one line: control characters (CR, LF, NUL, ...) become a space."""
+    return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def _message_id(value: str) -> str:
+    """A Message-ID as we write it back: one token, no brackets, no spaces or controls."""
+    return "".join(one_line(value).strip("<>").split())
 
 
 def reply_subject(original: str, fallback: str) -> str:

@@ -180,12 +180,14 @@ def _reply(
     facts: Facts,
     now: datetime,
 ) -> int:
-    # The sender's own display name only when the reply goes to the sender; otherwise the
-    # name on the order whose address it goes to.
+    # A name only for an address we know from an order: its name there, else the display name
+    # its own mail carried. A stranger's display name ("Cheap pills at ...") is never repeated.
     names = {o.email: o.name for o in facts.orders}
-    name = (inbound.sender_name if decision.reply_to == inbound.sender else "") or names.get(
-        decision.reply_to, ""
-    )
+    name = ""
+    if decision.reply_to in names:
+        name = names[decision.reply_to] or (
+            inbound.sender_name if decision.reply_to == inbound.sender else ""
+        )
     context = {
         "customer_name": name,
         "results": shown,

@@ -171,6 +171,7 @@ def check_orders(source: OrderSource, *, live: bool) -> list[Check]:
 def check_store(path: Path) -> Check:
     """The database opens and its schema is one this mailbot can migrate; read-only."""
     from mailbot.store import SCHEMA_VERSION
+    from mailbot.store.engine import store_error
 
     if not path.exists():
         return Check("store", True, f"{path} does not exist yet; it will be created")
@@ -187,7 +188,7 @@ def check_store(path: Path) -> Check:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        return Check("store", False, f"{path} cannot be read as a mailbot database ({exc})")
+        return Check("store", False, str(store_error(exc, path)))
     if version > SCHEMA_VERSION:
         return Check(
             "store",

@@ -10,7 +10,10 @@ commands) take turns on one file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
@@ -20,13 +23,51 @@ from typing import Any
 
 import sqlite_utils
 
+from mailbot.core.errors import SetupError
 from mailbot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 Params = Sequence[Any]
 
 
-class StoreVersionError(RuntimeError):
+class StoreError(SetupError):
+    """The database cannot be used (full disk, damaged file, locked, not ours): every mail would
+    fail alike, so the run stops with this sentence and the mail waits."""
+
+
+class StoreVersionError(StoreError):
     """The database was written by a newer mailbot."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+FILE_MODE = 0o600
+APPLICATION_ID = 0x4D424F54  # "MBOT" in the SQLite header: a database mailbot made
+LOCK_RETRY_SECONDS = 30.0
+
+
+def store_error(exc: sqlite3.Error, path: Path | None) -> StoreError:
+    """One sentence for what went wrong with the database, and what to do about it."""
+    where = str(path) if path is not None else "the database"
+    said = str(exc)
+    lowered = said.lower()
+    if "disk is full" in lowered or "database or disk is full" in lowered:
+        text = f"the disk holding {where} is full: free some space and run again"
+    elif "locked" in lowered or "busy" in lowered:
+        text = (
+            f"{where} stayed locked for {LOCK_RETRY_SECONDS:.0f} s (another mailbot "
+            "process holds it): run again when it is done"
+        )
+    elif "readonly" in lowered or "read-only" in lowered:
+        text = f"{where} cannot be written by this user: fix its owner or mode"
+    elif "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        text = (
+            f"{where} is damaged or not a mailbot database ({said}): restore it from a "
+            "backup (`mailbot db backup` makes them); `mailbot db check` tells more"
+        )
+    elif "unable to open" in lowered:
+        text = f"cannot open {where}: check that its folder exists and this user may write it"
+    else:
+        text = f"{where} cannot be used ({said})"
+    return StoreError(text + "; the mail waits")
 
 
 def iso(at: datetime) -> str:
@@ -94,19 +135,27 @@ class Engine:
 
     @classmethod
     def open(cls, path: Path | str) -> Any:
-        """Open (creating and migrating as needed) the database at `path`."""
+        """Open (creating and migrating as needed) the database at `path`. A new file is made
+        private (0600) whatever the umask; its WAL files take the same mode. A file that is
+        empty or not a mailbot database is refused, never written over."""
         memory = str(path) == ":memory:"
         file = None if memory else Path(path)
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        store = cls(conn, file)
-        store.migrate()
+            _prepare_file(file)
+        try:
+            conn = sqlite3.connect(
+                str(path), timeout=LOCK_RETRY_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(LOCK_RETRY_SECONDS * 1000)}")
+            if not memory:
+                _wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store = cls(conn, file)
+            store._check_ours()
+            store.migrate()
+        except sqlite3.Error as exc:
+            raise store_error(exc, file) from None
         return store
 
     @classmethod
@@ -136,6 +185,17 @@ class Engine:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _check_ours(self) -> None:
+        """A database with tables but no schema version of ours belongs to something else."""
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "meta" not in tables:
+            raise StoreError(
+                f"{self.path or 'the database'} holds tables of another "
+                "program, not mailbot's: point [store] path at another file"
+            )
 
     # -- schema --------------------------------------------------------------------------
 
@@ -176,48 +236,97 @@ class Engine:
         decide on stale seat counts; inside another transaction this is a savepoint."""
         if self.conn.in_transaction:
             name = f"sp_{uuid.uuid4().hex}"
-            self.conn.execute(f"SAVEPOINT {name}")
+            self._execute(f"SAVEPOINT {name}")
             try:
                 yield self
             except BaseException:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+                if self.conn.in_transaction:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
                 raise
-            self.conn.execute(f"RELEASE {name}")
+            self._execute(f"RELEASE {name}")
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._execute("BEGIN IMMEDIATE")
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         else:
-            self.conn.execute("COMMIT")
+            self._execute("COMMIT")
 
     # -- helpers for the table modules ----------------------------------------------------
 
+    def _execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """Every statement of the store runs here: a database fault becomes one StoreError
+        sentence; an IntegrityError (a rule the schema enforces) is left to the caller."""
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+
     def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+        return self._execute(sql, params).fetchall()
 
     def _row(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        row: sqlite3.Row | None = self._execute(sql, params).fetchone()
         return row
 
     def _scalar(self, sql: str, params: Params = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
+        row = self._execute(sql, params).fetchone()
         return row[0] if row is not None else None
 
     def _exec(self, sql: str, params: Params = ()) -> int:
         """Run a write; the number of rows it changed."""
-        return self.conn.execute(sql, params).rowcount
+        return self._execute(sql, params).rowcount
 
     def _insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT; the new row's id."""
-        cursor = self.conn.execute(sql, params)
-        return int(cursor.lastrowid or 0)
+        return int(self._execute(sql, params).lastrowid or 0)
 
     def _many(self, sql: str, rows: Iterable[Params]) -> None:
-        self.conn.executemany(sql, rows)
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+
+    # -- keeping it healthy --------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own integrity check: [] when the file is sound."""
+        rows = [str(r[0]) for r in self._rows("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy while others keep writing (SQLite's online backup), created
+        private, written under a temporary name and renamed into place."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(
+                f"{target} exists already: choose a new name (backups are never written over)"
+            )
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+            os.close(fd)
+            copy = sqlite3.connect(str(tmp))
+            try:
+                self.conn.backup(copy)
+            finally:
+                copy.close()
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write the backup {target} ({exc.strerror or exc})") from None
+        except sqlite3.Error as exc:
+            tmp.unlink(missing_ok=True)
+            raise store_error(exc, self.path) from None
 
     # -- key/value state (sync cursors, digest times) ------------------------------------
 
@@ -231,3 +340,78 @@ class Engine:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [f"state:{key}", value],
         )
+
+
+def _prepare_file(file: Path) -> None:
+    """The folder exists, the file is ours or new, and new files are private."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder {file.parent} for the database "
+            f"({exc.strerror or exc}): fix [store] path or the folder's "
+            "permissions"
+        ) from None
+    if file.is_dir():
+        raise StoreError(f"{file} is a folder, not a database file: fix [store] path")
+    if file.exists():
+        size = file.stat().st_size
+        if size == 0:
+            raise StoreError(
+                f"{file} is empty (0 bytes), not a mailbot database: restore it from a backup, "
+                "or delete it to start a new one (all history would be gone)"
+            )
+        with file.open("rb") as handle:
+            if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                raise StoreError(
+                    f"{file} is not a database file: point [store] path at "
+                    "another file, or restore the database from a backup"
+                )
+        for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+            private(each)
+        return
+    # Made whole under a temporary name and linked into place, so another process opening the
+    # same new path at this moment sees either nothing or a valid database, never 0 bytes.
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+        os.close(fd)
+        conn = sqlite3.connect(str(tmp))
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.commit()
+        conn.close()
+        try:
+            os.link(tmp, file)
+        except FileExistsError:
+            pass  # another process made it a moment ago
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create {file} ({exc.strerror or exc}): fix [store] path or "
+            "the folder's permissions"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def private(file: Path, mode: int = FILE_MODE) -> None:
+    """Take group and other permissions off a state file of ours (if we own it)."""
+    try:
+        info = file.stat()
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & ~mode:
+            os.chmod(file, stat.S_IMODE(info.st_mode) & mode)
+    except OSError:
+        pass  # not ours to change; reading it will say what is wrong
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """WAL mode; two processes creating a new database at once may find it locked for a
+    moment, which the busy handler does not cover for this pragma."""
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

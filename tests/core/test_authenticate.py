@@ -19,7 +19,7 @@ def test_auth_results_only_from_our_server_and_only_the_topmost() -> None:
         "evil.example; dmarc=pass; dkim=pass; spf=pass",
     )
     assert read_auth_results(values, "MX.Amphis.Example") == AuthResult(
-        dmarc="fail", dkim="pass", spf="softfail"
+        dmarc="fail", dkim="pass", spf="softfail", dmarc_domain="customer.example"
     )
     assert read_auth_results(values[2:], "mx.amphis.example") == AuthResult()
     assert read_auth_results(values, "") == AuthResult()
@@ -32,7 +32,7 @@ def test_auth_results_tolerant_forms() -> None:
     assert read_auth_results(
         ["mx.amphis.example;\r\n\tdmarc = pass (p=none) header.from=x; spf/1=pass"],
         "mx.amphis.example",
-    ) == AuthResult(dmarc="pass", spf="pass")
+    ) == AuthResult(dmarc="pass", spf="pass", dmarc_domain="x")
     assert read_auth_results(['mx.amphis.example; "unterminated (', ")"], "mx.amphis.example")
 
 
@@ -50,6 +50,34 @@ def test_auth_results_tolerant_forms() -> None:
 )
 def test_sender_verdict(header: str, require: bool, verdict: str | None) -> None:
     inbound = parse_message(mail("x", headers=f"Authentication-Results: {header}\n"))
+    result = sender_verdict(inbound, require, "mx.amphis.example")
+    if verdict is None:
+        assert result is None
+    else:
+        assert result is not None and verdict in result
+
+
+@pytest.mark.parametrize(
+    ("header", "require", "verdict"),
+    [
+        ("mx.amphis.example; dmarc=pass header.from=customer.example", True, None),
+        ("mx.amphis.example; dmarc=pass header.from=Customer.Example", True, None),
+        (
+            "mx.amphis.example; dmarc=pass header.from=evil.example",
+            True,
+            "DMARC passed for evil.example, not for the sender's domain customer.example",
+        ),
+        ("mx.amphis.example; dmarc=pass header.from=evil.example", False, None),
+        ("mx.amphis.example; dmarc=fail header.from=customer.example", False, "DMARC failed"),
+    ],
+)
+def test_a_dmarc_pass_for_another_domain_is_no_pass(
+    header: str, require: bool, verdict: str | None
+) -> None:
+    """Our server checked a From other than the one we read (two From headers, a display
+    name trick): its pass says nothing about this sender."""
+    inbound = parse_message(mail("x", headers=f"Authentication-Results: {header}\n"))
+    assert inbound.sender.endswith("@customer.example")
     result = sender_verdict(inbound, require, "mx.amphis.example")
     if verdict is None:
         assert result is None

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from mailbot.mail.parse import parse_message
 from mailbot.mail.parse.headers import (
     MAX_HEADER_CHARS,
     addresses,
     decode_header_text,
+    mailbox,
     message_id_lines,
     message_ids,
     parse_date,
@@ -109,3 +112,46 @@ def test_message_ids_bracketed_bare_and_in_returned_headers() -> None:
 def test_parse_date() -> None:
     assert parse_date("Tue, 2 Jan 2024 03:04:05 +0100") == datetime(2024, 1, 2, 2, 4, 5, tzinfo=UTC)
     assert parse_date("not a date") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "address"),
+    [
+        ("Mueller, Hans <hans@example.com>", "Mueller, Hans", "hans@example.com"),
+        ('"Mueller, Hans" <Hans@Example.com>', "Mueller, Hans", "hans@example.com"),
+        ("hans@example.com (Hans Mueller)", "Hans Mueller", "hans@example.com"),
+        ("=?utf-8?q?M=C3=BCller?= <hans@example.com>", "Müller", "hans@example.com"),
+        ("J\udcc3\udcbcrgen <j@example.com>", "Jürgen", "j@example.com"),  # raw 8-bit name
+        ("eve@evil.example <bob@bank.example>", "eve@evil.example", "bob@bank.example"),
+        ('"<b@x.com>" <a@y.com>', "<b@x.com>", "a@y.com"),
+        ("plain@example.com", "", "plain@example.com"),
+        ("hans@müller.example", "", "hans@müller.example"),
+    ],
+)
+def test_a_from_is_read_as_a_receiving_server_reads_it(value: str, name: str, address: str) -> None:
+    shown, addr, problem, _ = mailbox("From", value)
+    assert (shown, addr, problem) == (name, address, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("a@x.example, b@y.example", "several"),
+        ("Hans <hans@example.com>, Eve <eve@evil.example>", "several"),
+        ("Bob <bob@example.com> <eve@evil.example>", "several"),
+        ("x <a@b.example> y@z.example", "several"),
+        ("Team: a@x.example, b@y.example;", "several"),
+        ("<=?utf-8?q?evil=40x.com?=>", "not an address"),
+        ("a@b@c.example", "not an address"),
+        ("root@localhost", "not an address"),
+        ("<>", "not an address"),
+        ("undisclosed-recipients:;", "no readable"),
+    ],
+)
+def test_a_from_without_one_usable_address_gives_none(value: str, problem: str) -> None:
+    shown, addr, said, _ = mailbox("From", value)
+    assert addr == "" and problem in said
+
+
+def test_a_bare_machine_sender_is_remembered_for_classification_only() -> None:
+    assert mailbox("From", "MAILER-DAEMON")[1:] == ("", "no readable From address", "mailer-daemon")

@@ -26,7 +26,9 @@ def test_outlook_html_table_serial_is_found_and_the_quoted_thread_is_not() -> No
     assert inbound.in_reply_to == "lic-1.20240116091200@amphis.example"
     assert inbound.references == ("lic-1.20240116091200@amphis.example",)
     assert set(inbound.order_refs) == {"ORD-20240117-3", "2231-4410"}
-    assert inbound.auth == AuthResult(dmarc="pass", dkim="pass", spf="pass")
+    assert inbound.auth == AuthResult(
+        dmarc="pass", dkim="pass", spf="pass", dmarc_domain="miller-consulting.example"
+    )
     assert inbound.content_type == "multipart/alternative"
 
 

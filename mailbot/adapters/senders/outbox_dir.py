@@ -21,14 +21,14 @@ class OutboxDirectory:
         self.path = Path(path)
 
     def send(self, batch: Sequence[tuple[int, str, bytes]]) -> dict[int, Delivery]:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         results: dict[int, Delivery] = {}
         for row_id, recipient, raw in batch:
             safe = "".join(ch if ch.isalnum() or ch in "@.-_" else "_" for ch in recipient)[:80]
             target = self.path / f"{row_id:06d}-{safe}.eml"
             tmp = self.path / f".{target.name}.tmp"
             try:
-                tmp.write_bytes(raw)
+                _write_private(tmp, raw)
                 os.replace(tmp, target)
             except OSError as exc:
                 results[row_id] = Delivery(False, permanent=False, error=str(exc))
@@ -41,3 +41,14 @@ class OutboxDirectory:
 
     def close(self) -> None:
         pass
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Replies carry license strings: the file is 0600 from its first byte, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file of the same name keeps its mode otherwise
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+    finally:
+        os.close(fd)

@@ -12,7 +12,9 @@ separately, in the quoted text: a serial that stands only in a quote is never a 
 from __future__ import annotations
 
 import email.policy
-from email.parser import BytesParser
+import time
+from email.feedparser import BytesFeedParser
+from email.message import Message
 
 from mailbot.core.authenticate import read_auth_results
 from mailbot.core.model import AuthResult, Inbound
@@ -21,6 +23,7 @@ from mailbot.mail.parse.charsets import scrub, tidy
 from mailbot.mail.parse.headers import (
     MAX_HEADER_CHARS,
     addresses,
+    mailbox,
     decode_header_text,
     message_id_lines,
     message_ids,
@@ -34,6 +37,12 @@ from mailbot.mail.parse.quotes import is_forward_subject, is_reply_subject
 from mailbot.mail.parse.refs import find_order_refs, searchable
 
 MAX_RAW_BYTES = 25_000_000  # beyond this only the start of the mail is parsed at all
+# The standard library's parser builds every part and header before our walk (with its own caps)
+# sees any; these bound what it is given. Real mail stays far below them.
+MAX_DELIMITER_LINES = 1_000  # lines starting "--": MIME boundaries (the walk reads 400 parts)
+MAX_HEADER_LINES = 2_000  # of the top-level header block
+STRUCTURE_CPU_SECONDS = 0.5  # parsing the structure; the rest of the mail is not read after it
+_FEED_CHUNK = 128 * 1024
 
 # Only these top-level headers are kept; classification and authentication look at nothing else.
 KEPT_HEADERS = (
@@ -132,7 +141,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         problems.append(f"mail of {len(raw)} bytes: only the first {MAX_RAW_BYTES} read")
     if not data.strip():
         return _unreadable(raw, "empty mail")
-    msg = BytesParser(policy=_COMPAT).parsebytes(data)
+    msg = _structure(_bounded(data, problems), problems)
 
     top: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
@@ -149,11 +158,16 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
     message_id = ids[0] if ids else synthetic_id(raw)
     if not ids:
         problems.append("no Message-ID: one was made up from the content")
-    senders = addresses("from", first("from")) if "from" in top else []
-    if not senders:
-        problems.append("no readable From address")
-    sender_name, sender = senders[0] if senders else ("", "")
-    reply_tos = addresses("reply-to", first("reply-to")) if "reply-to" in top else []
+    froms = top.get("from", [])
+    if len(froms) > 1:
+        sender_name, sender, problem, claimed = "", "", "several From headers", ""
+    elif froms:
+        sender_name, sender, problem, claimed = mailbox("From", froms[0])
+    else:
+        sender_name, sender, problem, claimed = "", "", "no readable From address", ""
+    if problem:
+        problems.append(problem)
+    reply_to = mailbox("Reply-To", first("reply-to"))[1] if "reply-to" in top else ""
     envelope_sender = return_path(first("return-path")) if "return-path" in top else ""
     to: list[str] = []
     for value in top.get("to", []):
@@ -225,7 +239,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         message_id=message_id,
         sender=sender,
         sender_name=sender_name,
-        reply_to=reply_tos[0][1] if reply_tos else "",
+        reply_to=reply_to,
         return_path=envelope_sender,
         to=tuple(dict.fromkeys(to)),
         subject=subject,
@@ -248,6 +262,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         readable=readable,
         too_many_serials=too_many,
         shown_headers=tuple(shown),
+        sender_claimed=claimed,
     )
 
 
@@ -270,3 +285,41 @@ def _mostly_binary(text: str) -> bool:
         if ch == "\ufffd" or ord(ch) < 32 and ch not in "\t\n\r" or "\x7f" <= ch <= "\x9f"
     )
     return bad * 10 > len(sample)
+
+
+def _bounded(data: bytes, problems: list[str]) -> bytes:
+    """The mail cut where its structure stops being mail-like: at the thousandth MIME boundary
+    line, and with at most MAX_HEADER_LINES top-level header lines."""
+    end = data.find(b"\n\n")
+    crlf_end = data.find(b"\r\n\r\n")
+    if crlf_end != -1 and (end == -1 or crlf_end < end):
+        end = crlf_end
+    head = data if end == -1 else data[:end]
+    if head.count(b"\n") > MAX_HEADER_LINES:
+        cut = -1
+        for _ in range(MAX_HEADER_LINES):
+            cut = head.find(b"\n", cut + 1)
+        rest = b"" if end == -1 else data[end:]
+        data = head[: cut + 1].rstrip(b"\r\n") + (rest or b"\r\n\r\n")
+        problems.append(f"more than {MAX_HEADER_LINES} header lines: the rest not read")
+    if data.count(b"\n--") > MAX_DELIMITER_LINES:
+        cut = -1
+        for _ in range(MAX_DELIMITER_LINES):
+            cut = data.find(b"\n--", cut + 1)
+        data = data[: cut + 1]
+        problems.append(f"more than {MAX_DELIMITER_LINES} MIME boundaries: the rest not read")
+    return data
+
+
+def _structure(data: bytes, problems: list[str]) -> Message:
+    """Parse the MIME structure, feeding the parser in chunks under a CPU budget: whatever the
+    input, a mail costs at most about STRUCTURE_CPU_SECONDS here."""
+    parser = BytesFeedParser(policy=_COMPAT)
+    started = time.process_time()
+    for start in range(0, len(data), _FEED_CHUNK):
+        if time.process_time() - started > STRUCTURE_CPU_SECONDS:
+            problems.append(f"mail too complex: only its first {start // 1024} KB read")
+            break
+        parser.feed(data[start : start + _FEED_CHUNK])
+    msg: Message = parser.close()
+    return msg

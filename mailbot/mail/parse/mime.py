@@ -309,7 +309,13 @@ class Walk:
             for block in payload:
                 if isinstance(block, Message):
                     blocks.append("\n".join(f"{k}: {unfolded(str(v))}" for k, v in block.items()))
-            return scrub("\n\n".join(blocks))
+            text = "\n\n".join(blocks)
+            # Report fields count against the same text budget as any part.
+            if len(text) > self.budget:
+                self.note(f"text beyond {MAX_TEXT_CHARS // 1_000_000} MB not read")
+                text = text[: max(0, self.budget)]
+            self.budget -= len(text)
+            return scrub(text)
         return self.decode(part) or ""
 
     def delivery_status(self, part: Message, payload: object) -> None:

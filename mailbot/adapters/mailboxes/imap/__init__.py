@@ -8,6 +8,7 @@ the mail's trip through the inbox), `mailbox` (`ImapMailbox`, the Mailbox protoc
 
 from mailbot.adapters.mailboxes.imap.codec import (
     KEYWORD,
+    FolderInfo,
     mail_key,
     parse_mail_key,
     server_folder_name,
@@ -20,7 +21,7 @@ from mailbot.adapters.mailboxes.imap.connection import (
     MailboxUnavailable,
     open_client,
 )
-from mailbot.adapters.mailboxes.imap.mailbox import FolderInfo, ImapMailbox
+from mailbot.adapters.mailboxes.imap.mailbox import ImapMailbox
 from mailbot.adapters.mailboxes.imap.oauth import TokenError, TokenSource
 
 __all__ = [

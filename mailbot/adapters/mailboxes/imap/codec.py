@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,15 @@ PROCESSED_OUTCOMES = frozenset(
 )
 
 _KEY_PREFIX = "imap:"
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """A folder the mailbox uses, as the doctor reports it."""
+
+    role: str  # "inbox", "processed", "escalated", "ignored", "sent"
+    name: str  # the server's name for it
+    exists: bool
 
 
 def mail_key(folder: str, uidvalidity: int, uid: int) -> str:

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from mailbot.adapters.mailboxes.imap.codec import FolderInfo
 from mailbot.adapters.mailboxes.imap.connection import MailboxAuthError, MailboxError
-from mailbot.config import ConfigError
+from mailbot.config import ConfigError, MailboxSettings
 from mailbot.services.ports import Check
 
-if TYPE_CHECKING:
-    from mailbot.adapters.mailboxes.imap.mailbox import ImapMailbox
+
+class Inspectable(Protocol):
+    """What the checks look at: the mailbox's settings and its inspection calls."""
+
+    @property
+    def settings(self) -> MailboxSettings: ...
+
+    def capabilities(self) -> frozenset[str]: ...
+
+    def folder_report(self) -> list[FolderInfo]: ...
+
+    def folders(self) -> list[str]: ...
+
+    def close(self) -> None: ...
 
 
-def imap_checks(box: ImapMailbox) -> list[Check]:
+def imap_checks(box: Inspectable) -> list[Check]:
     """Login, IDLE and MOVE, and each folder the configuration uses."""
     mailbox = box.settings
     login = (

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
-from mailbot.adapters.mailboxes.imap.codec import _is_bye, _is_new_mail
+from mailbot.adapters.mailboxes.imap.codec import FolderInfo, _is_bye, _is_new_mail
 from mailbot.adapters.mailboxes.imap.connection import CONNECTION_ERRORS, IMAPClient, open_client
 from mailbot.adapters.mailboxes.imap.fetching import Fetcher
 from mailbot.adapters.mailboxes.imap.filing import Filer
@@ -41,15 +40,6 @@ from mailbot.core.model import Fetched, Outcome
 from mailbot.services.ports import Check
 
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
-
-
-@dataclass(frozen=True)
-class FolderInfo:
-    """A folder the mailbox uses, as the doctor reports it."""
-
-    role: str  # "inbox", "processed", "escalated", "ignored", "sent"
-    name: str  # the server's name for it
-    exists: bool
 
 
 class ImapMailbox:
