@@ -78,7 +78,8 @@ def _results(value: str) -> dict[str, list[tuple[str, str]]]:
         if match:
             domain = _HEADER_FROM.search(part)
             found.setdefault(match.group(1).lower(), []).append(
-                (match.group(2).lower(), domain.group(1).strip('"').lower() if domain else ""))
+                (match.group(2).lower(), domain.group(1).strip('"').lower() if domain else "")
+            )
     return found
 
 
@@ -110,8 +111,12 @@ def read_auth_results(values: Iterable[str], authserv_id: str) -> AuthResult:
             else:
                 verdicts[method] = seen[0]
         dmarc = results.get("dmarc", [])
-        return AuthResult(dmarc=verdicts["dmarc"], dkim=verdicts["dkim"], spf=verdicts["spf"],
-                          dmarc_domain=dmarc[0][1] if dmarc else "")
+        return AuthResult(
+            dmarc=verdicts["dmarc"],
+            dkim=verdicts["dkim"],
+            spf=verdicts["spf"],
+            dmarc_domain=dmarc[0][1] if dmarc else "",
+        )
     return AuthResult()
 
 

@@ -7,7 +7,8 @@ import re
 # C0 controls but tab and newline, DEL, C1 controls, and the Unicode controls that reorder or
 # hide text (bidi embeddings, overrides and isolates, the byte-order mark).
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def _shown(match: re.Match[str]) -> str:

@@ -23,8 +23,8 @@ from mailbot.mail.parse.charsets import scrub, tidy
 from mailbot.mail.parse.headers import (
     MAX_HEADER_CHARS,
     addresses,
-    mailbox,
     decode_header_text,
+    mailbox,
     message_id_lines,
     message_ids,
     parse_date,
