@@ -8,13 +8,16 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
 
     schema.py        migrations, one per version
     engine.py        the SQLite connection, transactions, shared helpers
+    dbfile.py        the database file: made private and whole, a foreign one refused
+    errors.py        StoreError: the database cannot be used (one sentence)
     messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py
                      the queries, one module per table family
 """
 
 from __future__ import annotations
 
-from mailbot.store.engine import StoreVersionError, iso, parse_iso
+from mailbot.store.engine import iso, parse_iso
+from mailbot.store.errors import StoreVersionError
 from mailbot.store.escalations import EscalationsTable
 from mailbot.store.licenses import LicensesTable
 from mailbot.store.messages import MessagesTable

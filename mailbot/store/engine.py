@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence, Sized
@@ -23,24 +22,13 @@ from typing import Any
 
 import sqlite_utils
 
-from mailbot.core.errors import SetupError
+from mailbot.store.dbfile import FILE_MODE, prepare_file
+from mailbot.store.errors import StoreError, StoreVersionError
 from mailbot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 Params = Sequence[Any]
 
 
-class StoreError(SetupError):
-    """The database cannot be used (full disk, damaged file, locked, not ours): every mail would
-    fail alike, so the run stops with this sentence and the mail waits."""
-
-
-class StoreVersionError(StoreError):
-    """The database was written by a newer mailbot."""
-
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-FILE_MODE = 0o600
-APPLICATION_ID = 0x4D424F54  # "MBOT" in the SQLite header: a database mailbot made
 LOCK_RETRY_SECONDS = 30.0
 
 
@@ -141,7 +129,7 @@ class Engine:
         memory = str(path) == ":memory:"
         file = None if memory else Path(path)
         if file is not None:
-            _prepare_file(file)
+            prepare_file(file)
         try:
             conn = sqlite3.connect(
                 str(path), timeout=LOCK_RETRY_SECONDS, isolation_level=None, check_same_thread=False
@@ -340,67 +328,6 @@ class Engine:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [f"state:{key}", value],
         )
-
-
-def _prepare_file(file: Path) -> None:
-    """The folder exists, the file is ours or new, and new files are private."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the folder {file.parent} for the database "
-            f"({exc.strerror or exc}): fix [store] path or the folder's "
-            "permissions"
-        ) from None
-    if file.is_dir():
-        raise StoreError(f"{file} is a folder, not a database file: fix [store] path")
-    if file.exists():
-        size = file.stat().st_size
-        if size == 0:
-            raise StoreError(
-                f"{file} is empty (0 bytes), not a mailbot database: restore it from a backup, "
-                "or delete it to start a new one (all history would be gone)"
-            )
-        with file.open("rb") as handle:
-            if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                raise StoreError(
-                    f"{file} is not a database file: point [store] path at "
-                    "another file, or restore the database from a backup"
-                )
-        for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
-            private(each)
-        return
-    # Made whole under a temporary name and linked into place, so another process opening the
-    # same new path at this moment sees either nothing or a valid database, never 0 bytes.
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
-    try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
-        os.close(fd)
-        conn = sqlite3.connect(str(tmp))
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.commit()
-        conn.close()
-        try:
-            os.link(tmp, file)
-        except FileExistsError:
-            pass  # another process made it a moment ago
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create {file} ({exc.strerror or exc}): fix [store] path or "
-            "the folder's permissions"
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def private(file: Path, mode: int = FILE_MODE) -> None:
-    """Take group and other permissions off a state file of ours (if we own it)."""
-    try:
-        info = file.stat()
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & ~mode:
-            os.chmod(file, stat.S_IMODE(info.st_mode) & mode)
-    except OSError:
-        pass  # not ours to change; reading it will say what is wrong
 
 
 def _wal(conn: sqlite3.Connection) -> None:
