@@ -3,7 +3,7 @@
 
 The files are committed; this script documents where they come from and re-creates them after a
 change (`python scripts/make_demo_data.py`). Serials are fixed so the demo is the same every time.
-Between them the mails reach every outcome of PRODUCT.md section 6.
+Between them the mails reach every outcome of docs/contract.md ("Outcomes").
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from mailbot.core.serials import SerialStatus as SerialStatus
 
 
 class Outcome(str, enum.Enum):
-    """What happened to one mail, as recorded and reported (PRODUCT.md section 6)."""
+    """What happened to one mail, as recorded and reported (docs/contract.md, "Outcomes")."""
 
     ISSUED = "issued"
     RESENT = "resent"

@@ -1,4 +1,4 @@
-"""Serial numbers: `AMC-XXXX-XXXX-XXXX-XXXX` (PRODUCT.md section 3).
+"""Serial numbers: `AMC-XXXX-XXXX-XXXX-XXXX` (docs/contract.md, "Serial numbers").
 
 Sixteen Crockford base32 symbols after the product code: fifteen random (75 bits) and one check
 symbol, Luhn mod 32 over the fifteen, which catches every single-symbol error and every adjacent

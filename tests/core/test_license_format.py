@@ -95,7 +95,7 @@ OTHER_SERIAL = make_serial("FGHJKMNPQRSTVWX")
 LICENSE = sign(SERIAL)
 
 
-# -- an independent reading of the format (PRODUCT.md section 4), not the module's own code -----
+# -- an independent reading of the format (docs/contract.md, "License strings"), not the module's own code -----
 
 
 def reference_encode(data: bytes) -> str:

@@ -49,7 +49,7 @@ def test_every_adjacent_transposition_is_caught(payload: str, pos: int) -> None:
 
 def test_the_one_transposition_luhn_cannot_see() -> None:
     """Like 09 <-> 90 in Luhn mod 10, swapping 0 and Z (values 0 and N-1) keeps the sum:
-    2*31 -> 1+30 = 31 = 1*31. PRODUCT.md section 12 fixes the algorithm, so this pair is a
+    2*31 -> 1+30 = 31 = 1*31. docs/contract.md ("Serial numbers") fixes the algorithm, so this pair is a
     documented limit, not a bug."""
     good = valid("000000000000Z00")
     swapped = good[:12] + "0Z" + good[14:]

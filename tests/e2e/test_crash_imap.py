@@ -1,5 +1,5 @@
 """Kill the worker again and again while it works through a few hundred mails in Dovecot,
-restart it, and count (PRODUCT.md section 9): every mail has exactly one outcome, no serial has
+restart it, and count (docs/contract.md, "Guarantees"): every mail has exactly one outcome, no serial has
 two licenses, no order gives more licenses than it has seats, every license reached the SMTP
 server at least once, and nothing is left in INBOX.
 

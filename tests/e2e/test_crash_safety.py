@@ -1,5 +1,5 @@
 """Kill the worker mid-batch, again and again, restart it, and count: nothing lost, nothing
-decided twice, no seat used twice (PRODUCT.md section 9)."""
+decided twice, no seat used twice (docs/contract.md, "Guarantees")."""
 
 from __future__ import annotations
 
