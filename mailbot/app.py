@@ -31,7 +31,9 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        store: Store = self.overrides.get("store") or Store.open(self.settings.store_path)
+        store: Store = self.overrides.get("store") or Store.open(
+            self.settings.store_path, group=self.settings.store_group
+        )
         return store
 
     @cached_property
@@ -79,7 +81,7 @@ class App:
             from mailbot.adapters.senders.outbox_dir import OutboxDirectory
 
             assert o.path is not None
-            return OutboxDirectory(o.path)
+            return OutboxDirectory(o.path, group=self.settings.store_group)
         from mailbot.adapters.senders.smtp import SmtpSender
 
         return SmtpSender(o)

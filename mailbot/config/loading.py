@@ -9,6 +9,7 @@ from the environment variable or file a setting names, when an adapter connects.
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ def _settings(
         staff=parsed.staff,
         signing=parsed.signing,
         store_path=parsed.store.path,
+        store_group=parsed.store.group,
         templates_dir=parsed.templates.path,
         is_demo_fallback=demo,
     )
@@ -110,6 +112,14 @@ def secret(env_name: str, file_path: Path | None, what: str) -> str:
             return value.strip()
     if file_path is not None:
         try:
+            mode = stat.S_IMODE(file_path.stat().st_mode)
+            if mode & 0o007:
+                # As the signing key: a secret any user of the machine can read is no secret.
+                # (Group access stays possible: root:mailbot 0640 is a common deployment.)
+                raise ConfigError(
+                    f"{what}: {file_path} is readable by other users (mode {mode:04o}); run "
+                    f"`chmod o-rwx {file_path}` (0600 or 0640)"
+                )
             return file_path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read {file_path}: {exc.strerror}") from None

@@ -158,6 +158,9 @@ class PolicySettings(Section):
         int, Field(ge=1024, le=1024**3), Note("bytes; 10485760 is 10 MiB")
     ] = 10 * 1024 * 1024
     acknowledge_escalations: bool = True
+    # A sender that answers our mail this many times in a row within a day, bringing nothing
+    # new, is a robot in a loop: one escalation, then no more replies for a day.
+    loop_after: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class StaffSettings(Section):
@@ -174,6 +177,23 @@ class SigningSettings(Section):
 
 class StoreSettings(Section):
     path: RequiredPath = Field(Path("data/mailbot.db"), validate_default=True)
+    # A group of staff who run `mailbot queue ...` as themselves: the database and the reply
+    # files become 0640 and that group's (the user running mailbot must be a member). "":
+    # 0600, the mailbot user alone.
+    group: str = ""
+
+    @model_validator(mode="after")
+    def check_at_load(self, info: ValidationInfo) -> StoreSettings:
+        if context_of(info).get("check") and self.group:
+            import grp
+
+            try:
+                grp.getgrnam(self.group)
+            except KeyError:
+                raise rule(
+                    "group", self.group, ": there is no such group on this machine"
+                ) from None
+        return self
 
 
 class TemplatesSettings(Section):
@@ -233,6 +253,7 @@ class Settings(BaseModel):
     staff: StaffSettings = Field(default_factory=StaffSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     store_path: Path = Path("data/mailbot.db")
+    store_group: str = ""  # [store] group: staff who may read the state files
     templates_dir: Path | None = None  # overrides of the shipped templates
     # True when load(None) found neither MAILBOT_CONFIG nor ./mailbot.toml and took the demo's
     # config.example.toml; the CLI says so on stderr (the library never prints).
@@ -255,4 +276,5 @@ class Settings(BaseModel):
             require_dmarc_pass=self.security.require_dmarc_pass,
             authserv_id=self.security.authserv_id,
             acknowledge_escalations=self.policy.acknowledge_escalations,
+            loop_after=self.policy.loop_after,
         )

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from mailbot.core.authenticate import sender_verdict
 from mailbot.core.classify import Classification, Kind
+from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import (
     ACTION_OUTCOME,
     OUTCOME_PRIORITY,
@@ -58,6 +59,27 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
             f"(limit {policy.max_replies_per_hour})"
         )
         return Decision(Outcome.IGNORED, Reason.RATE_LIMITED, explanation=tuple(why))
+
+    if (
+        facts.answers_in_a_row >= policy.loop_after
+        and answers_our_mail(inbound, policy)
+        and not _brings_new_serials(inbound, facts)
+    ):
+        # A robot without RFC 3834 headers answering every reply of ours: the hourly limit
+        # alone would let it go on all day. One escalation, then silence for a day.
+        why.append(
+            f"{inbound.sender} answered our mail {facts.answers_in_a_row} times in a row within "
+            "a day, bringing nothing new: a mail loop"
+        )
+        if facts.answers_in_a_row == policy.loop_after:
+            return _escalate_mail(inbound, Reason.REPLY_LOOP, why, policy, acknowledge=False)
+        return Decision(Outcome.IGNORED, Reason.LOOP, explanation=tuple(why))
+
+    if not inbound.sender and cls.reason is not Reason.UNREADABLE:
+        # No one address we could answer (several, none, a malformed one): never replied to,
+        # never licensed; a person looks.
+        why.append(next((p for p in inbound.problems if "From" in p), "no usable From address"))
+        return _escalate_mail(inbound, Reason.SENDER_UNVERIFIED, why, policy, acknowledge=False)
 
     new_machines = _transfer_of_nothing(inbound, cls, facts)
     if cls.kind is Kind.ESCALATE and not new_machines:
@@ -97,6 +119,12 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
     else:
         results = _requests(inbound, facts, policy, pool, why)
     return _finish(inbound, results, policy, why)
+
+
+def _brings_new_serials(inbound: Inbound, facts: Facts) -> bool:
+    return any(
+        f.status is SerialStatus.OK and f.normalized not in facts.licenses for f in inbound.serials
+    )
 
 
 def _transfer_of_nothing(inbound: Inbound, cls: Classification, facts: Facts) -> bool:

@@ -75,16 +75,18 @@ def bounce(inbound: Inbound, policy: Policy) -> Hit | None:
             Reason.BOUNCE,
             (f"A delivery status notification ({inbound.content_type}, delivery-status).",),
         )
-    local = _local_part(inbound.sender)
+    # A bare "MAILER-DAEMON" is no address we may answer, but it says who sent the mail.
+    sender = inbound.sender or inbound.sender_claimed
+    local = _local_part(sender)
     if local in _BOUNCE_SENDERS:
-        return Hit(Kind.IGNORE, Reason.BOUNCE, (f"Sent by the mail system ({inbound.sender}).",))
+        return Hit(Kind.IGNORE, Reason.BOUNCE, (f"Sent by the mail system ({sender}).",))
     if local == "postmaster" and _DSN_WORDS.search(f"{inbound.subject}\n{inbound.text}"):
         # A postmaster is also a person who may write to us; only their failure reports are
         # bounces.
         return Hit(
             Kind.IGNORE,
             Reason.BOUNCE,
-            (f"A delivery failure report from {inbound.sender}.",),
+            (f"A delivery failure report from {sender}.",),
         )
     if inbound.headers.get("x-failed-recipients"):
         return Hit(
@@ -157,3 +159,14 @@ def auto_reply(inbound: Inbound, policy: Policy) -> Hit | None:
             (f"The subject marks an automatic reply: {inbound.subject!r}.",),
         )
     return None
+
+
+def answers_our_mail(inbound: Inbound, policy: Policy) -> bool:
+    """Whether the mail answers one of ours: it names, as In-Reply-To or in References, a
+    Message-ID of the kind we make (mailbot.<hex>@ one of our domains)."""
+    domains = {a.rpartition("@")[2].lower() for a in policy.our_addresses}
+    for message_id in (inbound.in_reply_to, *inbound.references[-3:]):
+        local, _, domain = message_id.lower().rpartition("@")
+        if local.startswith("mailbot.") and domain in domains:
+            return True
+    return False

@@ -61,6 +61,7 @@ class Reason(str, enum.Enum):
     QUESTION = "question"
     REPLY_BOUNCED = "reply_bounced"
     PAYMENT_EXPIRED = "payment_expired"
+    REPLY_LOOP = "reply_loop"
     INTERNAL_ERROR = "internal_error"
     # ignores
     AUTO_REPLY = "auto_reply"
@@ -193,6 +194,7 @@ class Policy:
     require_dmarc_pass: bool = False
     authserv_id: str = ""
     acknowledge_escalations: bool = True
+    loop_after: int = 3  # answers to our mail in a row, within a day, that bring nothing new
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,9 @@ class Facts:
     previous_mistyped: int  # earlier mails from this sender that got `clarify` for a typo
     replies_last_hour: int  # replies in the last hour to any address this mail may make us write to
     bounced_replies: tuple[str, ...] = ()  # our outbox Message-IDs a bounce names
+    # The sender's latest mails of the last day, newest first, that answered our mail and
+    # brought nothing new (no license issued or moved, no payment asked for), in a row.
+    answers_in_a_row: int = 0
 
 
 class Action(str, enum.Enum):

@@ -59,6 +59,11 @@ _WORDS: dict[Reason, tuple[str, str]] = {
     Reason.REPLY_BOUNCED: ("", "our reply could not be delivered"),
     Reason.PAYMENT_EXPIRED: ("", "a pay-link request was not paid in time"),
     Reason.INTERNAL_ERROR: ("", "mailbot failed while deciding (the traceback is kept)"),
+    Reason.REPLY_LOOP: (
+        "",
+        "the sender keeps answering our mail with nothing new: a robot in a "
+        "loop, not answered for a day",
+    ),
 }
 
 

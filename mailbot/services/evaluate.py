@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from mailbot.config import Settings
 from mailbot.core.classify import Classification, classify
 from mailbot.core.decide import decide
+from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import (
     Action,
     Decision,
@@ -51,6 +52,8 @@ class FactsReader(Protocol):
     def outbox_by_message_ids(self, message_ids: Iterable[str]) -> list[OutboxRef]: ...
 
     def message_by_message_id(self, message_id: str) -> MessageRef | None: ...
+
+    def answers_in_a_row(self, sender: str, since: datetime, limit: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,11 @@ def gather(
         previous_mistyped=reader.previous_mistyped(inbound.sender) if inbound.sender else 0,
         replies_last_hour=reader.replies_since(addresses, now - timedelta(hours=1)),
         bounced_replies=bounced,
+        answers_in_a_row=reader.answers_in_a_row(
+            inbound.sender, now - timedelta(days=1), policy.loop_after
+        )
+        if inbound.sender and answers_our_mail(inbound, policy)
+        else 0,
     )
 
 

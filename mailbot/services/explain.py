@@ -70,6 +70,9 @@ class _WithLocalOrders:
     def message_by_message_id(self, message_id: str) -> MessageRef | None:
         return self._store.message_by_message_id(message_id)
 
+    def answers_in_a_row(self, sender: str, since: Any, limit: int) -> int:
+        return self._store.answers_in_a_row(sender, since, limit)
+
 
 class Explainer:
     """Decides mail the way the worker would, against a read-only view of the store."""

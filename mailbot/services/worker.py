@@ -23,7 +23,8 @@ from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
 from mailbot.core.errors import SetupError
-from mailbot.core.model import Fetched, Inbound, Outcome, Reason
+from mailbot.core.machine_mail import answers_our_mail
+from mailbot.core.model import Fetched, Inbound, Outcome, Policy, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
@@ -160,7 +161,7 @@ class Worker:
         now = deps.clock.now()
         with deps.store.transaction() as store:
             result = evaluate(store, inbound, deps.policy, now, cls=cls)
-            row = _record(store, fetched, result, now)
+            row = _record(store, fetched, result, now, deps.policy)
             if result.facts is not None:
                 apply_decision(deps, store, row, inbound, result.decision, result.facts, now)
         decision = result.decision
@@ -265,7 +266,12 @@ def _with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
     )
 
 
-def _record(store: Store, fetched: Fetched, result: Evaluation, now: datetime) -> int:
+PROGRESS = frozenset({Outcome.ISSUED, Outcome.TRANSFERRED, Outcome.AWAITING_PAYMENT})
+
+
+def _record(
+    store: Store, fetched: Fetched, result: Evaluation, now: datetime, policy: Policy
+) -> int:
     inbound, decision = result.inbound, result.decision
     return store.add_message(
         _with_parse(
@@ -283,6 +289,8 @@ def _record(store: Store, fetched: Fetched, result: Evaluation, now: datetime) -
                 raw=fetched.raw,
                 size=fetched.size,
                 duplicate_of=result.duplicate_of,
+                answers_ours=answers_our_mail(inbound, policy),
+                progress=decision.outcome in PROGRESS,
             ),
             inbound,
         )

@@ -80,3 +80,34 @@ def private(file: Path, mode: int = FILE_MODE) -> None:
             os.chmod(file, stat.S_IMODE(info.st_mode) & mode)
     except OSError:
         pass  # not ours to change; reading it will say what is wrong
+
+
+def group_id(name: str) -> int:
+    """The id of a group for `[store] group`; StoreError when there is none of that name."""
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise StoreError(f"[store] group = {name!r}: no such group on this machine") from None
+
+
+def share_with_group(file: Path, gid: int) -> None:
+    """A state file readable by a staff group: owner read-write, group read (0640)."""
+    for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        try:
+            info = each.stat()
+            if info.st_uid != os.geteuid():
+                continue
+            if info.st_gid != gid:
+                os.chown(each, -1, gid)
+            if stat.S_IMODE(info.st_mode) != 0o640:
+                os.chmod(each, 0o640)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(
+                f"cannot give {each} to the group of [store] group "
+                f"({exc.strerror or exc}): the user running mailbot must be a "
+                "member of that group"
+            ) from None

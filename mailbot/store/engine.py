@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from mailbot.store.dbfile import FILE_MODE, prepare_file
+from mailbot.store.dbfile import FILE_MODE, group_id, prepare_file, share_with_group
 from mailbot.store.errors import StoreError, StoreVersionError
 from mailbot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -122,10 +122,12 @@ class Engine:
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Any:
+    def open(cls, path: Path | str, group: str = "") -> Any:
         """Open (creating and migrating as needed) the database at `path`. A new file is made
-        private (0600) whatever the umask; its WAL files take the same mode. A file that is
-        empty or not a mailbot database is refused, never written over."""
+        private (0600) whatever the umask; its WAL files take the same mode; with a `group`
+        (`[store] group`), it and its WAL files are 0640 and belong to that group, for staff
+        who run commands as themselves. A file that is empty or not a mailbot database is
+        refused, never written over."""
         memory = str(path) == ":memory:"
         file = None if memory else Path(path)
         if file is not None:
@@ -144,6 +146,8 @@ class Engine:
             store.migrate()
         except sqlite3.Error as exc:
             raise store_error(exc, file) from None
+        if file is not None and group:
+            share_with_group(file, group_id(group))
         return store
 
     @classmethod

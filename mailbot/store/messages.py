@@ -85,8 +85,8 @@ class MessagesTable(Engine):
         return self._insert(
             "INSERT INTO messages (mailbox_key, message_id, sender, subject, received_at, "
             "processed_at, outcome, reason, serials, explanation, raw, size, mailbox_done, "
-            "duplicate_of, error, sender_name, reply_to, refs, headers, text) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+            "duplicate_of, error, sender_name, reply_to, refs, headers, text, answers_ours, "
+            "progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 m.mailbox_key,
                 m.message_id,
@@ -107,8 +107,25 @@ class MessagesTable(Engine):
                 dumps(list(m.references)),
                 dumps([list(h) for h in m.headers]),
                 m.text,
+                int(m.answers_ours),
+                int(m.progress),
             ],
         )
+
+    def answers_in_a_row(self, sender: str, since: datetime, limit: int) -> int:
+        """How many of the sender's latest mails since `since`, newest first, answered a mail of
+        ours and brought nothing new, in a row (at most `limit` + 1 are looked at)."""
+        rows = self._rows(
+            "SELECT answers_ours, progress FROM messages WHERE sender = ? AND processed_at >= ? "
+            "AND duplicate_of IS NULL ORDER BY id DESC LIMIT ?",
+            [sender, iso(since), limit + 1],
+        )
+        count = 0
+        for row in rows:
+            if not row["answers_ours"] or row["progress"]:
+                break
+            count += 1
+        return count
 
     def rekey_message(self, row_id: int, mailbox_key: str) -> None:
         """The mail came back under a new key (an IMAP UIDVALIDITY change)."""

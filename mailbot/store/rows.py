@@ -84,6 +84,8 @@ class NewMessage:
     references: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()  # the headers staff are shown
     text: str | None = None  # the readable text, capped; None: not parsed (read the raw)
+    answers_ours: bool = False  # In-Reply-To/References name a mail of ours
+    progress: bool = False  # it got a license issued or moved, or a pay link
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -186,9 +186,17 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX orders_upper_id ON orders (upper(order_id))")
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    # For recognising a robot that answers every reply of ours (core/decide.py): whether a
+    # mail answered one of ours, and whether it brought something new (a license, a payment).
+    db.table("messages").add_column("answers_ours", int)
+    db.table("messages").add_column("progress", int)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
     3: _migration_3,
     4: _migration_4,
+    5: _migration_5,
 }

@@ -565,3 +565,17 @@ def test_signing_defaults_are_relative_to_the_config_folder(tmp_path: Path) -> N
     settings = from_dict(data, tmp_path)
     assert settings.signing.private_key == tmp_path / "data" / "keys" / "signing.pem"
     assert settings.signing.public_keys == tmp_path / "data" / "keys" / "public"
+
+
+def test_a_secret_file_other_users_can_read_is_refused(tmp_path: Path) -> None:
+    """As the signing key: a password any user of the machine can read is no secret."""
+    from mailbot.config import secret
+
+    path = tmp_path / "imap.password"
+    path.write_text("hunter2\n")
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by other users") as caught:
+        secret("", path, "the IMAP password")
+    assert "hunter2" not in str(caught.value) and "chmod o-rwx" in str(caught.value)
+    path.chmod(0o640)  # root:mailbot 0640 is fine
+    assert secret("", path, "the IMAP password") == "hunter2"

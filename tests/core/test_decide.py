@@ -232,3 +232,18 @@ def test_never_more_licenses_than_seats(seats: int, licensed: int, asked: int) -
     assert issued == min(asked, seats - licensed)
     expected = Outcome.ESCALATED if asked > seats - licensed else Outcome.ISSUED
     assert d.outcome is expected
+
+
+def test_a_mail_without_one_usable_sender_is_never_answered() -> None:
+    """From named several addresses (or none we could write to): no license, no reply, not
+    even to a Reply-To; a person looks."""
+    s = new_serial()
+    mail = inbound(
+        serials=(s,),
+        sender="",
+        reply_to="eve@evil.example",
+        problems=("From holds several addresses",),
+    )
+    d = decide(mail, REQUEST, facts((order(),)), POLICY)
+    assert (d.outcome, d.reason, d.reply_to) == (Outcome.ESCALATED, Reason.SENDER_UNVERIFIED, "")
+    assert "From holds several addresses" in d.explanation

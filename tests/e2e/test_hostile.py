@@ -14,6 +14,7 @@ import email
 import email.policy
 import json
 import time
+from datetime import UTC, datetime
 from email.header import Header
 from pathlib import Path
 from typing import Any
@@ -333,4 +334,80 @@ def test_an_acknowledgement_names_no_one_we_cannot_vouch_for(tmp_path: Path) -> 
         .get_content()
     )
     assert "Cheap pills" not in text and text.startswith("Hello,")
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        "Bob <bob@northwind.example>, Eve <eve@evil.example>",
+        "alice@northwind.example@evil.example",
+        "=?utf-8?q?alice=40northwind.example?= <x>",
+    ],
+    ids=["two addresses", "two @", "an encoded-word as the address"],
+)
+def test_a_from_we_cannot_read_as_one_address_gets_no_reply(
+    from_header: str, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path)
+    raw = (
+        f"From: {from_header}\r\nReply-To: eve@evil.example\r\nTo: support@amphis.example\r\n"
+        f"Subject: key\r\nMessage-ID: <two@evil.example>\r\n\r\n{new_serial()}\r\n"
+    ).encode()
+    result = Worker(app).process(Fetched(key="maildir:two", raw=raw, size=len(raw)))
+    assert (result.outcome.value, result.reason.value if result.reason else None) == (
+        "escalated",
+        "sender_unverified",
+    )
+    from tests.db import query
+
+    assert query(app.store, "SELECT to_addr FROM outbox WHERE kind = 'reply'") == []
+    assert query(app.store, "SELECT * FROM licenses") == []
+    app.close()
+
+
+def test_a_robot_answering_every_reply_is_stopped_for_a_day(tmp_path: Path) -> None:
+    """An auto-responder without RFC 3834 headers answers each of our mails. After
+    `loop_after` (3) answers in a row that bring nothing new: one escalation, then silence,
+    until a day has passed."""
+    from tests.clock import FrozenClock
+    from tests.db import query
+
+    clock = FrozenClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    app = make_app(tmp_path, overrides={"clock": clock})
+    worker = Worker(app)
+    robot = "helpdesk@robots.example"
+
+    def ours() -> str:
+        rows = query(
+            app.store, "SELECT message_id FROM outbox WHERE to_addr = ? ORDER BY id", [robot]
+        )
+        return rows[-1]["message_id"]
+
+    def send(n: int, in_reply_to: str = "") -> str:
+        head = f"In-Reply-To: <{in_reply_to}>\r\n" if in_reply_to else ""
+        raw = (
+            f"From: Helpdesk <{robot}>\r\nTo: support@amphis.example\r\n"
+            f"Subject: Re: your request\r\nMessage-ID: <robot-{n}@robots.example>\r\n{head}"
+            "\r\nThank you for contacting us. We will get back to you.\r\n"
+        ).encode()
+        clock.advance(minutes=7)
+        result = worker.process(Fetched(key=f"maildir:robot-{n}", raw=raw, size=len(raw)))
+        return f"{result.outcome.value}/{result.reason.value if result.reason else ''}"
+
+    outcomes = [send(0)]
+    for n in range(1, 7):
+        outcomes.append(send(n, ours()))
+    assert outcomes == ["escalated/question"] * 4 + [
+        "escalated/reply_loop",
+        "ignored/loop",
+        "ignored/loop",
+    ]
+    assert (
+        len(query(app.store, "SELECT id FROM outbox WHERE to_addr = ? AND kind = 'reply'", [robot]))
+        == 4
+    )  # no acknowledgement for the loop escalation or after it
+    assert len(app.store.escalations(reason="reply_loop")) == 1
+    clock.advance(hours=25)  # a day later the robot is heard again
+    assert send(7, ours()) == "escalated/question"
     app.close()

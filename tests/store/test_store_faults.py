@@ -179,3 +179,26 @@ def test_many_processes_creating_one_new_database_at_once(tmp_path: Path) -> Non
             results = pool.map(_open, [(path, time.time() + 0.3)] * 12, chunksize=1)
             assert results == ["ok"] * 12, results
         assert Store.open(path).schema_version() > 0
+
+
+def test_with_a_staff_group_the_state_is_0640_of_that_group(tmp_path: Path) -> None:
+    """`[store] group`: staff who run `mailbot queue ...` as themselves read the database and
+    the reply files through that group; nobody else does."""
+    import grp
+
+    group = grp.getgrgid(os.getegid()).gr_name  # a group this user is surely in
+    config = site(tmp_path)
+    config.write_text(
+        config.read_text() + f'\n[store]\npath = "mailbot.db"\ngroup = "{group}"\n'
+        if "[store]" not in config.read_text()
+        else config.read_text().replace("[store]\n", f'[store]\ngroup = "{group}"\n')
+    )
+    assert run_once(config)[0] == 0
+    db = tmp_path / "mailbot.db"
+    assert mode(db) == 0o640 and db.stat().st_gid == os.getegid()
+    replies = list((tmp_path / "outbox").glob("*.eml"))
+    assert replies and all(mode(p) == 0o640 for p in replies)
+    nope = config.read_text().replace(f'group = "{group}"', 'group = "no-such-group-here"')
+    config.write_text(nope)
+    code, output = run_once(config)
+    assert code == 2 and "no such group" in output

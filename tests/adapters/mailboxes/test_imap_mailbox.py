@@ -495,6 +495,7 @@ def test_wrong_password_says_what_to_do(
     login, _ = dovecot.user("wrongpw")
     wrong = tmp_path / "pw"
     wrong.write_text("not-it\n")
+    wrong.chmod(0o600)
     box = box_for(login, password_file=wrong)
     with pytest.raises(MailboxAuthError) as caught:
         list(box.fetch_new(BIG))

@@ -144,6 +144,7 @@ def test_wrong_password_raises_with_what_to_do(
     monkeypatch.setenv("SSL_CERT_FILE", str(sink.ca_file))
     wrong = tmp_path / "wrong.password"
     wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
     sender = SmtpSender(sink.outbox_settings(password_file=wrong))
 
     with pytest.raises(SmtpConfigError) as caught:
