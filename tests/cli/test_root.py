@@ -16,6 +16,9 @@ from tests.staff_env import Env, plain_failure
         ("licenses", "show", "99999999999999999999999"),
         ("licenses", "revoke", "99999999999999999999999", "--reason", "x"),
         ("queue", "list", "--older-than", "9999999999999w"),
+        ("serial", "new", "--count", "100000000"),  # refused at once, never run until killed
+        ("licenses", "show", ""),
+        ("orders", "add", "--email", "a@b.example", "--seats", "99999999999"),
     ],
 )
 def test_out_of_range_numbers_are_one_sentence(env: Env, args: tuple[str, ...]) -> None:
