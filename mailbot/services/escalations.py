@@ -13,7 +13,6 @@ both return the same `ActionResult` and start with `require_open`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from mailbot.services.mailing import thread_of_row
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.queue_view import OPEN, REJECTED, RESOLVED, QueueError, require
 from mailbot.store import Store
+from mailbot.store.errors import Conflict
 from mailbot.store.rows import EscalationRow
 
 
@@ -247,7 +247,7 @@ def issue(
             store.add_audit(escalation_id, actor, "issued", f"{numbers} {where}", now)
     except LicenseError as exc:
         raise QueueError(str(exc)) from None
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise QueueError("one of the serials already has an active license") from None
     return ActionResult(
         escalation_id,

@@ -29,7 +29,7 @@ def issue_license(
     grant_reason: str = "",
 ) -> License:
     """Sign and store a license for `serial`, in the caller's transaction. Raises
-    sqlite3.IntegrityError when the serial already has an active license."""
+    Conflict when the serial already has an active license."""
     no = store.next_license_no()
     lic = License(
         license_no=no,

@@ -11,7 +11,6 @@ claimed.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, result_item
 from mailbot.services.orders import refresh_local_orders
 from mailbot.store import Store
+from mailbot.store.errors import Conflict
 from mailbot.store.rows import AuditEntry, MessageRow
 
 
@@ -146,7 +146,7 @@ def issue(
             granted_by=actor,
             grant_reason=(grant_reason or "").strip(),
         )
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise LicenseError(f"{serial} already has an active license") from None
     what = (
         f"issued to {email} against order {order_id}"
@@ -334,7 +334,7 @@ def transfer(
                     message_row=message_row,
                     escalation_id=escalation_id,
                 )
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise LicenseError(f"{new_serial} already has an active license") from None
     return _license(deps.store, old.license_no), new, sent
 
@@ -375,7 +375,7 @@ def grant(
                     template="issued",
                     now=now,
                 )
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise LicenseError(f"{serial} already has an active license") from None
     return lic, sent
 

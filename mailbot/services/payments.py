@@ -11,7 +11,6 @@ one-active-license-per-serial index backs it up.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import queue_mail, result_item, thread_of_row
 from mailbot.services.notify import BOT, raise_escalation
 from mailbot.store import Store
+from mailbot.store.errors import Conflict
 from mailbot.store.rows import NewEscalation, PendingPayment, SerialItem
 
 log = logging.getLogger("mailbot.payments")
@@ -52,7 +52,7 @@ def fulfil_paid_links(deps: Deps, store: Store, now: datetime) -> list[Fulfilmen
         seen.add(pending_id)
         try:
             result = _fulfil(deps, store, pending_id, order_id, now)
-        except sqlite3.IntegrityError:
+        except Conflict:
             # Another path licensed a serial in between; the next sync re-sends it instead.
             log.warning(
                 "pay-link fulfilment collided with another license; retried next sync",

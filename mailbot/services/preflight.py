@@ -10,7 +10,6 @@ network ones) and lists them all.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -171,24 +170,15 @@ def check_orders(source: OrderSource, *, live: bool) -> list[Check]:
 def check_store(path: Path) -> Check:
     """The database opens and its schema is one this mailbot can migrate; read-only."""
     from mailbot.store import SCHEMA_VERSION
-    from mailbot.store.engine import store_error
+    from mailbot.store.engine import schema_version_on_disk
+    from mailbot.store.errors import StoreError
 
     if not path.exists():
         return Check("store", True, f"{path} does not exist yet; it will be created")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            version = 0
-            if "meta" in tables:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0]) if row else 0
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return Check("store", False, str(store_error(exc, path)))
+        version = schema_version_on_disk(path)
+    except StoreError as exc:
+        return Check("store", False, str(exc))
     if version > SCHEMA_VERSION:
         return Check(
             "store",

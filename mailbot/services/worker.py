@@ -13,7 +13,6 @@ a template, the key, the orders file) stops the run instead: every mail would hi
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import traceback
@@ -32,6 +31,7 @@ from mailbot.services.mailing import readable_text
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
 from mailbot.store import Store
+from mailbot.store.errors import Conflict
 from mailbot.store.rows import MessageRef, NewEscalation, NewMessage
 
 log = logging.getLogger("mailbot.worker")
@@ -119,7 +119,7 @@ class Worker:
             raise  # a setup problem (orders file, key, template): the mail waits, the run stops
         except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the worker
             known = store.message_by_key(fetched.key)
-            if isinstance(exc, sqlite3.IntegrityError) and known is not None:
+            if isinstance(exc, Conflict) and known is not None:
                 # Another worker on the same mailbox committed this mail first: only the
                 # move is left, with the outcome that worker recorded.
                 return _already_done(fetched.key, known)

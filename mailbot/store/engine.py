@@ -23,7 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from mailbot.store.dbfile import FILE_MODE, group_id, prepare_file, share_with_group
-from mailbot.store.errors import StoreError, StoreVersionError
+from mailbot.store.errors import Conflict, StoreError, StoreVersionError
 from mailbot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 Params = Sequence[Any]
@@ -56,6 +56,25 @@ def store_error(exc: sqlite3.Error, path: Path | None) -> StoreError:
     else:
         text = f"{where} cannot be used ({said})"
     return StoreError(text + "; the mail waits")
+
+
+def schema_version_on_disk(path: Path) -> int:
+    """The schema version written in the database at `path` (0 before the first migration),
+    read without creating, migrating or locking it for long; StoreError when it cannot be read."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "meta" not in tables:
+                return 0
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise store_error(exc, path) from None
 
 
 def iso(at: datetime) -> str:
@@ -252,11 +271,11 @@ class Engine:
 
     def _execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         """Every statement of the store runs here: a database fault becomes one StoreError
-        sentence; an IntegrityError (a rule the schema enforces) is left to the caller."""
+        sentence; a broken schema rule becomes Conflict, for the caller to decide."""
         try:
             return self.conn.execute(sql, params)
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from None
 
@@ -282,8 +301,8 @@ class Engine:
     def _many(self, sql: str, rows: Iterable[Params]) -> None:
         try:
             self.conn.executemany(sql, rows)
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from None
 

@@ -16,3 +16,9 @@ class StoreError(SetupError):
 
 class StoreVersionError(StoreError):
     """The database was written by a newer mailbot."""
+
+
+class Conflict(Exception):
+    """A write broke a rule the schema keeps (a serial's second active license, a Message-ID
+    stored twice). Not a setup fault: the caller knows what the rule means for this mail, so
+    services catch it by this name and never see the database driver's own exception."""

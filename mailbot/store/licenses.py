@@ -45,7 +45,7 @@ class LicensesTable(Engine):
         return int(self._scalar("SELECT coalesce(max(license_no), 0) + 1 FROM licenses") or 1)
 
     def add_license(self, lic: License) -> None:
-        """Insert; sqlite3.IntegrityError when the serial already has an active license."""
+        """Insert; Conflict when the serial already has an active license."""
         self._exec(
             f"INSERT INTO licenses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?, ?)",

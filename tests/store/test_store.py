@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from mailbot.store import SCHEMA_VERSION, Store, StoreVersionError
+from mailbot.store.errors import Conflict
 from tests.builders import T0, license_, new_serial, order
 
 
@@ -45,7 +45,7 @@ def test_one_active_license_per_serial_is_enforced_by_the_database(tmp_path: Pat
     store = Store.open(tmp_path / "db.sqlite")
     s = new_serial()
     store.add_license(license_(s, no=1))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Conflict):
         store.add_license(license_(s, no=2))
     store.revoke_license(1, "transferred", T0)
     store.add_license(license_(s, no=2))  # after revocation, staff may license it again
