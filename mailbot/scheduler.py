@@ -1,7 +1,8 @@
 """`mailbot run`: the long-running worker, scheduled with APScheduler 3.
 
 All jobs run on one executor thread, one at a time, so the store and the mailbox connection are
-never used by two threads. The mail job waits for new mail in short slices (IMAP IDLE where the
+never used by two jobs at once (inside the mail job, a pass has a fetch thread and a delivery
+thread of its own, which take turns on the mailbox; services/mail_pass.py). The mail job waits for new mail in short slices (IMAP IDLE where the
 server has it), so the other jobs interleave and a stop request is seen within seconds. Every job
 has max_instances=1 and coalesce=True: a slow run never piles up copies of itself.
 On SIGTERM or SIGINT the current mail is finished, the scheduler shuts down, and we exit 0.
@@ -21,6 +22,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mailbot.services.context import Deps
 from mailbot.services.delivery import deliver_outbox
+from mailbot.services.mail_pass import run_mail_pass
 from mailbot.services.notify import send_digest
 from mailbot.services.order_sync import JOB_BUDGET_SECONDS, sync_orders
 from mailbot.services.payments import expire_pending_payments
@@ -72,7 +74,8 @@ class Runner:
         self._more_waiting = True
 
     def mail_job(self) -> None:
-        """Wait for mail (IDLE or a sleep), then process everything waiting and deliver."""
+        """Wait for mail (IDLE or a sleep), then process everything waiting; replies go out
+        as each group of mails commits (services/mail_pass.py)."""
         mailbox = self.deps.mailbox
         waited = 0.0
         poll = float(self.deps.settings.mailbox.poll_seconds)
@@ -84,9 +87,8 @@ class Runner:
             return
         # Drain: mail that arrived while we worked gets its pass now, not after a wait.
         for _ in range(DRAIN_PASSES):
-            processed = self._guarded("poll", self.worker.poll_once) or []
-            self._guarded("deliver", self._deliver)
-            self._more_waiting = any(not p.already_done for p in processed)
+            report = self._guarded("poll", lambda: run_mail_pass(self.deps, self.worker))
+            self._more_waiting = report is not None and report.totals.new > 0
             if not self._more_waiting or self.worker.stop.is_set():
                 break
 

@@ -230,6 +230,7 @@ class Signer:
             expires=expires,
             edition=self.edition,
             product_code=self.product_code,
+            key_id=self._key_id,
         )
 
     def __repr__(self) -> str:  # never the key itself

@@ -162,5 +162,37 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u206
 
 def print_json(value: Any) -> None:
     """JSON for scripts; control characters escaped (json does C0, this does the rest)."""
-    text = json.dumps(plain(value), indent=2, ensure_ascii=False)
-    out.file.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    out.file.write(_json(value, indent=2) + "\n")
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    text = json.dumps(plain(value), indent=indent, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class JsonRows:
+    """One JSON object whose first member is a list printed a row at a time: a run over a
+    long backlog prints as it goes and holds no list of what it printed.
+
+        rows = JsonRows("processed")
+        rows.add({...})            # as each result comes
+        rows.finish({"sent": 3})   # the other members; the object is complete
+    """
+
+    def __init__(self, key: str) -> None:
+        self._count = 0
+        out.file.write("{\n  " + _json(key) + ": [")
+        out.file.flush()
+
+    def add(self, row: Any) -> None:
+        out.file.write(("," if self._count else "") + "\n    " + _json(row))
+        self._count += 1
+
+    def finish(self, rest: dict[str, Any]) -> None:
+        out.file.write("\n  ]" if self._count else "]")
+        for key, value in rest.items():
+            out.file.write(
+                ",\n  " + _json(key) + ": " + _json(value, indent=2).replace("\n", "\n  ")
+            )
+        out.file.write("\n}\n")
+        out.file.flush()

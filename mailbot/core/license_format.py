@@ -120,8 +120,10 @@ def sign_license(
     expires: date | None,
     edition: int,
     product_code: str,
+    key_id: int | None = None,
 ) -> str:
-    """The license string for `serial`. Raises ValueError for values the format cannot carry."""
+    """The license string for `serial`. Raises ValueError for values the format cannot carry.
+    `key_id` is the key's id when the caller already knows it (deriving it costs a hash)."""
     code = checked_product_code(product_code)
     serial_bytes = serials.to_bytes(serial, code)
     if not 0 <= license_no <= 0xFFFFFFFF:
@@ -138,7 +140,7 @@ def sign_license(
             raise ValueError("a license cannot expire on 2000-01-01 (day 0 means perpetual)")
     payload = _PAYLOAD.pack(
         VERSION,
-        key_id_of(private_key.public_key()),
+        key_id if key_id is not None else key_id_of(private_key.public_key()),
         serial_bytes,
         license_no,
         issued_day,

@@ -9,6 +9,7 @@ SMTP.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from mailbot.config import Settings
@@ -61,3 +62,49 @@ class Deps(Protocol):
     def peek_mailbox(self) -> Mailbox:
         """The mailbox opened for looking only."""
         ...
+
+
+@dataclass(frozen=True)
+class ThreadDeps:
+    """The same Deps for another thread of a mail pass (the delivery thread): its own
+    connection to the store (a connection is for one thread at a time) and the pass's shared
+    mailbox; everything else is the base's."""
+
+    base: Deps
+    store: Store
+    mailbox: Mailbox
+
+    @property
+    def settings(self) -> Settings:
+        return self.base.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.base.clock
+
+    @property
+    def policy(self) -> Policy:
+        return self.base.policy
+
+    @property
+    def renderer(self) -> Renderer:
+        return self.base.renderer
+
+    @property
+    def signer(self) -> Signer:
+        return self.base.signer
+
+    @property
+    def sender(self) -> MailSender:
+        return self.base.sender
+
+    @property
+    def orders(self) -> OrderSource:
+        return self.base.orders
+
+    @property
+    def order_events(self) -> OrderEvents | None:
+        return self.base.order_events
+
+    def peek_mailbox(self) -> Mailbox:
+        return self.base.peek_mailbox()

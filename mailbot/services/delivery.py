@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from mailbot.core.model import Reason
 from mailbot.services.context import Deps
 from mailbot.services.notify import raise_escalation
-from mailbot.services.ports import SendBlocked
+from mailbot.services.ports import Delivery, SendBlocked
 from mailbot.store import Store
 from mailbot.store.rows import NewEscalation, OutboxRow
 
 log = logging.getLogger("mailbot.delivery")
 BATCH = 100
+MAX_ERRORS = 20  # a long outage repeats the same few; the report stays small
 
 
 @dataclass
@@ -27,15 +28,28 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the first MAX_ERRORS different ones
     blocked: str = ""  # a setup problem stopped all sending
+
+    def note(self, error: str) -> None:
+        if len(self.errors) < MAX_ERRORS and error not in self.errors:
+            self.errors.append(error)
+
+    def add(self, other: DeliveryReport) -> None:
+        """Another pass's figures added to these."""
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        for error in other.errors:
+            self.note(error)
+        self.blocked = self.blocked or other.blocked
 
 
 def deliver_outbox(deps: Deps, stop: threading.Event | None = None) -> DeliveryReport:
-    """Send every due outbox row, a batch over one connection at a time."""
+    """Send every due outbox row, a batch at a time over the sender's connection. Each batch's
+    results are recorded in one transaction, and only then are copies filed in Sent."""
     report = DeliveryReport()
     store = deps.store
-    max_attempts = deps.settings.outbox.max_attempts
     last = 0
     while stop is None or not stop.is_set():
         now = deps.clock.now()
@@ -49,27 +63,45 @@ def deliver_outbox(deps: Deps, stop: threading.Event | None = None) -> DeliveryR
             # Every row would fail alike (login refused, no STARTTLS): leave them pending,
             # use up none of their attempts, and say what to fix.
             log.error("cannot send mail", extra={"error": str(exc)})
-            report.errors.append(str(exc))
+            report.note(str(exc))
             report.blocked = str(exc)
             break
-        for r in rows:
-            delivery = results.get(r.id)
-            attempts = r.attempts + 1
-            if delivery is not None and delivery.ok:
-                store.outbox_sent(r.id, attempts, now)
-                report.sent += 1
-                _file_copy(deps, r)
-                continue
-            error = delivery.error if delivery else "no result from the sender"
-            report.errors.append(error)
-            if (delivery is not None and delivery.permanent) or attempts >= max_attempts:
-                _failed(deps, store, r, attempts, error, now)
-                report.failed += 1
-            else:
-                backoff = timedelta(minutes=min(60, 2 ** (attempts - 1)))
-                store.outbox_retry(r.id, attempts, error, now + backoff)
-                report.retrying += 1
+        with store.transaction():
+            sent = _record(deps, store, rows, results, report, now)
+        for r in sent:
+            _file_copy(deps, r)
     return report
+
+
+def _record(
+    deps: Deps,
+    store: Store,
+    rows: list[OutboxRow],
+    results: dict[int, Delivery],
+    report: DeliveryReport,
+    now: datetime,
+) -> list[OutboxRow]:
+    """Each row's result in the store; the rows that went out."""
+    max_attempts = deps.settings.outbox.max_attempts
+    sent: list[OutboxRow] = []
+    for r in rows:
+        delivery = results.get(r.id)
+        attempts = r.attempts + 1
+        if delivery is not None and delivery.ok:
+            store.outbox_sent(r.id, attempts, now)
+            report.sent += 1
+            sent.append(r)
+            continue
+        error = delivery.error if delivery else "no result from the sender"
+        report.note(error)
+        if (delivery is not None and delivery.permanent) or attempts >= max_attempts:
+            _failed(deps, store, r, attempts, error, now)
+            report.failed += 1
+        else:
+            backoff = timedelta(minutes=min(60, 2 ** (attempts - 1)))
+            store.outbox_retry(r.id, attempts, error, now + backoff)
+            report.retrying += 1
+    return sent
 
 
 def _file_copy(deps: Deps, row: OutboxRow) -> None:

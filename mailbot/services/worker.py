@@ -1,13 +1,18 @@
-"""The worker: every waiting mail through evaluate -> apply, one transaction per mail.
+"""The worker: every waiting mail through evaluate -> apply, each all or nothing.
 
-    fetched ──> known key? ──────────────> finish the mailbox move only
-            └─> parse ─> [transaction: evaluate ─> record ─> apply] ─> mark_done
+    fetch thread ──> known key? ─────────────────────────> finish the mailbox move only
+                 └─> parse, classify, live lookup ─┐
+                              [group transaction: per mail a savepoint:
+                               evaluate ─> record ─> apply] ─> commit ─> mark_done, deliver
 
-A mail is moved in the mailbox only after its transaction has committed; a crash at any point
-leaves it to be fetched again, and a second pass finds its key (or Message-ID) and never decides
-twice. An exception while deciding one mail becomes `escalated`/`internal_error` with the
-traceback kept for staff, and the loop goes on with the next mail. A setup fault (SetupError:
-a template, the key, the orders file) stops the run instead: every mail would hit it.
+Mails are decided in groups (GROUP_MAILS, or GROUP_SECONDS of work) in one transaction, each
+mail in a savepoint of its own; nothing leaves the process (a mailbox move, a reply) before
+the group's commit. A crash at any point leaves the group's mail to be fetched again, and a
+second pass finds its key (or Message-ID) and never decides twice. An exception while deciding
+one mail rolls back that mail's savepoint and becomes `escalated`/`internal_error` with the
+traceback kept for staff; the group goes on with the next mail. A setup fault (SetupError: a
+template, the key, the orders file, the database) rolls back the whole group and stops the
+run instead: every mail would hit it, and the mail waits.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
@@ -30,12 +36,16 @@ from mailbot.services.evaluate import Evaluation, evaluate, parse
 from mailbot.services.mailing import readable_text
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
+from mailbot.services.shared_mailbox import Prefetch, shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
 from mailbot.store.rows import MessageRef, NewEscalation, NewMessage
 
 log = logging.getLogger("mailbot.worker")
-MARK_BATCH = 50  # mailbox moves are batched; a crash re-moves at most this many
+# Mails decided in one transaction (and then moved together): a sync to disk per group, not
+# per mail. A group also ends after GROUP_SECONDS of work, so a reply never waits long for it.
+GROUP_MAILS = 50
+GROUP_SECONDS = 0.5
 LOOKUP_PAUSE_SECONDS = 60.0
 
 
@@ -66,43 +76,137 @@ def _already_done(key: str, ref: MessageRef) -> Processed:
     )
 
 
+@dataclass
+class PassTotals:
+    """What a pass did, in counts (a pass over a million mails keeps no list of them)."""
+
+    new: int = 0  # mails decided in this pass
+    already_done: int = 0  # found committed by an earlier pass: only moved
+    outcomes: Counter[str] = field(default_factory=Counter)  # of the new ones
+
+    def count(self, result: Processed) -> None:
+        if result.already_done:
+            self.already_done += 1
+        else:
+            self.new += 1
+            self.outcomes[result.outcome.value] += 1
+
+
+@dataclass
+class _Prepared:
+    """One mail read and classified, before its transaction: what was found so far, or why
+    nothing could be (`early` is then the whole result, `error` a traceback)."""
+
+    fetched: Fetched
+    inbound: Inbound | None = None
+    cls: Classification | None = None
+    early: Processed | None = None
+    error: str | None = None
+
+
 class Worker:
     """Processes the mailbox; `stop` is honoured between mails."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.mailbox = shared(deps.mailbox)  # the fetch thread and the worker take turns
         self.stop = threading.Event()
         self._lookup_paused_until = 0.0
 
     def poll_once(self) -> list[Processed]:
         """Process every waiting mail; stops early (between mails) when asked to stop."""
-        refresh_local_orders(self.deps)
-        done: list[tuple[Fetched, Outcome]] = []
         processed: list[Processed] = []
+        self.run_pass(processed.append)
+        return processed
+
+    def run_pass(
+        self,
+        on_each: Callable[[Processed], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> PassTotals:
+        """Process every waiting mail, a group at a time: the group's mails are read and
+        classified, then decided in one transaction (each mail in a savepoint of its own, so
+        each is still all or nothing), and only after the commit moved in the mailbox and
+        handed to `after_commit` (the delivery thread). `on_each` sees every result."""
+        refresh_local_orders(self.deps)
+        totals = PassTotals()
         max_size = self.deps.settings.policy.max_message_bytes
-        for fetched in self.deps.mailbox.fetch_new(max_size):
+        # Decided mail whose filing was not noted: a run stopped between the move and the
+        # note. Whatever of it the listing still shows is moved again below; the rest was
+        # moved, which is noted at the end of a complete pass.
+        unfiled = self.deps.store.unfiled_keys()
+        with self.mailbox.prefetch(max_size) as waiting:
+            while not self.stop.is_set():
+                group = self._next_group(waiting)
+                if not group:
+                    break
+                with self.deps.store.transaction():
+                    results = [self._commit(prepared) for prepared in group]
+                if after_commit is not None:
+                    after_commit()
+                done = [(p.fetched, r.outcome) for p, r in zip(group, results, strict=True)]
+                self._mark_done(done)
+                for result in results:
+                    unfiled.discard(result.key)
+                    totals.count(result)
+                    if on_each is not None:
+                        on_each(result)
+            complete = waiting.finished and not self.stop.is_set()
+        if complete and unfiled:
+            self.deps.store.mark_mailbox_done(unfiled)
+            log.info("noted mail an earlier run had filed", extra={"mails": len(unfiled)})
+        return totals
+
+    def _next_group(self, waiting: Prefetch) -> list[_Prepared]:
+        """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
+        work. Waits only for the first one, so a single new mail is answered at once."""
+        group: list[_Prepared] = []
+        started = time.monotonic()
+        while len(group) < GROUP_MAILS and time.monotonic() - started < GROUP_SECONDS:
+            fetched = waiting.next(block=not group)
+            if fetched is None:
+                break
+            group.append(self._prepare(fetched))
             if self.stop.is_set():
                 break
-            result = self.process(fetched)
-            processed.append(result)
-            done.append((fetched, result.outcome))
-            if len(done) >= MARK_BATCH:
-                self._mark_done(done)
-                done = []
-        self._mark_done(done)
-        return processed
+        return group
 
     def _mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
         if done:
-            self.deps.mailbox.mark_done(done)
+            self.mailbox.mark_done(done)
             self.deps.store.mark_mailbox_done(f.key for f, _ in done)
 
     def process(self, fetched: Fetched) -> Processed:
         """One mail, start to commit. Never raises but for a SetupError."""
-        store = self.deps.store
-        known = store.message_by_key(fetched.key)
+        prepared = self._prepare(fetched)
+        with self.deps.store.transaction():
+            return self._commit(prepared)
+
+    def _prepare(self, fetched: Fetched) -> _Prepared:
+        """Everything before the transaction: parse, classify, and a live order lookup (a
+        network call, which must not hold the database's write lock)."""
+        known = self.deps.store.message_by_key(fetched.key)
         if known is not None:
-            return _already_done(fetched.key, known)
+            return _Prepared(fetched, early=_already_done(fetched.key, known))
+        if fetched.raw is None:
+            return _Prepared(fetched)
+        inbound: Inbound | None = None
+        try:
+            inbound = parse(self.deps.settings, fetched.raw)
+            cls = classify(inbound, self.deps.policy)
+            self._live_lookup(inbound, cls)
+            return _Prepared(fetched, inbound, cls)
+        except SetupError:
+            raise
+        except Exception:  # noqa: BLE001 - one bad mail must not stop the worker
+            return _Prepared(fetched, inbound, error=_failure(fetched))
+
+    def _commit(self, prepared: _Prepared) -> Processed:
+        """One mail's outcome and its effects, in the caller's transaction."""
+        fetched, inbound = prepared.fetched, prepared.inbound
+        if prepared.early is not None:
+            return prepared.early
+        store = self.deps.store
         moved = self._same_mail_new_key(fetched)
         if moved is not None:
             return moved
@@ -111,30 +215,26 @@ class Worker:
             return self._record_undecided(
                 fetched, Reason.TOO_LARGE, f"{fetched.size} bytes, over the {cap} byte cap"
             )
-        inbound: Inbound | None = None
-        try:
-            inbound = parse(self.deps.settings, fetched.raw)
-            return self._decide(fetched, inbound)
-        except SetupError:
-            raise  # a setup problem (orders file, key, template): the mail waits, the run stops
-        except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the worker
-            known = store.message_by_key(fetched.key)
-            if isinstance(exc, Conflict) and known is not None:
-                # Another worker on the same mailbox committed this mail first: only the
-                # move is left, with the outcome that worker recorded.
-                return _already_done(fetched.key, known)
-            trace = traceback.format_exc()
-            log.error(
-                "internal error while deciding",
-                extra={"key": fetched.key, "error": trace.splitlines()[-1]},
-            )
-            return self._record_undecided(
-                fetched,
-                Reason.INTERNAL_ERROR,
-                "an error inside mailbot while deciding",
-                error=trace,
-                inbound=inbound,
-            )
+        if prepared.error is None:
+            assert inbound is not None and prepared.cls is not None
+            try:
+                return self._decide(fetched, inbound, prepared.cls)
+            except SetupError:
+                raise  # a setup problem (orders file, key, template): the mail waits
+            except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the worker
+                known = store.message_by_key(fetched.key)
+                if isinstance(exc, Conflict) and known is not None:
+                    # Another worker on the same mailbox committed this mail first: only
+                    # the move is left, with the outcome that worker recorded.
+                    return _already_done(fetched.key, known)
+                prepared.error = _failure(fetched)
+        return self._record_undecided(
+            fetched,
+            Reason.INTERNAL_ERROR,
+            "an error inside mailbot while deciding",
+            error=prepared.error,
+            inbound=inbound,
+        )
 
     def _same_mail_new_key(self, fetched: Fetched) -> Processed | None:
         """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
@@ -154,12 +254,10 @@ class Worker:
         )
         return _already_done(fetched.key, ref)
 
-    def _decide(self, fetched: Fetched, inbound: Inbound) -> Processed:
+    def _decide(self, fetched: Fetched, inbound: Inbound, cls: Classification) -> Processed:
         deps = self.deps
-        cls = classify(inbound, deps.policy)
-        self._live_lookup(inbound, cls)
         now = deps.clock.now()
-        with deps.store.transaction() as store:
+        with deps.store.transaction() as store:  # a savepoint: this mail's effects or none
             result = evaluate(store, inbound, deps.policy, now, cls=cls)
             row = _record(store, fetched, result, now, deps.policy)
             if result.facts is not None:
@@ -250,6 +348,16 @@ class Worker:
                 now,
             )
         return Processed(fetched.key, row, sender, subject, Outcome.ESCALATED, reason)
+
+
+def _failure(fetched: Fetched) -> str:
+    """The traceback of the exception being handled, logged in one line and kept for staff."""
+    trace = traceback.format_exc()
+    log.error(
+        "internal error while deciding",
+        extra={"key": fetched.key, "error": trace.splitlines()[-1]},
+    )
+    return trace
 
 
 def _with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:

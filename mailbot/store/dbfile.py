@@ -22,7 +22,10 @@ APPLICATION_ID = 0x4D424F54  # "MBOT" in the SQLite header: a database mailbot m
 
 
 def prepare_file(file: Path) -> None:
-    """The folder exists, the file is ours or new, and new files are private."""
+    """The folder exists, the file is ours or new, and new files are private.
+
+    Only before this process has the database open: the check reads the file with plain file
+    calls, and closing that handle would drop SQLite's POSIX locks on it."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -152,15 +152,7 @@ class Engine:
         if file is not None:
             prepare_file(file)
         try:
-            conn = sqlite3.connect(
-                str(path), timeout=LOCK_RETRY_SECONDS, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(LOCK_RETRY_SECONDS * 1000)}")
-            if not memory:
-                _wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            store = cls(conn, file)
+            store = cls(_connect(str(path), wal=not memory), file)
             store._check_ours()
             store.migrate()
         except sqlite3.Error as exc:
@@ -193,6 +185,19 @@ class Engine:
         copy = cls(memory, None)
         copy.migrate()
         return copy
+
+    def another_connection(self) -> Any:
+        """A second connection to the same database, for another thread (a connection is for
+        one thread at a time); None for a database in memory, which has only this one."""
+        if self.path is None:
+            return None
+        # SQLite's own open only: the file checks of `open` read the file with plain file
+        # calls, and closing such a handle drops every POSIX lock this process holds on the
+        # database (the SQLite manual's "how to corrupt", 2.2), here the first connection's.
+        try:
+            return type(self)(_connect(str(self.path), wal=True), self.path)
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -351,6 +356,22 @@ class Engine:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [f"state:{key}", value],
         )
+
+
+def _connect(target: str, *, wal: bool) -> sqlite3.Connection:
+    """A connection with the settings every connection of the store has."""
+    conn = sqlite3.connect(
+        target, timeout=LOCK_RETRY_SECONDS, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(LOCK_RETRY_SECONDS * 1000)}")
+    if wal:
+        _wal(conn)
+    # FULL: a commit is on disk before it returns. The mailbox move and the reply follow a
+    # commit; after a power cut the store must not have forgotten either. Mail is committed
+    # in groups, so this costs one sync per group, not one per mail.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
 
 
 def _wal(conn: sqlite3.Connection) -> None:

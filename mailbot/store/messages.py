@@ -153,6 +153,12 @@ class MessagesTable(Engine):
             ],
         )
 
+    def unfiled_keys(self) -> set[str]:
+        """The keys of decided mails not yet noted as filed in the mailbox."""
+        return {
+            str(r[0]) for r in self._rows("SELECT mailbox_key FROM messages WHERE mailbox_done = 0")
+        }
+
     def mark_mailbox_done(self, keys: Iterable[str]) -> None:
         keys = list(keys)
         for start in range(0, len(keys), 500):

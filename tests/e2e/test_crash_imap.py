@@ -44,7 +44,7 @@ from tests.servers.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
-MAILS = 300
+MAILS = 500  # each kill lands after a group commit (up to 50 mails): six need room
 KILLS_WHILE_DECIDING = 5
 
 
@@ -105,8 +105,8 @@ def test_sigkill_over_imap_and_smtp_never_loses_or_doubles(
     worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sent_before = len(smtp_sink.messages)
     delivering_target = rng.randint(3, 30)
-    # (A run sends only after its pass over the mailbox, so any new mail at the server means
-    # it is delivering.)
+    # (Replies go out as their group commits, so new mail at the server means it is delivering,
+    # usually while it goes on deciding the next groups.)
     kills += _kill_when(worker, lambda: len(smtp_sink.messages) >= sent_before + delivering_target)
 
     final = subprocess.run(command, capture_output=True, text=True, timeout=120)

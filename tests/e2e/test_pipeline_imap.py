@@ -28,11 +28,13 @@ from typing import Any
 
 import pytest
 
+from mailbot.adapters.mailboxes.imap import fetching
 from mailbot.adapters.signing import init_key, load_public_keys
 from mailbot.app import App, build
 from mailbot.config import from_dict
 from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.model import Outcome, Reason
+from mailbot.services import shared_mailbox
 from mailbot.services.delivery import deliver_outbox
 from mailbot.services.doctor import run_checks
 from mailbot.services.orders import refresh_local_orders
@@ -387,19 +389,22 @@ def test_dovecot_restarted_mid_batch(
     append_all(dovecot, login, corpus.mails)
     app = imap_app(tmp_path, login, smtp_sink, orders_csv=corpus.orders_csv)
     worker = Worker(app)
-    original = worker.process
+    original = worker._prepare
     calls = 0
+    # Bodies 25 at a time, fetched at most 5 mails ahead of the worker: when the server goes,
+    # decided mail waits to be filed (moves go in groups of up to 50) and the next bodies are
+    # still on the server.
+    monkeypatch.setattr(fetching, "BODY_CHUNK_COUNT", 25)
+    monkeypatch.setattr(shared_mailbox, "PREFETCH_DEPTH", 5)
 
-    def process(fetched: Any) -> Any:
+    def prepare(fetched: Any) -> Any:
         nonlocal calls
         calls += 1
-        # Decided mail waits to be filed (moves go in batches of 50), and the next bodies
-        # (fetched 25 at a time) are still on the server.
         if calls == 40:
             dovecot.restart()
         return original(fetched)
 
-    monkeypatch.setattr(worker, "process", process)
+    monkeypatch.setattr(worker, "_prepare", prepare)
     with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):
         processed = worker.poll_once()
         processed += worker.poll_once()  # whatever the outage left behind, if anything

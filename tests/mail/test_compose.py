@@ -53,3 +53,91 @@ def test_no_control_character_reaches_a_header_we_write() -> None:
     assert msg["Subject"] == "Re: cr alone and nul"
     assert msg.get_all("Bcc") is None
     assert msg["In-Reply-To"] == "<origBcc:evil@example.com>"
+
+
+# -- the bytes we write, for any text -------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mailbot.mail.compose import header, one_line  # noqa: E402
+
+free_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=free_text, text=free_text, html=st.one_of(st.none(), free_text), name=free_text)
+def test_any_text_reads_back_the_same_from_the_bytes_we_write(
+    subject: str, text: str, html: str | None, name: str
+) -> None:
+    c = compose(
+        from_address="support@amphis.example",
+        from_name=name,
+        to="zoe@example.com",
+        subject=subject,
+        text=text,
+        html=html,
+        now=T0,
+        message_id="m.1@amphis.example",
+        in_reply_to="orig@example.com",
+        references=[f"r{i}@example.com" for i in range(30)],
+    )
+    assert c.raw.isascii()  # 7-bit: quoted-printable bodies, encoded-word headers
+    lines = c.raw.split(b"\r\n")
+    assert all(b"\r" not in line and b"\n" not in line for line in lines)
+    assert max(len(line) for line in lines) <= 998  # RFC 5322 2.1.1's hard limit
+    msg = email.message_from_bytes(c.raw, policy=email.policy.default)
+    assert msg.defects == []
+    assert msg["Subject"] == one_line(subject) == c.subject
+    assert msg["To"] == "zoe@example.com"
+    assert msg["From"].addresses[0].addr_spec == "support@amphis.example"
+    if one_line(name):
+        assert msg["From"].addresses[0].display_name == one_line(name)
+    assert len(msg["References"].split()) == 11
+
+    def lines_of(value: str) -> list[str]:
+        return value.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").split("\n")
+
+    plain = msg.get_body(preferencelist=("plain",))
+    assert lines_of(plain.get_content()) == lines_of(text)
+    if html:
+        assert msg.get_content_type() == "multipart/alternative"
+        assert lines_of(msg.get_body(preferencelist=("html",)).get_content()) == lines_of(html)
+    else:
+        assert msg.get_content_type() == "text/plain"
+
+
+def test_long_header_values_fold_at_whitespace_within_78() -> None:
+    written = header("Subject", " ".join(["word"] * 60)).decode()
+    assert written.endswith("\r\n")
+    lines = written[:-2].split("\r\n")
+    assert len(lines) > 1 and all(len(line) <= 78 for line in lines)
+    assert all(line.startswith(" ") for line in lines[1:])
+    unfolded = "".join(lines)
+    assert unfolded == "Subject: " + " ".join(["word"] * 60)
+
+
+def test_a_word_too_long_for_a_line_is_written_as_encoded_words() -> None:
+    subject = "Re: " + "x" * 2000 + " tail"
+    written = header("Subject", subject)
+    assert max(len(line) for line in written.split(b"\r\n")) <= 78
+    msg = email.message_from_bytes(written + b"\r\n", policy=email.policy.default)
+    assert msg["Subject"] == subject
+
+
+def test_an_address_with_non_ascii_characters_is_written_as_utf8_not_encoded_words() -> None:
+    """RFC 6532: an encoded word is not allowed inside an address; the SMTP sender adds
+    SMTPUTF8 for it."""
+    c = compose(
+        from_address="support@amphis.example",
+        from_name="Amphis",
+        to="jörg@exämple.de",
+        subject="Lizenz",
+        text="hi\n",
+        html=None,
+        now=T0,
+        message_id="m.1@amphis.example",
+    )
+    assert b"\r\nTo: j\xc3\xb6rg@ex\xc3\xa4mple.de\r\n" in c.raw

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,39 @@ def test_order_aliases_find_orders_by_any_reference(tmp_path: Path) -> None:
     assert [o.order_id for o in store.orders_by_reference(["PI_123"])] == ["cs_test_1"]
     assert [o.order_id for o in store.orders_by_reference(["cs_test_1"])] == ["cs_test_1"]
     assert store.orders_by_reference(["pi_999"]) == []
+
+
+def test_a_second_connection_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """The courier's connection is opened while the worker's is in use. A plain open/close of
+    the file in this process would drop the first connection's POSIX locks: another process
+    then takes the database for unused, rebuilds its WAL index, and reads a stale or
+    "malformed" database while this one writes."""
+    db = tmp_path / "m.db"
+    store = Store.open(db)
+    reader = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=10)\n"
+        "try:\n"
+        "    print(c.execute(\"SELECT value FROM meta WHERE key = 'state:n'\").fetchone()[0])\n"
+        "except sqlite3.DatabaseError as exc:\n"
+        "    print(exc)\n"
+    )
+    seen = []
+    for n in range(1, 6):
+        with store.transaction():
+            store.set_state("n", str(n))
+        if n == 2:
+            second = store.another_connection()
+            assert second is not None
+        probe = subprocess.run(
+            [sys.executable, "-c", reader, str(db)], capture_output=True, text=True, timeout=30
+        )
+        seen.append(probe.stdout.strip())
+    assert seen == ["1", "2", "3", "4", "5"]
+    assert second.get_state("n") == "5"  # it sees what the first committed
+    second.close()
+    store.close()
+
+
+def test_a_database_in_memory_has_no_second_connection() -> None:
+    assert Store.open(":memory:").another_connection() is None

@@ -176,7 +176,7 @@ class SmtpSender:
 
     def _send_one(self, smtp: smtplib.SMTP, recipient: str, raw: bytes) -> Delivery:
         options: list[str] = []
-        if any(b > 0x7F for b in raw) and smtp.has_extn("8bitmime"):
+        if not raw.isascii() and smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         if not (self._settings.from_address + recipient).isascii() and smtp.has_extn("smtputf8"):
             options.append("SMTPUTF8")

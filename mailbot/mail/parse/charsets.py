@@ -92,9 +92,12 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
     return data.decode("cp1252", errors="replace"), f"charset {label} did not fit, read as cp1252"
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a raw byte the parser surrogate-escaped
+
+
 def fix_8bit(value: str) -> str:
     """Header text carrying raw 8-bit bytes (surrogate-escaped by the parser) made readable."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not _ESCAPED_BYTE.search(value):
         return value
     data = value.encode("utf-8", errors="surrogateescape")
     return decode_bytes(data, None)[0]

@@ -35,6 +35,7 @@ from mailbot.mail.parse.parts import filename, param, raw_values, safe_payload
 from mailbot.mail.parse.quotes import is_forward_subject, split_quotes, unflow
 
 MAX_TEXT_CHARS = 2_000_000  # decoded text, all parts together
+MAX_REPORT_BLOCKS = 1000  # delivery-status blocks: one per recipient
 MAX_HTML_CHARS = 512_000  # html.parser is pure Python: ~0.4 s per MB of dense markup
 MAX_PARTS = 400
 MAX_DEPTH = 24  # MIME nesting, message/rfc822 included
@@ -306,6 +307,10 @@ class Walk:
         """The fields of a delivery-status / feedback / disposition part as plain lines."""
         if isinstance(payload, list):
             blocks = []
+            if len(payload) > MAX_REPORT_BLOCKS:
+                # A real report has a block per recipient; more is made to cost time.
+                self.note(f"more than {MAX_REPORT_BLOCKS} report blocks: the rest not read")
+                payload = payload[:MAX_REPORT_BLOCKS]
             for block in payload:
                 if isinstance(block, Message):
                     blocks.append("\n".join(f"{k}: {unfolded(str(v))}" for k, v in block.items()))

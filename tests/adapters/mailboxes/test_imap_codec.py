@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import pytest
 
@@ -92,13 +91,14 @@ def test_folder_names_keep_names_without_hierarchy() -> None:
     assert server_folder_name("a/b", "") == "a/b"
 
 
-def test_message_id_from_envelope() -> None:
-    assert _message_id(SimpleNamespace(message_id=b"<abc@example.org>")) == "abc@example.org"
-    assert _message_id(SimpleNamespace(message_id=" <abc@example.org> ")) == "abc@example.org"
-    assert _message_id(SimpleNamespace(message_id=b"<\xff@x>")) == "\ufffd@x"
-    assert _message_id(SimpleNamespace(message_id=None)) == ""
-    assert _message_id(SimpleNamespace(message_id=b"")) == ""
-    assert _message_id(None) == ""  # fetched without ENVELOPE
+def test_message_id_from_the_header_field_answer() -> None:
+    assert _message_id(b"Message-ID: <abc@example.org>\r\n\r\n") == "abc@example.org"
+    assert _message_id(b"message-id :\r\n <abc@example.org>\r\n\r\n") == "abc@example.org"
+    assert _message_id(b"Message-Id: abc@example.org\r\n\r\n") == "abc@example.org"
+    assert _message_id(b"Message-ID: <\xff@x>\r\n") == "\ufffd@x"
+    assert _message_id(b"\r\n") == ""  # the mail has none
+    assert _message_id(b"") == ""
+    assert _message_id(None) == ""  # fetched without it
 
 
 def test_internal_dates_become_aware_utc() -> None:

@@ -22,6 +22,8 @@ from typing import Any
 
 from mailbot.adapters.mailboxes.imap.codec import (
     KEYWORD,
+    MESSAGE_ID_ANSWER,
+    MESSAGE_ID_FIELD,
     _aware,
     _message_id,
     _said,
@@ -42,7 +44,7 @@ from mailbot.core.model import Fetched
 log = logging.getLogger(LOGGER_NAME)
 
 META_CHUNK = 200  # UIDs per metadata FETCH
-BODY_CHUNK_COUNT = 25  # bodies per FETCH ...
+BODY_CHUNK_COUNT = 100  # bodies per FETCH ...
 BODY_CHUNK_BYTES = 16 * 1024 * 1024  # ... and at most this much of them held at once
 
 # How a pass over a listing ended.
@@ -135,13 +137,13 @@ class Fetcher:
         if self._session.uidvalidity != validity:
             return None
         try:
-            data = client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE", "ENVELOPE"])
+            data = client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE", MESSAGE_ID_FIELD])
         except IMAPClientAbortError:
             raise
         except (IMAPClientError, ValueError) as exc:
-            # A malformed header can break ENVELOPE parsing; the body still gets parsed.
+            # A server that cannot produce the field; the body's own parse still reads it.
             log.warning(
-                "IMAP ENVELOPE unreadable for some of UIDs %s (%s); fetching without it",
+                "IMAP Message-ID unreadable for some of UIDs %s (%s); fetching without it",
                 uid_sets(chunk)[0][:80],
                 exc,
             )
@@ -151,7 +153,7 @@ class Fetcher:
             meta[int(uid)] = _Meta(
                 size=int(item.get(b"RFC822.SIZE", 0) or 0),
                 received_at=_aware(item.get(b"INTERNALDATE")),
-                message_id=_message_id(item.get(b"ENVELOPE")),
+                message_id=_message_id(item.get(MESSAGE_ID_ANSWER)),
             )
         return meta
 

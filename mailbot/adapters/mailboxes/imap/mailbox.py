@@ -9,7 +9,7 @@ uses live here.
 Keys are ``imap:<folder>:<uidvalidity>:<uid>``. When the server changes the folder's
 UIDVALIDITY (the folder was recreated, restored from backup, migrated), every mail in it gets a
 new key; the worker recognises mail it has already decided by Message-ID (`Fetched.message_id`
-comes from the ENVELOPE, the parsed mail carries it too) and only calls `mark_done` again.
+is read with the metadata, the parsed mail carries it too) and only calls `mark_done` again.
 
 Connection trouble (a restarted server, a dropped idle connection, timeouts) never reaches the
 caller: the adapter reconnects (immediately once, then with backoff up to a minute), logs the
