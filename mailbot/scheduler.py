@@ -2,9 +2,10 @@
 
 All jobs run on one executor thread, one at a time, so the store and the mailbox connection are
 never used by two jobs at once (inside the mail job, a pass has a fetch thread and a delivery
-thread of its own, which take turns on the mailbox; services/mail_pass.py). The mail job waits for new mail in short slices (IMAP IDLE where the
-server has it), so the other jobs interleave and a stop request is seen within seconds. Every job
-has max_instances=1 and coalesce=True: a slow run never piles up copies of itself.
+thread of its own, which take turns on the mailbox; services/mail_pass.py). The mail job waits
+for new mail in short slices (IMAP IDLE where the server has it), so the other jobs interleave
+and a stop request is seen within seconds. Every job has max_instances=1 and coalesce=True: a
+slow run never piles up copies of itself.
 On SIGTERM or SIGINT the current mail is finished, the scheduler shuts down, and we exit 0.
 """
 

@@ -1,4 +1,4 @@
-"""Send outbox rows over SMTP (smtplib): one connection per batch, bytes passed through untouched.
+"""Send outbox rows over SMTP (smtplib): one connection kept for many batches, bytes untouched.
 
 The message is handed to the server exactly as rendered (its Message-ID stays the one the
 outbox stored); only the transport's own dot-stuffing and CRLF line ends apply. The envelope
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from collections.abc import Callable, Sequence
 
 from mailbot.adapters.tls import client_context, untrusted_certificate
@@ -26,6 +27,9 @@ from mailbot.config import ConfigError, OutboxSettings, secret
 from mailbot.services.ports import Check, Delivery, SendBlocked
 
 log = logging.getLogger(__name__)
+
+
+FRESH_SECONDS = 10.0  # a connection idle this long is checked (NOOP) before it is used again
 
 
 class SmtpConfigError(ConfigError, SendBlocked):
@@ -48,7 +52,8 @@ def open_smtp(settings: OutboxSettings) -> smtplib.SMTP:
     Connection problems raise OSError / smtplib errors; configuration problems SmtpConfigError.
     """
     where = f"{settings.host}:{settings.port}"
-    context = client_context()
+    # Loading the trusted CAs costs milliseconds: only for a connection that uses TLS.
+    context = client_context() if settings.security != "none" else None
     try:
         smtp: smtplib.SMTP
         if settings.security == "tls":
@@ -108,7 +113,9 @@ def _login(smtp: smtplib.SMTP, settings: OutboxSettings, where: str) -> None:
 
 
 class SmtpSender:
-    """The MailSender protocol over SMTP."""
+    """The MailSender protocol over SMTP. One connection is kept from batch to batch (a pass
+    sends its replies a group at a time) and closed by `close`, or before reuse when it sat
+    idle for long enough that the server may have dropped it."""
 
     def __init__(
         self,
@@ -120,59 +127,70 @@ class SmtpSender:
         # The one seam: returns a connected (and, where configured, logged-in) SMTP client.
         self._connect: Callable[[], smtplib.SMTP] = connect or (lambda: open_smtp(settings))
         self._where = f"{settings.host}:{settings.port}"
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
 
     def send(self, batch: Sequence[tuple[int, str, bytes]]) -> dict[int, Delivery]:
         results: dict[int, Delivery] = {}
         if not batch:
             return results
-        smtp: smtplib.SMTP | None = None
         reconnects_left = 1  # a connection dropped mid-batch gets one fresh one
-        try:
-            index = 0
-            while index < len(batch):
-                row_id, recipient, raw = batch[index]
-                if smtp is None:
-                    try:
-                        smtp = self._connect()
-                    except SmtpConfigError:
-                        raise
-                    except (OSError, smtplib.SMTPException) as exc:
-                        failure = Delivery(
-                            ok=False,
-                            permanent=False,
-                            error=f"cannot connect to SMTP server {self._where}: {exc}",
-                        )
-                        log.warning(
-                            "SMTP server %s unavailable (%s); %d message(s) wait for "
-                            "the next attempt",
-                            self._where,
-                            exc,
-                            len(batch) - index,
-                        )
-                        for rest_id, _, _ in batch[index:]:
-                            results[rest_id] = failure
-                        return results
-                try:
-                    results[row_id] = self._send_one(smtp, recipient, raw)
-                except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                    _close(smtp)
-                    smtp = None
-                    if reconnects_left > 0:
-                        reconnects_left -= 1
-                        continue  # the same row again, on a new connection
-                    results[row_id] = Delivery(
-                        ok=False, permanent=False, error=f"connection lost while sending: {exc}"
-                    )
-                if smtp is not None and getattr(smtp, "sock", None) is None:
-                    smtp = None  # smtplib closes by itself after a 421
-                index += 1
-        finally:
-            if smtp is not None:
-                try:
-                    smtp.quit()
-                except (OSError, smtplib.SMTPException):
-                    _close(smtp)
+        index = 0
+        while index < len(batch):
+            row_id, recipient, raw = batch[index]
+            try:
+                smtp = self._connection()
+            except SmtpConfigError:
+                raise
+            except (OSError, smtplib.SMTPException) as exc:
+                failure = Delivery(
+                    ok=False,
+                    permanent=False,
+                    error=f"cannot connect to SMTP server {self._where}: {exc}",
+                )
+                log.warning(
+                    "SMTP server %s unavailable (%s); %d message(s) wait for the next attempt",
+                    self._where,
+                    exc,
+                    len(batch) - index,
+                )
+                for rest_id, _, _ in batch[index:]:
+                    results[rest_id] = failure
+                return results
+            try:
+                results[row_id] = self._send_one(smtp, recipient, raw)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._drop()
+                if reconnects_left > 0:
+                    reconnects_left -= 1
+                    continue  # the same row again, on a new connection
+                results[row_id] = Delivery(
+                    ok=False, permanent=False, error=f"connection lost while sending: {exc}"
+                )
+            if getattr(smtp, "sock", None) is None:
+                self._drop()  # smtplib closes by itself after a 421
+            index += 1
+        self._last_used = time.monotonic()
         return results
+
+    def _connection(self) -> smtplib.SMTP:
+        """The kept connection, checked with NOOP when it sat idle; else a new one."""
+        if self._smtp is not None and time.monotonic() - self._last_used > FRESH_SECONDS:
+            try:
+                code, _ = self._smtp.noop()
+                if code != 250:
+                    self._drop()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+        if self._smtp is None:
+            self._smtp = self._connect()
+            self._last_used = time.monotonic()
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            _close(self._smtp)
+            self._smtp = None
 
     def _send_one(self, smtp: smtplib.SMTP, recipient: str, raw: bytes) -> Delivery:
         options: list[str] = []
@@ -236,7 +254,13 @@ class SmtpSender:
         return [Check("smtp", True, f"{where}: {', '.join(steps)} ok; no mail sent")]
 
     def close(self) -> None:
-        """Nothing held between batches."""
+        """QUIT the kept connection, if there is one."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                _close(smtp)
 
 
 def _close(smtp: smtplib.SMTP) -> None:
