@@ -13,6 +13,7 @@ the mail being answered: every mail of that outcome would hit it. `render()` rai
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import jinja2
 
 from mailbot.core.errors import SetupError
+
+RELOAD_SECONDS = 2.0  # how often a template file is looked at for changes
 
 
 class TemplateProblem(SetupError):
@@ -34,8 +37,11 @@ class Renderer:
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
         loaders.append(jinja2.PackageLoader("mailbot", "templates"))
         loader = jinja2.ChoiceLoader(loaders)
+        # Jinja2 would look at every template file's mtime on every render; we look at most
+        # every RELOAD_SECONDS (`_template`), so an edited template still shows up in seconds.
         self._text = jinja2.Environment(
             loader=loader,
+            auto_reload=False,
             autoescape=False,
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
@@ -44,11 +50,25 @@ class Renderer:
         )
         self._html = jinja2.Environment(
             loader=loader,
+            auto_reload=False,
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
+
+        self._looked_at = time.monotonic()
+
+    def _template(self, env: jinja2.Environment, file_name: str) -> jinja2.Template:
+        now = time.monotonic()
+        if now - self._looked_at >= RELOAD_SECONDS:
+            self._looked_at = now
+            for each in (self._text, self._html):
+                # Every template loaded so far, included ones too: one changed file and the
+                # next render reads them all again.
+                if each.cache is not None and not all(t.is_up_to_date for t in each.cache.values()):
+                    each.cache.clear()
+        return env.get_template(file_name)
 
     def has(self, name: str) -> bool:
         try:
@@ -91,7 +111,7 @@ class Renderer:
         optional: bool = False,
     ) -> str:
         try:
-            return env.get_template(file_name).render(context)
+            return self._template(env, file_name).render(context)
         except jinja2.TemplateNotFound as exc:
             if optional and exc.name == file_name:
                 raise _Absent from None

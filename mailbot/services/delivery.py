@@ -88,7 +88,6 @@ def _record(
         delivery = results.get(r.id)
         attempts = r.attempts + 1
         if delivery is not None and delivery.ok:
-            store.outbox_sent(r.id, attempts, now)
             report.sent += 1
             sent.append(r)
             continue
@@ -101,6 +100,7 @@ def _record(
             backoff = timedelta(minutes=min(60, 2 ** (attempts - 1)))
             store.outbox_retry(r.id, attempts, error, now + backoff)
             report.retrying += 1
+    store.outbox_all_sent([(r.id, r.attempts + 1) for r in sent], now)
     return sent
 
 

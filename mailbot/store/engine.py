@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -137,6 +137,8 @@ class Engine:
         conn.row_factory = sqlite3.Row
         self.conn = conn
         self.path = path
+        self._writer = _writer_lock(path)
+        self._savepoints = 0
 
     # -- opening -------------------------------------------------------------------------
 
@@ -249,9 +251,14 @@ class Engine:
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """All-or-nothing. BEGIN IMMEDIATE takes the write lock up front, so two workers never
-        decide on stale seat counts; inside another transaction this is a savepoint."""
+        decide on stale seat counts; inside another transaction this is a savepoint.
+
+        Connections of this process to the same file (the worker's and the delivery
+        thread's) first take turns on a lock of the process: SQLite's own wait for a busy
+        database sleeps in steps of up to 100 ms, far longer than these transactions last."""
         if self.conn.in_transaction:
-            name = f"sp_{uuid.uuid4().hex}"
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
             self._execute(f"SAVEPOINT {name}")
             try:
                 yield self
@@ -260,17 +267,20 @@ class Engine:
                     self.conn.execute(f"ROLLBACK TO {name}")
                     self.conn.execute(f"RELEASE {name}")
                 raise
+            finally:
+                self._savepoints -= 1
             self._execute(f"RELEASE {name}")
             return
-        self._execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self._execute("COMMIT")
+        with self._writer:
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self._execute("COMMIT")
 
     # -- helpers for the table modules ----------------------------------------------------
 
@@ -356,6 +366,19 @@ class Engine:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [f"state:{key}", value],
         )
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: Path | None) -> threading.Lock:
+    """The lock this process's connections to one database file take turns on to write."""
+    if path is None:
+        return threading.Lock()  # a database in memory has only its own connection
+    key = os.path.realpath(path)
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(key, threading.Lock())
 
 
 def _connect(target: str, *, wal: bool) -> sqlite3.Connection:

@@ -161,11 +161,13 @@ class MessagesTable(Engine):
 
     def mark_mailbox_done(self, keys: Iterable[str]) -> None:
         keys = list(keys)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            self._exec(
-                f"UPDATE messages SET mailbox_done = 1 WHERE mailbox_key IN ({marks(chunk)})", chunk
-            )
+        with self.transaction():
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                self._exec(
+                    f"UPDATE messages SET mailbox_done = 1 WHERE mailbox_key IN ({marks(chunk)})",
+                    chunk,
+                )
 
     def previous_mistyped(self, sender: str) -> int:
         """Earlier mails from this sender that got `clarify` (a typo we asked about once)."""

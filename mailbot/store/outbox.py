@@ -68,10 +68,15 @@ class OutboxTable(Engine):
         ]
 
     def outbox_sent(self, row_id: int, attempts: int, at: datetime) -> None:
-        self._exec(
+        self.outbox_all_sent([(row_id, attempts)], at)
+
+    def outbox_all_sent(self, sent: Sequence[tuple[int, int]], at: datetime) -> None:
+        """Rows (id, attempts so far) that went out at `at`: one prepared statement."""
+        when = iso(at)
+        self._many(
             "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = ?, "
             "last_error = NULL WHERE id = ?",
-            [iso(at), attempts, row_id],
+            [(when, attempts, row_id) for row_id, attempts in sent],
         )
 
     def outbox_retry(self, row_id: int, attempts: int, error: str, at: datetime) -> None:

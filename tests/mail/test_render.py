@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
+import pytest
+
+from mailbot.mail import render
 from mailbot.mail.render import Renderer
 
 CONTEXT = {
@@ -46,3 +51,22 @@ def test_a_templates_folder_overrides_one_file(tmp_path: Path) -> None:
     subject, text, _ = r.render("issued", CONTEXT)
     assert subject == "Here you go" and text.strip() == "License: AMC1-ABC"
     assert "Hello" in r.render("clarify", CONTEXT)[1]  # the others still come from templates/
+
+
+def test_an_edited_template_or_include_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Templates are not looked at on every render (that cost a file stat per template per
+    mail), but a vendor editing one while the service runs sees it within RELOAD_SECONDS."""
+    (tmp_path / "issued.txt").write_text("Subject: One\n{% include '_part.txt' %}\n")
+    (tmp_path / "_part.txt").write_text("first part\n")
+    r = Renderer(tmp_path)
+    assert r.render("issued", CONTEXT)[:2] == ("One", "first part\n")
+    (tmp_path / "_part.txt").write_text("second part\n")
+    os.utime(tmp_path / "_part.txt", (time.time() + 5, time.time() + 5))  # a newer mtime
+    assert r.render("issued", CONTEXT)[1] == "first part\n"  # not looked at yet
+    monkeypatch.setattr(render, "RELOAD_SECONDS", 0.0)
+    assert r.render("issued", CONTEXT)[1] == "second part\n"
+    (tmp_path / "issued.txt").write_text("Subject: Two\nplain\n")
+    os.utime(tmp_path / "issued.txt", (time.time() + 10, time.time() + 10))
+    assert r.render("issued", CONTEXT)[:2] == ("Two", "plain\n")
