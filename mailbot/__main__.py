@@ -1,5 +1,8 @@
 """`python -m mailbot` is the `mailbot` command."""
 
-from mailbot.cli import main
+if __name__ == "__main__":
+    # Guarded, and imported only here: the parse process of a long pass (spawned) imports this
+    # module as its parent's main module, and must neither run the command nor load it.
+    from mailbot.cli import main
 
-main()
+    main()

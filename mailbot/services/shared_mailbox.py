@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from types import TracebackType
+from typing import Generic, TypeVar
 
 from mailbot.core.model import Fetched, Outcome
 from mailbot.services.ports import Check, Mailbox
 
 PREFETCH_DEPTH = 100  # mails fetched ahead of the worker
+T = TypeVar("T")
 
 
 class SharedMailbox:
@@ -51,9 +53,12 @@ class SharedMailbox:
             with self._lock:
                 _close(mails)
 
-    def prefetch(self, max_size: int, depth: int | None = None) -> Prefetch:
-        """Start fetching in a thread of its own; use the result as a context manager."""
-        return Prefetch(self, max_size, PREFETCH_DEPTH if depth is None else depth)
+    def prefetch(
+        self, max_size: int, start: Callable[[Fetched], T], depth: int | None = None
+    ) -> Prefetch[T]:
+        """Start fetching in a thread of its own; use the result as a context manager.
+        `start(mail)` runs in that thread for each mail, and its result comes with the mail."""
+        return Prefetch(self, max_size, start, PREFETCH_DEPTH if depth is None else depth)
 
     def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
         with self._lock:
@@ -91,22 +96,26 @@ class _End:
         self.error = error
 
 
-class Prefetch:
+class Prefetch(Generic[T]):
     """Mails fetched by a thread of their own, handed over in order through a bounded queue.
 
-    `next(block=...)` returns the next mail, or None when there is none ready (not blocking) or
-    no more at all (`finished` is then True). An exception in the fetch thread is raised here,
-    in the worker's thread, where it would have been raised without the prefetch."""
+    `next(block=...)` returns the next mail with what `start` made of it, or None when there is
+    none ready (not blocking) or no more at all (`finished` is then True). An exception in the
+    fetch thread is raised here, in the worker's thread, where it would have been raised
+    without the prefetch."""
 
-    def __init__(self, mailbox: SharedMailbox, max_size: int, depth: int) -> None:
+    def __init__(
+        self, mailbox: SharedMailbox, max_size: int, start: Callable[[Fetched], T], depth: int
+    ) -> None:
         self._mailbox = mailbox
         self._max_size = max_size
-        self._queue: queue.Queue[Fetched | _End] = queue.Queue(maxsize=max(1, depth))
+        self._start = start
+        self._queue: queue.Queue[tuple[Fetched, T] | _End] = queue.Queue(maxsize=max(1, depth))
         self._halt = threading.Event()
         self.finished = False
         self._thread = threading.Thread(target=self._run, name="mailbot-fetch", daemon=True)
 
-    def __enter__(self) -> Prefetch:
+    def __enter__(self) -> Prefetch[T]:
         self._thread.start()
         return self
 
@@ -118,7 +127,7 @@ class Prefetch:
     ) -> None:
         self.close()
 
-    def next(self, block: bool = True) -> Fetched | None:
+    def next(self, block: bool = True) -> tuple[Fetched, T] | None:
         if self.finished:
             return None
         try:
@@ -148,7 +157,7 @@ class Prefetch:
         mails = self._mailbox.fetch_new(self._max_size)
         try:
             for fetched in mails:
-                if not self._hand_over(fetched):
+                if not self._hand_over((fetched, self._start(fetched))):
                     break
         except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
             end = _End(exc)
@@ -156,7 +165,7 @@ class Prefetch:
             mails.close()
         self._hand_over(end)
 
-    def _hand_over(self, item: Fetched | _End) -> bool:
+    def _hand_over(self, item: tuple[Fetched, T] | _End) -> bool:
         while not self._halt.is_set():
             try:
                 self._queue.put(item, timeout=0.1)

@@ -23,6 +23,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -36,6 +37,7 @@ from mailbot.services.evaluate import Evaluation, evaluate, parse
 from mailbot.services.mailing import readable_text
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
+from mailbot.services.parse_pool import ParsePool
 from mailbot.services.shared_mailbox import Prefetch, shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
@@ -135,9 +137,12 @@ class Worker:
         # note. Whatever of it the listing still shows is moved again below; the rest was
         # moved, which is noted at the end of a complete pass.
         unfiled = self.deps.store.unfiled_keys()
-        with self.mailbox.prefetch(max_size) as waiting:
+        with (
+            ParsePool(self.deps.settings) as parsing,
+            self.mailbox.prefetch(max_size, parsing.start) as waiting,
+        ):
             while not self.stop.is_set():
-                group = self._next_group(waiting)
+                group = self._next_group(waiting, parsing)
                 if not group:
                     break
                 with self.deps.store.transaction():
@@ -157,16 +162,19 @@ class Worker:
             log.info("noted mail an earlier run had filed", extra={"mails": len(unfiled)})
         return totals
 
-    def _next_group(self, waiting: Prefetch) -> list[_Prepared]:
+    def _next_group(
+        self, waiting: Prefetch[Future[Inbound] | None], parsing: ParsePool
+    ) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
         work. Waits only for the first one, so a single new mail is answered at once."""
         group: list[_Prepared] = []
-        started = time.monotonic()
-        while len(group) < GROUP_MAILS and time.monotonic() - started < GROUP_SECONDS:
-            fetched = waiting.next(block=not group)
-            if fetched is None:
+        began = time.monotonic()
+        while len(group) < GROUP_MAILS and time.monotonic() - began < GROUP_SECONDS:
+            ready = waiting.next(block=not group)
+            if ready is None:
                 break
-            group.append(self._prepare(fetched))
+            fetched, started = ready
+            group.append(self._prepare(fetched, parsing.take(started)))
             if self.stop.is_set():
                 break
         return group
@@ -182,17 +190,19 @@ class Worker:
         with self.deps.store.transaction():
             return self._commit(prepared)
 
-    def _prepare(self, fetched: Fetched) -> _Prepared:
-        """Everything before the transaction: parse, classify, and a live order lookup (a
-        network call, which must not hold the database's write lock)."""
+    def _prepare(self, fetched: Fetched, parsed: Inbound | None = None) -> _Prepared:
+        """Everything before the transaction: parse (unless the parse process did),
+        classify, and a live order lookup (a network call, which must not hold the
+        database's write lock)."""
         known = self.deps.store.message_by_key(fetched.key)
         if known is not None:
             return _Prepared(fetched, early=_already_done(fetched.key, known))
         if fetched.raw is None:
             return _Prepared(fetched)
-        inbound: Inbound | None = None
+        inbound: Inbound | None = parsed
         try:
-            inbound = parse(self.deps.settings, fetched.raw)
+            if inbound is None:
+                inbound = parse(self.deps.settings, fetched.raw)
             cls = classify(inbound, self.deps.policy)
             self._live_lookup(inbound, cls)
             return _Prepared(fetched, inbound, cls)
