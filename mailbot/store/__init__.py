@@ -10,7 +10,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
     engine.py        the SQLite connection, transactions, shared helpers
     dbfile.py        the database file: made private and whole, a foreign one refused
     errors.py        StoreError: the database cannot be used (one sentence)
-    messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py
+    messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py  staff.py
                      the queries, one module per table family
 """
 
@@ -25,12 +25,19 @@ from mailbot.store.orders import OrdersTable
 from mailbot.store.outbox import OutboxTable
 from mailbot.store.payments import PaymentsTable
 from mailbot.store.schema import SCHEMA_VERSION
+from mailbot.store.staff import StaffTable
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreVersionError", "iso", "parse_iso"]
 
 
 class Store(
-    MessagesTable, OrdersTable, LicensesTable, OutboxTable, EscalationsTable, PaymentsTable
+    MessagesTable,
+    OrdersTable,
+    LicensesTable,
+    OutboxTable,
+    EscalationsTable,
+    PaymentsTable,
+    StaffTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

@@ -232,3 +232,26 @@ class WebhookEvent:
 
     id: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    """A staff account of the web console (the password only as its hash)."""
+
+    name: str
+    email: str
+    role: str  # support | finance | admin
+    password_hash: str
+    created_at: datetime
+    password_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A logged-in browser: whose it is, the token its forms must carry, and until when."""
+
+    token_hash: str
+    staff_name: str
+    csrf: str
+    created_at: datetime
+    expires_at: datetime

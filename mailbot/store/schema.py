@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -199,6 +199,37 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_unfiled ON messages (id) WHERE mailbox_done = 0")
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    # Staff accounts of the web console (issue 12): who may log in, in which role, and the
+    # address their mail comes from (a reply by email is matched to an account by it). The
+    # password is kept only as an argon2 hash.
+    db.table("staff").create(
+        {
+            "name": str,
+            "email": str,
+            "role": str,  # support | finance | admin
+            "password_hash": str,
+            "created_at": str,
+            "password_changed_at": str,
+        },
+        pk="name",
+    )
+    db.execute("CREATE UNIQUE INDEX staff_email ON staff (lower(email)) WHERE email != ''")
+    # Login sessions: only a hash of the cookie's token is kept, so a copy of the database
+    # cannot be used to log in.
+    db.table("web_sessions").create(
+        {
+            "token_hash": str,
+            "staff_name": str,
+            "csrf": str,
+            "created_at": str,
+            "expires_at": str,
+        },
+        pk="token_hash",
+    )
+    db.table("web_sessions").create_index(["staff_name"])
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -206,4 +237,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     4: _migration_4,
     5: _migration_5,
     6: _migration_6,
+    7: _migration_7,
 }
