@@ -21,6 +21,8 @@ from mailbot.cli.report import report
 from mailbot.cli.root import cli
 from mailbot.cli.run import run
 from mailbot.cli.serials import license_group, serial_group
+from mailbot.cli.staff import staff
+from mailbot.cli.web import web
 from mailbot.cli.webhook import webhook
 
 for _command in (
@@ -38,6 +40,8 @@ for _command in (
     customer,
     doctor,
     db,
+    staff,
+    web,
 ):
     cli.add_command(_command)
 

@@ -40,6 +40,7 @@ from mailbot.config.sections import (
     StaffSettings,
     StoreSettings,
     TemplatesSettings,
+    WebSettings,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Settings",
     "SigningSettings",
     "StaffSettings",
+    "WebSettings",
     "StoreSettings",
     "TemplatesSettings",
     "find_config",

@@ -96,6 +96,7 @@ def _settings(
         security=parsed.security,
         policy=parsed.policy,
         staff=parsed.staff,
+        web=parsed.web,
         signing=parsed.signing,
         store_path=parsed.store.path,
         store_group=parsed.store.group,

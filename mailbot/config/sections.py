@@ -166,6 +166,21 @@ class PolicySettings(Section):
 class StaffSettings(Section):
     notify: Literal["immediate", "digest", "off"] = "immediate"
     digest_minutes: Annotated[int, Field(ge=1)] = 60
+    # The queue's target: an open escalation older than this is marked as a breach.
+    answer_within_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 24
+
+
+class WebSettings(Section):
+    """`mailbot web`, the staff console. Keep it on loopback behind a TLS reverse proxy."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8780
+    session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
+    # Support staff see order amounts only when this is true (finance and admins always do).
+    support_sees_amounts: bool = False
+    # Addresses of reverse proxies whose X-Forwarded-Proto/For are believed (https there makes
+    # the session cookie Secure).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
 
 
 class SigningSettings(Section):
@@ -214,6 +229,7 @@ SECTIONS: dict[str, type[Section]] = {
     "security": SecuritySettings,
     "policy": PolicySettings,
     "staff": StaffSettings,
+    "web": WebSettings,
     "signing": SigningSettings,
     "store": StoreSettings,
     "templates": TemplatesSettings,
@@ -232,6 +248,7 @@ class ConfigFile(BaseModel):
     security: SecuritySettings
     policy: PolicySettings
     staff: StaffSettings
+    web: WebSettings
     signing: SigningSettings
     store: StoreSettings
     templates: TemplatesSettings
@@ -251,6 +268,7 @@ class Settings(BaseModel):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     staff: StaffSettings = Field(default_factory=StaffSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     store_path: Path = Path("data/mailbot.db")
     store_group: str = ""  # [store] group: staff who may read the state files

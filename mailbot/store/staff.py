@@ -72,6 +72,10 @@ class StaffTable(Engine):
         self._exec("DELETE FROM web_sessions WHERE staff_name = ?", [name])
         return changed > 0
 
+    def rehash_staff_password(self, name: str, password_hash: str) -> None:
+        """The same password under newer hashing parameters: no one is logged out."""
+        self._exec("UPDATE staff SET password_hash = ? WHERE name = ?", [password_hash, name])
+
     def set_staff_role(self, name: str, role: str) -> bool:
         return self._exec("UPDATE staff SET role = ? WHERE name = ?", [role, name]) > 0
 
