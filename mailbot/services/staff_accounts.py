@@ -11,6 +11,7 @@ replaced at the next successful login. Roles decide what the console lets a pers
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,8 +29,14 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # hashing a megabyte on every login attempt is a way to burn our CPU
 _NAME = re.compile(r"[a-z][a-z0-9._-]{0,39}\Z")
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a real password, only for constant work")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong
+    password. Made on first use: a hash takes 64 MiB and a few tens of ms, which no command
+    but a login should pay."""
+    return _hasher.hash("not a real password, only for constant work")
 
 
 class AccountError(ValueError):
@@ -120,7 +127,7 @@ def authenticate(store: Store, name: str, password: str, now: datetime) -> Accou
     """The account when name and password match, else None (the same work either way)."""
     row = store.staff_member(name) if len(password) <= MAX_PASSWORD else None
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password[:MAX_PASSWORD])
+        _hasher.verify(row.password_hash if row else _dummy_hash(), password[:MAX_PASSWORD])
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if row is None:

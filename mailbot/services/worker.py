@@ -23,7 +23,6 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -162,9 +161,7 @@ class Worker:
             log.info("noted mail an earlier run had filed", extra={"mails": len(unfiled)})
         return totals
 
-    def _next_group(
-        self, waiting: Prefetch[Future[Inbound] | None], parsing: ParsePool
-    ) -> list[_Prepared]:
+    def _next_group(self, waiting: Prefetch[int | None], parsing: ParsePool) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
         work. Waits only for the first one, so a single new mail is answered at once."""
         group: list[_Prepared] = []

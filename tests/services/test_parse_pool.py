@@ -1,50 +1,63 @@
 """The parse process of a long pass: a mail parsed there reads exactly as one parsed in the
-worker, a mail the process has not begun is taken back, and a dead process costs nothing but
-speed (the rest of the pass parses in the worker, every mail still gets its outcome)."""
+worker, a mail the process has not begun is taken back (and skipped there), and a dead
+process costs nothing but speed (the rest of the pass parses in the worker, every mail still
+gets its outcome)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from mailbot.core.model import Fetched
+from mailbot.config import Settings
+from mailbot.core.model import Fetched, Inbound
 from mailbot.mail.parse.message import parse_message
-from mailbot.services import parse_pool
+from mailbot.services import parse_pool, worker
 from mailbot.services.parse_pool import ParsePool
-from tests.staff_env import make_env, new_serial, order_row, request
+from tests.staff_env import make_env, new_serial, request
 
 
-def _fetched(n: int) -> list[Fetched]:
+def _fetched(n: int, first: int = 0) -> list[Fetched]:
     mails = [
         request(f"user{i}@northwind.example", new_serial(), subject=f"licence {i} é")
-        for i in range(n)
+        for i in range(first, first + n)
     ]
     return [Fetched(key=str(i), raw=raw, size=len(raw)) for i, raw in enumerate(mails)]
 
 
-def _local(settings: object, raw: bytes) -> object:
+def _local(settings: Settings, raw: bytes | None) -> Inbound:
     return parse_message(
-        raw,
-        product_code=settings.product.code,  # type: ignore[attr-defined]
-        authserv_id=settings.security.authserv_id,  # type: ignore[attr-defined]
-        max_serials=settings.policy.max_serials_per_mail,  # type: ignore[attr-defined]
+        raw or b"",
+        product_code=settings.product.code,
+        authserv_id=settings.security.authserv_id,
+        max_serials=settings.policy.max_serials_per_mail,
     )
+
+
+def _settle(pool: ParsePool, ticket: int) -> Inbound:
+    """Wait until the process has parsed `ticket` (it is slow to start), then take it."""
+    deadline = time.monotonic() + 60
+    while pool._current.value < ticket:
+        assert time.monotonic() < deadline, "the parse process never began"
+        time.sleep(0.01)
+    taken = pool.take(ticket)
+    assert taken is not None
+    return taken
 
 
 def test_a_mail_parsed_in_the_process_reads_as_one_parsed_here(tmp_path: Path) -> None:
     settings = make_env(tmp_path, []).app.settings
     mails = _fetched(5)
     with ParsePool(settings, after=0) as pool:
-        started = [pool.start(m) for m in mails]
-        assert all(s is not None for s in started)
-        for m, s in zip(mails, started, strict=True):
-            assert s is not None
-            assert s.result(timeout=60) == _local(settings, m.raw or b"")
-            assert pool.take(s) == _local(settings, m.raw or b"")
+        tickets = [pool.start(m) for m in mails]
+        assert tickets == [0, 1, 2, 3, 4]
+        for mail, ticket in zip(mails, tickets, strict=True):
+            assert ticket is not None
+            assert _settle(pool, ticket) == _local(settings, mail.raw)
 
 
 def test_the_first_mails_of_a_pass_are_parsed_in_the_worker(tmp_path: Path) -> None:
@@ -53,15 +66,20 @@ def test_the_first_mails_of_a_pass_are_parsed_in_the_worker(tmp_path: Path) -> N
         assert [pool.start(m) is None for m in _fetched(5)] == [True, True, True, False, False]
 
 
-def test_a_mail_the_process_has_not_begun_is_taken_back(tmp_path: Path) -> None:
+def test_a_mail_the_process_has_not_begun_is_taken_back_and_skipped_there(
+    tmp_path: Path,
+) -> None:
     settings = make_env(tmp_path, []).app.settings
     with ParsePool(settings, after=0) as pool:
-        started = [pool.start(m) for m in _fetched(200)]
-        last = started[-1]
-        assert last is not None
-        # Hundreds behind a process that is still starting: the last is not begun yet.
-        assert pool.take(last) is None
-        assert last.cancelled()
+        tickets = [pool.start(m) for m in _fetched(50)]
+        # The process is still starting: every mail is taken back, and the process skips
+        # them all rather than parse them for nobody.
+        assert [pool.take(t) for t in tickets] == [None] * 50
+        later = [pool.start(m) for m in _fetched(3, first=50)]
+        assert later == [50, 51, 52]
+        assert _settle(pool, 52) is not None
+        assert pool._current.value == 52
+        assert set(pool._ready) <= {50, 51}  # nothing of the first 50 was parsed there
 
 
 def test_a_dead_parse_process_leaves_the_worker_to_parse(
@@ -71,12 +89,17 @@ def test_a_dead_parse_process_leaves_the_worker_to_parse(
     with ParsePool(settings, after=0) as pool:
         first = pool.start(_fetched(1)[0])
         assert first is not None
-        first.result(timeout=60)
-        for pid in list(pool._executor._processes):  # type: ignore[union-attr]
-            os.kill(pid, signal.SIGKILL)
+        _settle(pool, first)
+        assert pool._process is not None and pool._process.pid is not None
+        os.kill(pool._process.pid, signal.SIGKILL)
+        pool._process.join()
         with caplog.at_level(logging.WARNING, logger="mailbot.worker"):
-            waits = [pool.start(m) for m in _fetched(3)]
-            assert [pool.take(w) for w in waits] == [None, None, None]
+            for mail in _fetched(3):
+                ticket = pool.start(mail)
+                if ticket is not None:
+                    with pool._lock:
+                        pool._current.value = ticket  # as if it had begun before it died
+                assert pool.take(ticket) is None
         assert "the parse process failed" in caplog.text
         assert pool.start(_fetched(1)[0]) is None  # and it is not tried again this pass
 
@@ -84,18 +107,32 @@ def test_a_dead_parse_process_leaves_the_worker_to_parse(
 def test_a_pass_through_the_parse_process_decides_as_one_without(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same mails, once parsed in the worker and once almost all in the parse process:
-    the same outcomes and replies."""
+    """The same mails, once parsed in the worker and once all in the parse process (a pool
+    that never takes a mail back): the same outcomes."""
+
+    class Patient(ParsePool):
+        taken = 0
+
+        def take(self, ticket: int | None) -> Inbound | None:
+            if ticket is None:
+                return None
+            deadline = time.monotonic() + 60
+            while self._current.value < ticket:
+                assert time.monotonic() < deadline, "the parse process never began"
+                time.sleep(0.001)
+            parsed = super().take(ticket)
+            Patient.taken += parsed is not None
+            return parsed
 
     def run(site: Path, after: int) -> list[tuple[str, str | None]]:
         monkeypatch.setattr(parse_pool, "POOL_AFTER", after)
-        rows = [order_row(f"ORD-{i}", f"user{i}@northwind.example", 2) for i in range(20)]
-        env = make_env(site, rows)
-        for i in range(30):  # 20 known customers, 10 strangers
-            env.deliver(request(f"user{i}@northwind.example", f"{i:04d}-SERIAL"))
+        monkeypatch.setattr(worker, "ParsePool", Patient)
+        env = make_env(site, [])
+        for i in range(60):
             env.deliver(request(f"user{i % 20}@northwind.example", new_serial()))
         done = env.poll()
         assert len(done) == 60
         return sorted((p.outcome.value, p.reason.value if p.reason else None) for p in done)
 
-    assert run(tmp_path / "a", 1000) == run(tmp_path / "b", 1)
+    assert run(tmp_path / "a", 1000) == run(tmp_path / "b", 0)
+    assert Patient.taken == 60
