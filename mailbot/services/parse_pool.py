@@ -8,9 +8,11 @@ mails in order. When the parse process is behind, the worker parses the next mai
 tells the process to skip it, so neither core waits for the other and no mail is parsed twice.
 
 The protocol, all under one shared lock: the process claims a mail by setting `current` to its
-ticket, unless the ticket is below `skip_below`; the worker, to take a mail back, raises
-`skip_below` past it and then waits only if the process had already claimed it. A claimed mail's
-result arrives on the result pipe before the process claims the next one.
+ticket, unless the worker has marked that ticket as taken back; the worker takes a mail back by
+marking it, which it may only do while `current` is below it. A mail the process is parsing
+right now is left to it: the worker goes on with the next ones (parsing them itself) and picks
+the result up before the group commits, so mails still commit in their order. The marks are a
+ring of SKIP_RING flags: the worker is never that many mails ahead of the process's position.
 
 The parse process runs the same `parse_message` with the same settings, so a mail reads the
 same either way, and its CPU budget for hostile mail holds there as here. If the process dies
@@ -39,7 +41,12 @@ POOL_AFTER = 100  # mails of a pass parsed in the worker before the parse proces
 # Longer than any one parse may take (the parser's CPU budget is well under a second): a
 # process that has not answered by then is stuck, and the worker goes on alone.
 ANSWER_SECONDS = 10.0
+SKIP_RING = 4096  # far more than the fetch thread reads ahead (PREFETCH_DEPTH)
 _STOP = -1
+
+
+class Waiting:
+    """`claim`'s answer for a mail the parse process is parsing now: `wait` for it later."""
 
 
 def _serve(
@@ -47,7 +54,7 @@ def _serve(
     results: Connection,
     lock: Any,
     current: Synchronized[int],
-    skip_below: Synchronized[int],
+    skipped: Any,
     options: dict[str, Any],
 ) -> None:
     """The parse process: tickets and raw mails in, (ticket, Inbound) out, in order."""
@@ -59,7 +66,8 @@ def _serve(
         if ticket == _STOP:
             return
         with lock:
-            if ticket < skip_below.value:
+            if skipped[ticket % SKIP_RING]:
+                skipped[ticket % SKIP_RING] = 0
                 continue  # the worker took this one back
             current.value = ticket
         results.send((ticket, parse_message(raw, **options)))
@@ -124,10 +132,10 @@ class ParsePool:
         result_out, result_in = context.Pipe(duplex=False)
         self._lock = context.Lock()
         self._current: Synchronized[int] = context.Value("q", -1, lock=False)
-        self._skip_below: Synchronized[int] = context.Value("q", 0, lock=False)
+        self._skipped = context.Array("b", SKIP_RING, lock=False)
         process = context.Process(
             target=_serve,
-            args=(job_out, result_in, self._lock, self._current, self._skip_below, self._options),
+            args=(job_out, result_in, self._lock, self._current, self._skipped, self._options),
             name="mailbot-parse",
             daemon=True,
         )
@@ -172,8 +180,15 @@ class ParsePool:
                 return None
 
     def take(self, ticket: int | None) -> Inbound | None:
-        """The parsed mail, or None when the worker should parse it: not handed over, taken
-        back because the parse process had not begun it, or the process failed."""
+        """The parsed mail, waiting for it if the process is parsing it now; None when the
+        worker should parse it (see `claim`)."""
+        claimed = self.claim(ticket)
+        return self.wait(ticket) if isinstance(claimed, Waiting) else claimed
+
+    def claim(self, ticket: int | None) -> Inbound | Waiting | None:
+        """Without waiting: the parsed mail; None when the worker should parse it (not handed
+        over, taken back now because the process had not begun it, or the process failed);
+        Waiting when the process is parsing it at this moment."""
         if ticket is None or self._broken or self._results is None:
             return None
         try:
@@ -186,9 +201,14 @@ class ParsePool:
         with self._lock:
             claimed = self._current.value >= ticket
             if not claimed:
-                self._skip_below.value = max(self._skip_below.value, ticket + 1)
-        if not claimed:
-            return None  # the parse process is behind: this core does this one
+                self._skipped[ticket % SKIP_RING] = 1
+        return Waiting() if claimed else None
+
+    def wait(self, ticket: int | None) -> Inbound | None:
+        """The result of a mail `claim` said the process was parsing; None when the process
+        failed meanwhile (the worker parses it)."""
+        if ticket is None or self._broken:
+            return None
         deadline = time.monotonic() + ANSWER_SECONDS
         while ticket not in self._ready:
             left = deadline - time.monotonic()

@@ -36,7 +36,7 @@ from mailbot.services.evaluate import Evaluation, evaluate, parse
 from mailbot.services.mailing import readable_text
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
-from mailbot.services.parse_pool import ParsePool
+from mailbot.services.parse_pool import ParsePool, Waiting
 from mailbot.services.shared_mailbox import Prefetch, shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
@@ -163,18 +163,27 @@ class Worker:
 
     def _next_group(self, waiting: Prefetch[int | None], parsing: ParsePool) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
-        work. Waits only for the first one, so a single new mail is answered at once."""
-        group: list[_Prepared] = []
+        work. Waits only for the first one, so a single new mail is answered at once. A mail
+        the parse process is busy with is not waited for: the next ones are prepared here
+        meanwhile, and it is picked up at the end, in its place."""
+        group: list[_Prepared | tuple[Fetched, int | None]] = []
         began = time.monotonic()
         while len(group) < GROUP_MAILS and time.monotonic() - began < GROUP_SECONDS:
             ready = waiting.next(block=not group)
             if ready is None:
                 break
-            fetched, started = ready
-            group.append(self._prepare(fetched, parsing.take(started)))
+            fetched, ticket = ready
+            claimed = parsing.claim(ticket)
+            if isinstance(claimed, Waiting):
+                group.append((fetched, ticket))
+            else:
+                group.append(self._prepare(fetched, claimed))
             if self.stop.is_set():
                 break
-        return group
+        return [
+            p if isinstance(p, _Prepared) else self._prepare(p[0], parsing.wait(p[1]))
+            for p in group
+        ]
 
     def _mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
         if done:

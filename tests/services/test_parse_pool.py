@@ -17,7 +17,7 @@ from mailbot.config import Settings
 from mailbot.core.model import Fetched, Inbound
 from mailbot.mail.parse.message import parse_message
 from mailbot.services import parse_pool, worker
-from mailbot.services.parse_pool import ParsePool
+from mailbot.services.parse_pool import ParsePool, Waiting
 from tests.staff_env import make_env, new_serial, request
 
 
@@ -113,14 +113,16 @@ def test_a_pass_through_the_parse_process_decides_as_one_without(
     class Patient(ParsePool):
         taken = 0
 
-        def take(self, ticket: int | None) -> Inbound | None:
+        def claim(self, ticket: int | None) -> Inbound | Waiting | None:
             if ticket is None:
                 return None
             deadline = time.monotonic() + 60
             while self._current.value < ticket:
                 assert time.monotonic() < deadline, "the parse process never began"
                 time.sleep(0.001)
-            parsed = super().take(ticket)
+            parsed = super().claim(ticket)
+            if isinstance(parsed, Waiting):
+                parsed = self.wait(ticket)
             Patient.taken += parsed is not None
             return parsed
 
@@ -136,3 +138,35 @@ def test_a_pass_through_the_parse_process_decides_as_one_without(
 
     assert run(tmp_path / "a", 1000) == run(tmp_path / "b", 0)
     assert Patient.taken == 60
+
+
+def _slow_mail() -> Fetched:
+    """4 MB of quoted text: a parse of several tenths of a second (its result must not
+    be there yet when the worker asks the first time)."""
+    text = "> quoted line with some words AMC-ABCD-1234\r\n" * 100_000
+    raw = (
+        "From: a@northwind.example\r\nTo: support@amphis.example\r\nSubject: long\r\n"
+        "Message-ID: <slow@northwind.example>\r\n\r\n" + text
+    ).encode()
+    return Fetched(key="slow", raw=raw, size=len(raw))
+
+
+def test_the_worker_goes_on_while_the_process_parses_a_mail(tmp_path: Path) -> None:
+    settings = make_env(tmp_path, []).app.settings
+    with ParsePool(settings, after=0) as pool:
+        slow = _slow_mail()
+        ticket = pool.start(slow)
+        assert ticket == 0
+        deadline = time.monotonic() + 60
+        while pool._current.value < 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert isinstance(pool.claim(0), Waiting)  # being parsed right now
+        [next_mail] = _fetched(1)
+        assert pool.start(next_mail) == 1
+        assert pool.claim(1) is None  # the worker parses this one itself meanwhile
+        assert pool.wait(0) == _local(settings, slow.raw)
+        [third] = _fetched(1, first=7)
+        assert pool.start(third) == 2
+        assert _settle(pool, 2) == _local(settings, third.raw)
+        assert 1 not in pool._ready  # mail 1 was skipped there, not parsed twice
