@@ -166,6 +166,11 @@ class PolicySettings(Section):
 class StaffSettings(Section):
     notify: Literal["immediate", "digest", "off"] = "immediate"
     digest_minutes: Annotated[int, Field(ge=1)] = 60
+    # Staff answer a notification from their mail client (docs/reply-by-mail.md): it carries a
+    # Reply-To of the support address with a token sub-address, e.g. support+esc-12-...@.
+    reply_by_mail: bool = True
+    reply_address: OptionalAddress = ""  # the address that reaches our mailbox; "" = from_address
+    subaddress_separator: Literal["+", "-"] = "+"  # Postfix/Gmail/Dovecot "+", qmail/Exim "-"
 
 
 class SigningSettings(Section):

@@ -10,7 +10,7 @@ kept is parsed again with the project's own capped parser, never another one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from mailbot.mail.compose import compose, new_message_id, reply_subject
 from mailbot.mail.parse import parse_message
 from mailbot.services.context import Deps
 from mailbot.store import Store
-from mailbot.store.rows import MessageRow
+from mailbot.store.rows import MessageRow, NewMessage
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,20 @@ def readable_text(inbound: Inbound) -> str:
     return text
 
 
+def with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
+    """The row with what the mail's parse found, kept for staff views."""
+    if inbound is None:
+        return message
+    return replace(
+        message,
+        sender_name=inbound.sender_name,
+        reply_to=inbound.reply_to,
+        references=inbound.references,
+        headers=inbound.shown_headers,
+        text=readable_text(inbound),
+    )
+
+
 def thread_of_row(deps: Deps, store: Store, message_row: int | None) -> Thread | None:
     """The thread of a stored mail (None when there is no mail)."""
     if message_row is None:
@@ -162,8 +176,10 @@ def queue_mail(
     message_row: int | None = None,
     escalation_id: int | None = None,
     automatic: bool = True,
+    reply_to: str = "",
 ) -> int:
-    """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id."""
+    """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id.
+    `reply_to` sets a Reply-To (staff notifications: their reply-by-mail address)."""
     settings = deps.settings
     subject, text, html = deps.renderer.render(template, {**base_context(deps), **context})
     message_id = new_message_id(settings.outbox.from_address)
@@ -189,6 +205,7 @@ def queue_mail(
         in_reply_to=in_reply_to,
         references=references,
         automatic=automatic,
+        extra_headers={"Reply-To": reply_to} if reply_to else None,
     )
     return store.add_outbox(
         message_id=message_id,
