@@ -110,6 +110,8 @@ BAD_VALUES = [
     ("policy", "acknowledge_escalations", 1, "true or false"),
     ("staff", "notify", "daily", 'one of "immediate", "digest", "off"'),
     ("staff", "digest_minutes", 0, "a whole number (1 or more)"),
+    ("staff", "subaddress_separator", ".", 'one of "+", "-"'),
+    ("staff", "reply_address", "support", "an email address"),
     ("signing", "private_key", 5, "a path in quotes"),
     ("signing", "passphrase_env", True, "the name of an environment variable"),
     ("store", "path", "", "a path in quotes"),
