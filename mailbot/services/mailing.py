@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from mailbot.core.model import Inbound, License
+from mailbot.core.machine_mail import answers_our_mail
+from mailbot.core.model import Fetched, Inbound, License, Outcome, Policy, Reason
 from mailbot.core.reasons import customer_text
 from mailbot.mail.compose import compose, new_message_id, reply_subject
 from mailbot.mail.parse import parse_message
 from mailbot.services.context import Deps
 from mailbot.store import Store
-from mailbot.store.rows import MessageRow, NewMessage
+from mailbot.store.rows import MessageRow, NewMessage, SerialItem
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,45 @@ def with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
         references=inbound.references,
         headers=inbound.shown_headers,
         text=readable_text(inbound),
+    )
+
+
+def record_mail(
+    store: Store,
+    fetched: Fetched,
+    inbound: Inbound,
+    now: datetime,
+    policy: Policy,
+    *,
+    outcome: Outcome,
+    reason: Reason | None,
+    explanation: Sequence[str],
+    serials: tuple[SerialItem, ...] = (),
+    duplicate_of: int | None = None,
+    progress: bool = False,
+) -> int:
+    """The mail's row: its outcome, and what its parse found for staff views."""
+    return store.add_message(
+        with_parse(
+            NewMessage(
+                mailbox_key=fetched.key,
+                message_id=inbound.message_id,
+                sender=inbound.sender,
+                subject=inbound.subject,
+                received_at=fetched.received_at or now,
+                processed_at=now,
+                outcome=outcome.value,
+                reason=reason.value if reason else None,
+                serials=serials,
+                explanation=tuple(explanation) + tuple(inbound.problems),
+                raw=fetched.raw,
+                size=fetched.size,
+                duplicate_of=duplicate_of,
+                answers_ours=answers_our_mail(inbound, policy),
+                progress=progress,
+            ),
+            inbound,
+        )
     )
 
 

@@ -28,18 +28,17 @@ from datetime import datetime
 from mailbot.core.authenticate import sender_verdict
 from mailbot.core.classification import Classification, Kind
 from mailbot.core.errors import SetupError
-from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import Fetched, Inbound, Outcome, Reason
 from mailbot.core.reply_by_mail import NOTE, RESOLVE, ReplyTag, find_reply_tag, read_answer
 from mailbot.core.reply_by_mail import token_matches as token_ok
 from mailbot.services.context import Deps
 from mailbot.services.escalation_reply import reply
 from mailbot.services.escalations import note
-from mailbot.services.mailing import with_parse
+from mailbot.services.mailing import record_mail
 from mailbot.services.notify import raise_escalation
 from mailbot.services.queue_view import OPEN, QueueError
 from mailbot.store import Store
-from mailbot.store.rows import EscalationRow, NewEscalation, NewMessage, StaffRow
+from mailbot.store.rows import EscalationRow, NewEscalation, StaffRow
 
 log = logging.getLogger("mailbot.reply_by_mail")
 
@@ -190,29 +189,17 @@ def _refuse(
         },
     )
     if looping:
-        row = _record(
-            deps,
-            store,
-            fetched,
-            inbound,
-            now,
-            Outcome.IGNORED,
-            Reason.LOOP,
+        outcome, reason = Outcome.IGNORED, Reason.LOOP
+        detail = (
             f"Not sent on: {why}. It answers the notification of a refused answer, so it is "
-            "not escalated again.",
+            "not escalated again."
         )
-        return Taken(row, Outcome.IGNORED, Reason.LOOP, None)
-    detail = f"A mail to the reply address of {_number(tag)} was not sent on: {why}."
-    row = _record(
-        deps,
-        store,
-        fetched,
-        inbound,
-        now,
-        Outcome.ESCALATED,
-        Reason.STAFF_REPLY_REFUSED,
-        detail,
-    )
+    else:
+        outcome, reason = Outcome.ESCALATED, Reason.STAFF_REPLY_REFUSED
+        detail = f"A mail to the reply address of {_number(tag)} was not sent on: {why}."
+    row = _record(deps, store, fetched, inbound, now, outcome, reason, detail)
+    if looping:
+        return Taken(row, outcome, reason, None)
     esc_id = raise_escalation(
         deps,
         store,
@@ -225,7 +212,7 @@ def _refuse(
         ),
         now,
     )
-    return Taken(row, Outcome.ESCALATED, Reason.STAFF_REPLY_REFUSED, esc_id)
+    return Taken(row, outcome, reason, esc_id)
 
 
 def _number(tag: ReplyTag) -> str:
@@ -240,26 +227,18 @@ def _record(
     now: datetime,
     outcome: Outcome,
     reason: Reason | None,
-    explanation: str,
+    detail: str,
 ) -> int:
-    return store.add_message(
-        with_parse(
-            NewMessage(
-                mailbox_key=fetched.key,
-                message_id=inbound.message_id,
-                sender=inbound.sender,
-                subject=inbound.subject,
-                received_at=fetched.received_at or now,
-                processed_at=now,
-                outcome=outcome.value,
-                reason=reason.value if reason else None,
-                serials=(),
-                explanation=(explanation, *inbound.problems),
-                raw=fetched.raw,
-                size=fetched.size,
-                answers_ours=answers_our_mail(inbound, deps.policy),
-                progress=outcome is Outcome.STAFF_REPLY,
-            ),
-            inbound,
-        )
+    """The mail's row; an answer carried out is progress (it never counts towards a loop)."""
+    progress = outcome is Outcome.STAFF_REPLY
+    return record_mail(
+        store,
+        fetched,
+        inbound,
+        now,
+        deps.policy,
+        outcome=outcome,
+        reason=reason,
+        explanation=(detail,),
+        progress=progress,
     )

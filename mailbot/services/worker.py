@@ -31,12 +31,11 @@ from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
 from mailbot.core.errors import SetupError
-from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import Fetched, Inbound, Outcome, Policy, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
-from mailbot.services.mailing import with_parse
+from mailbot.services.mailing import record_mail, with_parse
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.parse_pool import ParsePool
@@ -383,26 +382,17 @@ PROGRESS = frozenset({Outcome.ISSUED, Outcome.TRANSFERRED, Outcome.AWAITING_PAYM
 def _record(
     store: Store, fetched: Fetched, result: Evaluation, now: datetime, policy: Policy
 ) -> int:
-    inbound, decision = result.inbound, result.decision
-    return store.add_message(
-        with_parse(
-            NewMessage(
-                mailbox_key=fetched.key,
-                message_id=inbound.message_id,
-                sender=inbound.sender,
-                subject=inbound.subject,
-                received_at=fetched.received_at or now,
-                processed_at=now,
-                outcome=decision.outcome.value,
-                reason=decision.reason.value if decision.reason else None,
-                serials=result.serial_items,
-                explanation=tuple(decision.explanation) + tuple(inbound.problems),
-                raw=fetched.raw,
-                size=fetched.size,
-                duplicate_of=result.duplicate_of,
-                answers_ours=answers_our_mail(inbound, policy),
-                progress=decision.outcome in PROGRESS,
-            ),
-            inbound,
-        )
+    decision = result.decision
+    return record_mail(
+        store,
+        fetched,
+        result.inbound,
+        now,
+        policy,
+        outcome=decision.outcome,
+        reason=decision.reason,
+        explanation=decision.explanation,
+        serials=result.serial_items,
+        duplicate_of=result.duplicate_of,
+        progress=decision.outcome in PROGRESS,
     )
