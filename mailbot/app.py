@@ -134,6 +134,27 @@ class App:
             key, p.code, edition=p.edition, license_days=p.license_days, public_dir=s.public_keys
         )
 
+    @cached_property
+    def reply_secret(self) -> bytes:
+        """The secret of staff reply addresses, made beside the signing key on first use; a
+        ConfigError when it cannot be read or made."""
+        if "reply_secret" in self.overrides:
+            given: bytes = self.overrides["reply_secret"]
+            return given
+        from mailbot.adapters.private_files import (
+            PrivateFileError,
+            load_reply_secret,
+            reply_secret_path,
+        )
+
+        path = reply_secret_path(self.settings.signing.private_key)
+        try:
+            return load_reply_secret(path)
+        except PrivateFileError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot make the reply secret {path}: {exc.strerror}") from None
+
     def close(self) -> None:
         for name in ("mailbox", "sender", "_order_source"):
             adapter = self.__dict__.get(name)

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import os
 import secrets
-import stat
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mailbot.adapters.private_files import (
+    PrivateFileError,
+    check_private,
+    fsync_dir,
+    make_private_dirs,
+    write_private_temp,
+)
 from mailbot.core.license_format import key_id_of, public_key_from_text, sign_license
 from mailbot.core.revocation_format import sign_revocation_list
 
@@ -51,8 +57,8 @@ def init_key(
         _publish(public, Path(public_dir))
         return False, public
     key = _new_key(avoid={key_id_of(k) for k in load_public_keys(Path(public_dir))})
-    _make_private_dirs(private_key_path.parent)
-    temp = _write_private_temp(private_key_path, _private_pem(key, passphrase))
+    make_private_dirs(private_key_path.parent)
+    temp = write_private_temp(private_key_path, _private_pem(key, passphrase))
     try:
         os.link(temp, private_key_path)
     except FileExistsError:
@@ -62,7 +68,7 @@ def init_key(
         return False, public
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(private_key_path.parent)
+    fsync_dir(private_key_path.parent)
     _publish(key.public_key(), Path(public_dir))
     return True, key.public_key()
 
@@ -70,20 +76,12 @@ def init_key(
 def load_private_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
     """The signing key, refusing files others can read. Raises KeyFileError."""
     path = Path(path)
+    if not os.path.exists(path):
+        raise KeyFileError(f"no signing key at {path}: run `mailbot keys init` to create one")
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise KeyFileError(
-            f"no signing key at {path}: run `mailbot keys init` to create one"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise KeyFileError(f"signing key {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise KeyFileError(
-            f"signing key {path} is accessible to other users (mode {mode:04o}): "
-            f"run `chmod 600 {path}`"
-        )
+        check_private(path, "signing key")
+    except PrivateFileError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         data = path.read_bytes()
     except PermissionError:
@@ -151,7 +149,7 @@ def rotate_key(
         raise KeyFileError(f"{retired} exists and holds another key; move it aside first")
     # Publish first: a crash after this leaves an unused public key, which is harmless.
     _publish(key.public_key(), public_dir)
-    temp = _write_private_temp(private_key_path, _private_pem(key, passphrase))
+    temp = write_private_temp(private_key_path, _private_pem(key, passphrase))
     try:
         if not os.path.lexists(retired):
             os.link(private_key_path, retired)
@@ -159,7 +157,7 @@ def rotate_key(
         os.replace(temp, private_key_path)
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(private_key_path.parent)
+    fsync_dir(private_key_path.parent)
     return key.public_key()
 
 
@@ -266,47 +264,6 @@ def _private_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-
-
-def _make_private_dirs(directory: Path) -> None:
-    """Create the missing folders leading to `directory`, each 0700 (existing ones untouched)."""
-    missing: list[Path] = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(folder, 0o700)  # whatever the umask
-
-
-def _write_private_temp(beside: Path, data: bytes) -> Path:
-    """`data` in a new 0600 file next to `beside`, flushed to disk; the caller moves it in."""
-    temp = beside.with_name(f".{beside.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        temp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    return temp
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename/link itself durable, not just the file's bytes.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_public(file: Path) -> Ed25519PublicKey:

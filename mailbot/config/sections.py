@@ -168,6 +168,11 @@ class StaffSettings(Section):
     digest_minutes: Annotated[int, Field(ge=1)] = 60
     # The queue's target: an open escalation older than this is marked as a breach.
     answer_within_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 24
+    # Staff answer a notification from their mail client (docs/reply-by-mail.md): it carries a
+    # Reply-To of the support address with a token sub-address, e.g. support+esc-12-...@.
+    reply_by_mail: bool = True
+    reply_address: OptionalAddress = ""  # the address that reaches our mailbox; "" = from_address
+    subaddress_separator: Literal["+", "-"] = "+"  # Postfix/Gmail/Dovecot "+", qmail/Exim "-"
 
 
 class WebSettings(Section):

@@ -26,6 +26,8 @@ class Outcome(str, enum.Enum):
     CLARIFY = "clarify"
     ESCALATED = "escalated"
     IGNORED = "ignored"
+    # A staff member's answer to a notification, by mail: carried out (sent on, or noted).
+    STAFF_REPLY = "staff_reply"
 
 
 # Most attention first: a mail with several serials takes the first of these that any of its
@@ -63,6 +65,7 @@ class Reason(str, enum.Enum):
     PAYMENT_EXPIRED = "payment_expired"
     REPLY_LOOP = "reply_loop"
     INTERNAL_ERROR = "internal_error"
+    STAFF_REPLY_REFUSED = "staff_reply_refused"
     # ignores
     AUTO_REPLY = "auto_reply"
     BOUNCE = "bounce"
@@ -116,6 +119,9 @@ class Inbound:
     # What From claims when it is no address we may answer (`MAILER-DAEMON`, `a@b@c`): only for
     # recognising machine mail; `sender` is then "" and nothing is ever sent to it.
     sender_claimed: str = ""
+    # Every address the mail was for: To, Cc, and the envelope recipient our server recorded
+    # (Delivered-To, X-Original-To), lower-cased. Only for finding a reply-by-mail address.
+    recipients: tuple[str, ...] = ()
 
     @property
     def reply_address(self) -> str:

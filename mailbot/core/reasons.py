@@ -64,6 +64,12 @@ _WORDS: dict[Reason, tuple[str, str]] = {
         "the sender keeps answering our mail with nothing new: a robot in a "
         "loop, not answered for a day",
     ),
+    Reason.STAFF_REPLY_REFUSED: (
+        "",
+        "a mail to a staff reply address that was not sent on to the customer: the token, "
+        "the sender, its DMARC check, the escalation's state or an empty answer did not allow "
+        "it (see docs/reply-by-mail.md)",
+    ),
 }
 
 

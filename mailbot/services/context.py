@@ -44,6 +44,11 @@ class Deps(Protocol):
         ...
 
     @property
+    def reply_secret(self) -> bytes:
+        """The key of staff reply-by-mail tokens; raises ConfigError when it cannot be had."""
+        ...
+
+    @property
     def mailbox(self) -> Mailbox: ...
 
     @property
@@ -93,6 +98,10 @@ class ThreadDeps:
     @property
     def signer(self) -> Signer:
         return self.base.signer
+
+    @property
+    def reply_secret(self) -> bytes:
+        return self.base.reply_secret
 
     @property
     def sender(self) -> MailSender:

@@ -39,8 +39,10 @@ def reply(
     template: str | None = None,
     text: str | None = None,
     keep_open: bool = False,
+    how: str = "",
 ) -> ActionResult:
     """Answer the sender with a named template or free text; resolves unless `keep_open`.
+    `how` is added to the audit line (an answer by mail says which mail it was).
 
     Templates that carry license strings only ever carry licenses that belong to the address
     the reply goes to."""
@@ -110,7 +112,7 @@ def reply(
             escalation_id,
             actor,
             "replied",
-            f"{what} to {to}" + ("" if keep_open else "; resolved"),
+            f"{what} to {to}" + (f" {how}" if how else "") + ("" if keep_open else "; resolved"),
             now,
         )
     return ActionResult(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailbot.core.model import Outcome
+from mailbot.core.model import Outcome, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.escalations import ActionResult, require_open
@@ -25,6 +25,12 @@ def retry(deps: Deps, escalation_id: int, actor: str, now: datetime) -> ActionRe
     stays open with the new explanation."""
     store = deps.store
     esc = require_open(store, escalation_id)
+    if esc.reason == Reason.STAFF_REPLY_REFUSED.value:
+        # Deciding it again would read a colleague's answer as a customer's request.
+        raise QueueError(
+            f"#{escalation_id} is an answer by mail that was not sent on, not a request to "
+            "decide again; send it yourself (`mailbot queue reply`) or resolve it"
+        )
     raw = store.message_raw(esc.message_row) if esc.message_row is not None else None
     if esc.message_row is None or not raw:
         raise QueueError(

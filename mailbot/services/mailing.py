@@ -10,17 +10,18 @@ kept is parsed again with the project's own capped parser, never another one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from mailbot.core.model import Inbound, License
+from mailbot.core.machine_mail import answers_our_mail
+from mailbot.core.model import Fetched, Inbound, License, Outcome, Policy, Reason
 from mailbot.core.reasons import customer_text
 from mailbot.mail.compose import compose, new_message_id, reply_subject
 from mailbot.mail.parse import parse_message
 from mailbot.services.context import Deps
 from mailbot.store import Store
-from mailbot.store.rows import MessageRow
+from mailbot.store.rows import MessageRow, NewMessage, SerialItem
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,59 @@ def readable_text(inbound: Inbound) -> str:
     return text
 
 
+def with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
+    """The row with what the mail's parse found, kept for staff views."""
+    if inbound is None:
+        return message
+    return replace(
+        message,
+        sender_name=inbound.sender_name,
+        reply_to=inbound.reply_to,
+        references=inbound.references,
+        headers=inbound.shown_headers,
+        text=readable_text(inbound),
+    )
+
+
+def record_mail(
+    store: Store,
+    fetched: Fetched,
+    inbound: Inbound,
+    now: datetime,
+    policy: Policy,
+    *,
+    outcome: Outcome,
+    reason: Reason | None,
+    explanation: Sequence[str],
+    serials: tuple[SerialItem, ...] = (),
+    duplicate_of: int | None = None,
+    progress: bool = False,
+) -> int:
+    """The mail's row: its outcome, and what its parse found for staff views."""
+    return store.add_message(
+        with_parse(
+            NewMessage(
+                mailbox_key=fetched.key,
+                message_id=inbound.message_id,
+                sender=inbound.sender,
+                subject=inbound.subject,
+                received_at=fetched.received_at or now,
+                processed_at=now,
+                outcome=outcome.value,
+                reason=reason.value if reason else None,
+                serials=serials,
+                explanation=tuple(explanation) + tuple(inbound.problems),
+                raw=fetched.raw,
+                size=fetched.size,
+                duplicate_of=duplicate_of,
+                answers_ours=answers_our_mail(inbound, policy),
+                progress=progress,
+            ),
+            inbound,
+        )
+    )
+
+
 def thread_of_row(deps: Deps, store: Store, message_row: int | None) -> Thread | None:
     """The thread of a stored mail (None when there is no mail)."""
     if message_row is None:
@@ -162,8 +216,10 @@ def queue_mail(
     message_row: int | None = None,
     escalation_id: int | None = None,
     automatic: bool = True,
+    reply_to: str = "",
 ) -> int:
-    """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id."""
+    """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id.
+    `reply_to` sets a Reply-To (staff notifications: their reply-by-mail address)."""
     settings = deps.settings
     subject, text, html = deps.renderer.render(template, {**base_context(deps), **context})
     message_id = new_message_id(settings.outbox.from_address)
@@ -189,6 +245,7 @@ def queue_mail(
         in_reply_to=in_reply_to,
         references=references,
         automatic=automatic,
+        extra_headers={"Reply-To": reply_to} if reply_to else None,
     )
     return store.add_outbox(
         message_id=message_id,

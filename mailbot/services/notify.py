@@ -12,6 +12,10 @@ Config `[staff] notify`:
 `escalations.notified_at` records who was told. Escalations that come from a path without the
 hook (for example expired pay-link requests) are caught by the same job in immediate mode too.
 Each notification says why the bot stopped and which command resolves it.
+
+With `[staff] reply_by_mail` each escalation also gets a reply address (`reply_address_for`):
+the notification's Reply-To, and a line of each digest item, so staff can answer the customer
+from their mail client (`reply_by_mail.py` reads the answers; docs/reply-by-mail.md).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailbot.core.errors import SetupError
 from mailbot.core.reasons import staff_text
+from mailbot.core.reply_by_mail import ANSWER_MARKER, make_token, reply_address
 from mailbot.services.context import Deps
 from mailbot.services.mailing import queue_mail
 from mailbot.services.queue_view import get_escalation
@@ -58,6 +64,7 @@ def escalation_created(deps: Deps, store: Store, escalation_id: int, now: dateti
             now=now,
             kind="notification",
             escalation_id=escalation_id,
+            reply_to=item["reply_address"],
         )
     except Exception as exc:  # noqa: BLE001 - a notification must never cost the customer's mail
         # Left un-notified: the notification job tries again as a digest.
@@ -115,6 +122,22 @@ def _due(store: Store, mode: str, minutes: int, now: datetime) -> list[Escalatio
     return pending
 
 
+def reply_address_for(deps: Deps, escalation_id: int) -> str:
+    """The address that answers this escalation by mail ("" when replies by mail are off, or
+    the secret cannot be had: the notification then goes out without one)."""
+    settings = deps.settings
+    if not settings.staff.reply_by_mail:
+        return ""
+    try:
+        secret = deps.reply_secret
+    except SetupError as exc:
+        log.warning("no reply address in staff mail", extra={"error": str(exc)})
+        return ""
+    base = settings.staff.reply_address or settings.outbox.from_address
+    separator = settings.staff.subaddress_separator
+    return reply_address(base, separator, escalation_id, make_token(secret, escalation_id))
+
+
 def _item(deps: Deps, store: Store, escalation_id: int) -> dict[str, Any]:
     """What a notification shows about one escalation; never license strings."""
     view = get_escalation(deps, store, escalation_id)
@@ -142,4 +165,6 @@ def _item(deps: Deps, store: Store, escalation_id: int) -> dict[str, Any]:
         "seats": view.customer.seats,
         "excerpt": excerpt,
         "folder": folder,
+        "reply_address": reply_address_for(deps, esc.id) if esc.state == "open" else "",
+        "answer_marker": ANSWER_MARKER,
     }

@@ -17,6 +17,7 @@ from typing import Any
 from mailbot.config import Settings
 from mailbot.core.errors import SetupError
 from mailbot.core.license_format import InvalidLicense, verify_license
+from mailbot.core.reply_by_mail import ANSWER_MARKER
 from mailbot.mail.render import Renderer
 from mailbot.services.context import Deps
 from mailbot.services.ports import Check, OrderSource, Signer
@@ -69,6 +70,8 @@ _SAMPLE_ITEM = {
     "seats": {"bought": 1, "usable": 1, "in_use": 1, "free": 0},
     "excerpt": "Hello,\nhere is my serial.",
     "folder": "mailbot/escalated",
+    "reply_address": "support+esc-1-aaaaaaaaaaaaaaaa@example.com",
+    "answer_marker": ANSWER_MARKER,
 }
 
 

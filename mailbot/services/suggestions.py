@@ -66,6 +66,12 @@ def suggested_commands(view: EscalationView) -> list[str]:
     elif reason == "internal_error":
         commands.append(f"mailbot queue retry {n}")
         commands.append(f"mailbot queue reply {n} --text-file answer.txt")
+    elif reason == "staff_reply_refused":
+        answered = esc.facts.get("answers_escalation")
+        if isinstance(answered, int):
+            commands.append(f"mailbot queue show {answered}")
+            commands.append(f"mailbot queue reply {answered} --text-file answer.txt")
+        commands.append(f'mailbot queue resolve {n} --note "not sent on, rightly"')
     elif reason == "reply_bounced":
         commands.append(f'mailbot queue resolve {n} --note "reached the customer by phone"')
         if esc.sender:

@@ -4,6 +4,8 @@
                  └─> parse, classify, live lookup ─┐
                               [group transaction: per mail a savepoint:
                                evaluate ─> record ─> apply] ─> commit ─> mark_done, deliver
+                               (a staff member's answer to a reply address, not from a
+                               robot: reply_by_mail.py instead of evaluate and apply)
 
 Mails are decided in groups (GROUP_MAILS, or GROUP_SECONDS of work) in one transaction, each
 mail in a savepoint of its own; nothing leaves the process (a mailbox move, a reply) before
@@ -23,20 +25,20 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
 from mailbot.core.errors import SetupError
-from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import Fetched, Inbound, Outcome, Policy, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
-from mailbot.services.mailing import readable_text
+from mailbot.services.mailing import record_mail, with_parse
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.parse_pool import ParsePool, Waiting
+from mailbot.services.reply_by_mail import reply_tag, take_staff_reply
 from mailbot.services.shared_mailbox import Prefetch, shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
@@ -273,7 +275,11 @@ class Worker:
     def _decide(self, fetched: Fetched, inbound: Inbound, cls: Classification) -> Processed:
         deps = self.deps
         now = deps.clock.now()
+        key, tag = fetched.key, reply_tag(deps, inbound, cls)  # staff answering by mail?
         with deps.store.transaction() as store:  # a savepoint: this mail's effects or none
+            if tag is not None and store.message_by_message_id(inbound.message_id) is None:
+                t = take_staff_reply(deps, store, fetched, inbound, tag, now)
+                return Processed(key, t.row, inbound.sender, inbound.subject, t.outcome, t.reason)
             result = evaluate(store, inbound, deps.policy, now, cls=cls)
             row = _record(store, fetched, result, now, deps.policy)
             if result.facts is not None:
@@ -338,7 +344,7 @@ class Worker:
         message_id = (inbound.message_id if inbound is not None else "") or fetched.message_id
         with self.deps.store.transaction() as store:
             row = store.add_message(
-                _with_parse(
+                with_parse(
                     NewMessage(
                         mailbox_key=fetched.key,
                         message_id=message_id or None,
@@ -376,46 +382,23 @@ def _failure(fetched: Fetched) -> str:
     return trace
 
 
-def _with_parse(message: NewMessage, inbound: Inbound | None) -> NewMessage:
-    """The row with what the mail's parse found, kept for staff views."""
-    if inbound is None:
-        return message
-    return replace(
-        message,
-        sender_name=inbound.sender_name,
-        reply_to=inbound.reply_to,
-        references=inbound.references,
-        headers=inbound.shown_headers,
-        text=readable_text(inbound),
-    )
-
-
 PROGRESS = frozenset({Outcome.ISSUED, Outcome.TRANSFERRED, Outcome.AWAITING_PAYMENT})
 
 
 def _record(
     store: Store, fetched: Fetched, result: Evaluation, now: datetime, policy: Policy
 ) -> int:
-    inbound, decision = result.inbound, result.decision
-    return store.add_message(
-        _with_parse(
-            NewMessage(
-                mailbox_key=fetched.key,
-                message_id=inbound.message_id,
-                sender=inbound.sender,
-                subject=inbound.subject,
-                received_at=fetched.received_at or now,
-                processed_at=now,
-                outcome=decision.outcome.value,
-                reason=decision.reason.value if decision.reason else None,
-                serials=result.serial_items,
-                explanation=tuple(decision.explanation) + tuple(inbound.problems),
-                raw=fetched.raw,
-                size=fetched.size,
-                duplicate_of=result.duplicate_of,
-                answers_ours=answers_our_mail(inbound, policy),
-                progress=decision.outcome in PROGRESS,
-            ),
-            inbound,
-        )
+    decision = result.decision
+    return record_mail(
+        store,
+        fetched,
+        result.inbound,
+        now,
+        policy,
+        outcome=decision.outcome,
+        reason=decision.reason,
+        explanation=decision.explanation,
+        serials=result.serial_items,
+        duplicate_of=result.duplicate_of,
+        progress=decision.outcome in PROGRESS,
     )

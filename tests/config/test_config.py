@@ -113,6 +113,8 @@ BAD_VALUES = [
     ("staff", "answer_within_hours", 0, "a whole number from 1 to 2160"),
     ("web", "port", 70000, "a whole number from 0 to 65535"),
     ("web", "support_sees_amounts", "no", "true or false"),
+    ("staff", "subaddress_separator", ".", 'one of "+", "-"'),
+    ("staff", "reply_address", "support", "an email address"),
     ("signing", "private_key", 5, "a path in quotes"),
     ("signing", "passphrase_env", True, "the name of an environment variable"),
     ("store", "path", "", "a path in quotes"),

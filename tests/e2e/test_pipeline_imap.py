@@ -61,6 +61,7 @@ FOLDER_OF = {
     "transferred": PROCESSED,
     "awaiting_payment": PROCESSED,
     "clarify": PROCESSED,
+    "staff_reply": PROCESSED,
     "escalated": ESCALATED,
     "ignored": IGNORED,
 }

@@ -206,3 +206,19 @@ def test_never_raises_on_mutated_real_mail(
     texts = (inbound.text, inbound.quoted_text, inbound.subject, inbound.sender, *inbound.problems)
     for text in texts:
         text.encode("utf-8")
+
+
+def test_recipients_are_to_cc_and_the_envelope_recipient() -> None:
+    raw = (
+        b"From: maria@amphis.example\r\nTo: Support <support+esc-1-abc@amphis.example>\r\n"
+        b"Cc: team@amphis.example, Bob <BOB@amphis.example>\r\n"
+        b"Delivered-To: support+esc-2-def@amphis.example\r\nSubject: x\r\n\r\nhi\r\n"
+    )
+    inbound = parse_message(raw)
+    assert inbound.to == ("support+esc-1-abc@amphis.example",)
+    assert inbound.recipients == (
+        "support+esc-1-abc@amphis.example",
+        "team@amphis.example",
+        "bob@amphis.example",
+        "support+esc-2-def@amphis.example",
+    )

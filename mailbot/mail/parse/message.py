@@ -65,6 +65,10 @@ KEPT_HEADERS = (
     # a missing header, and only a real null sender makes a delivery-failure text a bounce.
     "return-path",
 )
+# Where else a mail names whom it was for, besides To: a reply-by-mail address may stand in Cc
+# (reply to all) or only in the envelope recipient our server recorded.
+RECIPIENT_HEADERS = ("cc", "delivered-to", "x-original-to")
+_RECIPIENT_VALUES = 20  # per header: a mail's own hops, not a list of thousands
 # The headers staff are shown beside the text (decoded, one line each, a few values at most).
 SHOWN_HEADERS = (
     "From",
@@ -172,6 +176,10 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
     to: list[str] = []
     for value in top.get("to", []):
         to.extend(addr for _, addr in addresses("to", value))
+    recipients = list(to)
+    for name in RECIPIENT_HEADERS:
+        for value in top.get(name, [])[:_RECIPIENT_VALUES]:
+            recipients.extend(addr for _, addr in addresses(name, value))
     subject = decode_header_text("subject", first("subject")) if "subject" in top else ""
     date = parse_date(first("date")) if "date" in top else None
     in_reply_to = (message_ids(first("in-reply-to")) or [""])[0] if "in-reply-to" in top else ""
@@ -263,6 +271,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         too_many_serials=too_many,
         shown_headers=tuple(shown),
         sender_claimed=claimed,
+        recipients=tuple(dict.fromkeys(recipients)),
     )
 
 

@@ -36,6 +36,7 @@ PROCESSED_OUTCOMES = frozenset(
         Outcome.TRANSFERRED,
         Outcome.AWAITING_PAYMENT,
         Outcome.CLARIFY,
+        Outcome.STAFF_REPLY,  # a colleague's answer, carried out
     }
 )
 
