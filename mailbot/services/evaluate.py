@@ -116,7 +116,11 @@ def gather(
             [lic.seat_key for lic in licenses.values()],
             now - timedelta(days=policy.transfer_window_days),
         ),
-        previous_mistyped=reader.previous_mistyped(inbound.sender) if inbound.sender else 0,
+        # Read only when it matters (core/decide.py asks for a serial that is not OK):
+        # one statement fewer for nearly every mail.
+        previous_mistyped=reader.previous_mistyped(inbound.sender)
+        if inbound.sender and any(f.status is not SerialStatus.OK for f in inbound.serials)
+        else 0,
         replies_last_hour=reader.replies_since(addresses, now - timedelta(hours=1)),
         bounced_replies=bounced,
         answers_in_a_row=reader.answers_in_a_row(

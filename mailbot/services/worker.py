@@ -142,8 +142,9 @@ class Worker:
             ParsePool(self.deps.settings) as parsing,
             self.mailbox.prefetch(max_size, parsing.start) as waiting,
         ):
+            carried: list[tuple[Fetched, int | None]] = []
             while not self.stop.is_set():
-                group = self._next_group(waiting, parsing)
+                group = self._next_group(waiting, parsing, carried)
                 if not group:
                     break
                 with self.deps.store.transaction():
@@ -163,27 +164,46 @@ class Worker:
             log.info("noted mail an earlier run had filed", extra={"mails": len(unfiled)})
         return totals
 
-    def _next_group(self, waiting: Prefetch[int | None], parsing: ParsePool) -> list[_Prepared]:
+    def _next_group(
+        self,
+        waiting: Prefetch[int | None],
+        parsing: ParsePool,
+        carried: list[tuple[Fetched, int | None]],
+    ) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
-        work. Waits only for the first one, so a single new mail is answered at once. A mail
-        the parse process is busy with is not waited for: the next ones are prepared here
-        meanwhile, and it is picked up at the end, in its place."""
-        group: list[_Prepared | tuple[Fetched, int | None]] = []
+        work. Waits only for the first one, so a single new mail is answered at once. One
+        statement finds which of them an earlier run recorded. A mail the parse process is
+        busy with is not waited for: the next ones are prepared here meanwhile, and it is
+        picked up at the end, in its place. What the time limit leaves is `carried` over to
+        the next group."""
         began = time.monotonic()
-        while len(group) < GROUP_MAILS and time.monotonic() - began < GROUP_SECONDS:
-            ready = waiting.next(block=not group)
-            if ready is None:
+        ready, carried[:] = carried[:], []
+        while len(ready) < GROUP_MAILS:
+            item = waiting.next(block=not ready)
+            if item is None:
                 break
-            fetched, ticket = ready
+            ready.append(item)
+        known = self.deps.store.messages_by_keys([f.key for f, _ in ready])
+        group: list[_Prepared | tuple[Fetched, int | None]] = []
+        for n, (fetched, ticket) in enumerate(ready):
+            if self.stop.is_set():
+                break  # stopping: the rest stays in the mailbox for the next run
+            if group and time.monotonic() - began > GROUP_SECONDS:
+                carried.extend(ready[n:])
+                break
+            recorded = known.get(fetched.key)
+            if recorded is not None:
+                group.append(_Prepared(fetched, early=_already_done(fetched.key, recorded)))
+                continue
             claimed = parsing.claim(ticket)
             if isinstance(claimed, Waiting):
                 group.append((fetched, ticket))
             else:
-                group.append(self._prepare(fetched, claimed))
-            if self.stop.is_set():
-                break
+                group.append(self._prepare(fetched, claimed, looked_up=True))
         return [
-            p if isinstance(p, _Prepared) else self._prepare(p[0], parsing.wait(p[1]))
+            p
+            if isinstance(p, _Prepared)
+            else self._prepare(p[0], parsing.wait(p[1]), looked_up=True)
             for p in group
         ]
 
@@ -198,11 +218,13 @@ class Worker:
         with self.deps.store.transaction():
             return self._commit(prepared)
 
-    def _prepare(self, fetched: Fetched, parsed: Inbound | None = None) -> _Prepared:
+    def _prepare(
+        self, fetched: Fetched, parsed: Inbound | None = None, *, looked_up: bool = False
+    ) -> _Prepared:
         """Everything before the transaction: parse (unless the parse process did),
         classify, and a live order lookup (a network call, which must not hold the
-        database's write lock)."""
-        known = self.deps.store.message_by_key(fetched.key)
+        database's write lock). `looked_up`: the caller knows the mail is not recorded."""
+        known = None if looked_up else self.deps.store.message_by_key(fetched.key)
         if known is not None:
             return _Prepared(fetched, early=_already_done(fetched.key, known))
         if fetched.raw is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from mailbot.store.engine import Engine, dumps, iso, loads, marks, parse_iso
@@ -62,6 +62,18 @@ class MessagesTable(Engine):
     def message_by_key(self, mailbox_key: str) -> MessageRef | None:
         row = self._row(f"SELECT {_REF} FROM messages WHERE mailbox_key = ?", [mailbox_key])
         return _ref(row) if row else None
+
+    def messages_by_keys(self, mailbox_keys: Sequence[str]) -> dict[str, MessageRef]:
+        """The mails among these mailbox keys that are recorded already, by key (one
+        statement for a group of mails instead of one each)."""
+        found: dict[str, MessageRef] = {}
+        for start in range(0, len(mailbox_keys), 500):
+            chunk = list(mailbox_keys[start : start + 500])
+            for row in self._rows(
+                f"SELECT {_REF} FROM messages WHERE mailbox_key IN ({marks(chunk)})", chunk
+            ):
+                found[row["mailbox_key"]] = _ref(row)
+        return found
 
     def message_by_message_id(self, message_id: str) -> MessageRef | None:
         """The first mail with this Message-ID (duplicates point at it)."""

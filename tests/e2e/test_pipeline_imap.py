@@ -398,12 +398,12 @@ def test_dovecot_restarted_mid_batch(
     monkeypatch.setattr(fetching, "BODY_CHUNK_COUNT", 25)
     monkeypatch.setattr(shared_mailbox, "PREFETCH_DEPTH", 5)
 
-    def prepare(fetched: Any, *rest: Any) -> Any:
+    def prepare(fetched: Any, *rest: Any, **kw: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 40:
             dovecot.restart()
-        return original(fetched, *rest)
+        return original(fetched, *rest, **kw)
 
     monkeypatch.setattr(worker, "_prepare", prepare)
     with caplog.at_level(logging.INFO, logger="mailbot.adapters.mailboxes.imap"):

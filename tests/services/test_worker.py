@@ -149,3 +149,21 @@ def test_new_computers_without_enough_seats_still_go_to_a_person(tmp_path: Path)
     assert (done.outcome, done.reason) == (Outcome.ESCALATED, Reason.TRANSFER_REVIEW)
     assert query(app.store, "SELECT license_no FROM licenses") == []
     assert query(app.store, "SELECT id FROM pending_payments") == []
+
+
+def test_mails_a_group_had_no_time_for_are_decided_in_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group ends after GROUP_SECONDS; the mails already fetched for it are carried over to
+    the next group, not dropped from the pass."""
+    from mailbot.services import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "GROUP_SECONDS", 0.0)  # one mail per group
+    env = make_env(
+        tmp_path, [order_row(f"ORD-{i}", f"c{i}@northwind.example", 1) for i in range(30)]
+    )
+    for i in range(30):
+        env.deliver(request(f"c{i}@northwind.example", new_serial()))
+    done = env.poll()
+    assert len(done) == 30 and {p.outcome for p in done} == {Outcome.ISSUED}
+    assert not list((env.mailbox.path / "new").iterdir())
