@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.staff_env import mail, new_serial, order_row, request, text_of
-from tests.web.browser import SCREENSHOTS, Served, browser, log_in, page  # noqa: F401 - the fixtures
+from tests.web.browser import SCREENSHOTS, Served, log_in
 from tests.web.console import PASSWORD, Console, make_console
 
 HOSTILE = (

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.web.browser import browser, free_port, log_in, page  # noqa: F401 - the fixtures
+from tests.web.browser import free_port, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo password 1"
