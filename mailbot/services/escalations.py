@@ -99,6 +99,26 @@ def claim(
     return ActionResult(escalation_id, "claim", OPEN, f"#{escalation_id} claimed by {actor}")
 
 
+def assign(store: Store, escalation_id: int, actor: str, now: datetime, to: str) -> ActionResult:
+    """Hand an escalation to a colleague: it is claimed in their name, `actor` in the audit."""
+    with store.transaction():
+        esc = require_open(store, escalation_id)
+        if store.staff_member(to) is None:
+            raise QueueError(f"there is no staff account {to!r}")
+        holder = esc.claimed_by
+        if holder == to:
+            raise QueueError(f"escalation #{escalation_id} is claimed by {to} already")
+        store.set_claim(escalation_id, to, now)
+        store.add_audit(
+            escalation_id,
+            actor,
+            "assigned",
+            f"to {to}" + (f" (was claimed by {holder})" if holder else ""),
+            now,
+        )
+    return ActionResult(escalation_id, "assign", OPEN, f"#{escalation_id} assigned to {to}")
+
+
 def note(store: Store, escalation_id: int, actor: str, now: datetime, text: str) -> ActionResult:
     """Add a note to the history (open or closed escalations)."""
     if not text.strip():

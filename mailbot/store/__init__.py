@@ -12,6 +12,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
     errors.py        StoreError: the database cannot be used (one sentence)
     messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py  staff.py
                      the queries, one module per table family
+    search.py  queue.py  the queue's full-text index (FTS5) and the console's queue pages
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mailbot.store.messages import MessagesTable
 from mailbot.store.orders import OrdersTable
 from mailbot.store.outbox import OutboxTable
 from mailbot.store.payments import PaymentsTable
+from mailbot.store.queue import QueueTable
 from mailbot.store.schema import SCHEMA_VERSION
 from mailbot.store.staff import StaffTable
 
@@ -38,6 +40,7 @@ class Store(
     EscalationsTable,
     PaymentsTable,
     StaffTable,
+    QueueTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

@@ -18,6 +18,7 @@ from mailbot.store.engine import (
 )
 from mailbot.store.messages import serial_items
 from mailbot.store.rows import AuditEntry, EscalationRow, NewEscalation, SerialItem
+from mailbot.store.search import index_escalation
 
 _SELECT = (
     "SELECT e.id, e.message_row, e.reason, e.detail, e.state, e.claimed_by, e.created_at, "
@@ -64,6 +65,7 @@ class EscalationsTable(Engine):
                 dumps(e.facts),
             ],
         )
+        index_escalation(self, esc_id)
         self.add_audit(esc_id, actor, "escalated", e.detail or e.reason, at)
         return esc_id
 
@@ -141,6 +143,7 @@ class EscalationsTable(Engine):
                 escalation_id,
             ],
         )
+        index_escalation(self, escalation_id)
 
     def not_notified(self) -> list[EscalationRow]:
         """Open escalations nobody was told about yet, oldest first."""

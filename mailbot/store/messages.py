@@ -8,6 +8,7 @@ from datetime import datetime
 
 from mailbot.store.engine import Engine, dumps, iso, loads, marks, parse_iso
 from mailbot.store.rows import MessageRef, MessageRow, NewMessage, SerialItem
+from mailbot.store.search import reindex_escalations_of_message
 
 _REF = "id, mailbox_key, message_id, outcome, reason, mailbox_done"
 _ROW = (
@@ -164,6 +165,7 @@ class MessagesTable(Engine):
                 row_id,
             ],
         )
+        reindex_escalations_of_message(self, row_id)
 
     def unfiled_keys(self) -> set[str]:
         """The keys of decided mails not yet noted as filed in the mailbox."""

@@ -255,3 +255,17 @@ class WebSession:
     csrf: str
     created_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many open escalations each view of the console's queue holds."""
+
+    open: int
+    mine: int
+    unclaimed: int
+    waiting_payment: int
+    overdue: int  # waiting longer than `[staff] answer_within_hours`
+    closed: int
+    by_reason: tuple[tuple[str, int], ...]  # most first
+    open_pay_links: int  # pay-link requests still waiting for their payment

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -230,6 +230,43 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     db.table("web_sessions").create_index(["staff_name"])
 
 
+# What the console's search box finds an escalation by, one FTS5 document per escalation (the
+# rowid is the escalation's id): the sender, their name, the subject, the serials (as normalized
+# and as written, and a transfer's old one), the order ids it names or the bot saw, and the
+# mail's readable text. The store fills it from this SELECT when it writes an escalation
+# (store/search.py), in the same transaction; migration 8 fills it once for every row.
+SEARCH_DOCUMENT = (
+    "SELECT e.id, coalesce(e.sender, ''), coalesce(m.sender_name, ''), "
+    "coalesce(m.subject, ''), "
+    "(SELECT coalesce(group_concat(coalesce(json_extract(j.value, '$.serial'), '') || ' ' || "
+    "coalesce(json_extract(j.value, '$.as_found'), '') || ' ' || "
+    "coalesce(json_extract(j.value, '$.old_serial'), ''), ' '), '') "
+    "FROM json_each(coalesce(e.serials, '[]')) j), "
+    "(SELECT coalesce(group_concat(o, ' '), '') FROM ("
+    "SELECT json_extract(j.value, '$.order_id') o FROM json_each(coalesce(e.serials, '[]')) j "
+    "UNION SELECT json_extract(j.value, '$.order_id') "
+    "FROM json_each(coalesce(e.facts, '{}'), '$.orders') j)), "
+    "coalesce(m.text, '') "
+    "FROM escalations e LEFT JOIN messages m ON m.id = e.message_row"
+)
+
+
+def _migration_8(db: sqlite_utils.Database) -> None:
+    # Full-text search of the queue (issue 12), kept current by the store in the transaction
+    # that writes the escalation. unicode61 splits "AMC-M9S3-..." and "anna@example.com" into
+    # words, so a quoted phrase of them finds the whole serial or address.
+    db.execute(
+        "CREATE VIRTUAL TABLE escalation_search USING fts5(sender, name, subject, serials, "
+        "orders, body, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "INSERT INTO escalation_search (rowid, sender, name, subject, serials, orders, body) "
+        + SEARCH_DOCUMENT
+    )
+    # The queue's "waiting on payment" view looks for an open pay-link request per sender.
+    db.execute("CREATE INDEX pending_payments_sender ON pending_payments (sender, state)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -238,4 +275,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     5: _migration_5,
     6: _migration_6,
     7: _migration_7,
+    8: _migration_8,
 }

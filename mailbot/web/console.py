@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mailbot.app import App
-from mailbot.web import routes_auth, routes_queue
+from mailbot.web import mail_frame, routes_auth, routes_escalation, routes_queue
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.state import Console
 
@@ -41,6 +41,8 @@ def routes() -> list[BaseRoute]:
         Route("/", home, methods=["GET"]),
         *routes_auth.ROUTES,
         *routes_queue.ROUTES,
+        *routes_escalation.ROUTES,
+        *mail_frame.ROUTES,
         Mount("/static", static, name="static"),
     ]
 
