@@ -12,6 +12,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
     errors.py        StoreError: the database cannot be used (one sentence)
     messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py  staff.py
                      the queries, one module per table family
+    stats.py         counts per day for the dashboard, aggregated in SQL
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mailbot.store.outbox import OutboxTable
 from mailbot.store.payments import PaymentsTable
 from mailbot.store.schema import SCHEMA_VERSION
 from mailbot.store.staff import StaffTable
+from mailbot.store.stats import StatsTable
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreVersionError", "iso", "parse_iso"]
 
@@ -38,6 +40,7 @@ class Store(
     EscalationsTable,
     PaymentsTable,
     StaffTable,
+    StatsTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

@@ -13,7 +13,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mailbot.app import App
-from mailbot.web import routes_auth, routes_queue
+from mailbot.web import (
+    routes_auth,
+    routes_customers,
+    routes_dashboard,
+    routes_licenses,
+    routes_queue,
+    routes_report,
+)
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.state import Console
 
@@ -41,6 +48,10 @@ def routes() -> list[BaseRoute]:
         Route("/", home, methods=["GET"]),
         *routes_auth.ROUTES,
         *routes_queue.ROUTES,
+        *routes_customers.ROUTES,
+        *routes_licenses.ROUTES,
+        *routes_report.ROUTES,
+        *routes_dashboard.ROUTES,
         Mount("/static", static, name="static"),
     ]
 
