@@ -39,7 +39,7 @@ class DayMedian:
 # filters on the range. Durations in seconds from julianday (SQLite: julianday).
 _CLOSED = (
     "SELECT substr(updated_at, 1, 10) AS day, "
-    "(julianday(updated_at) - julianday(created_at)) * 86400.0 AS secs "
+    "round((julianday(updated_at) - julianday(created_at)) * 86400.0) AS secs "
     "FROM escalations WHERE state != 'open' AND updated_at >= ? AND updated_at < ?"
 )
 
