@@ -15,7 +15,7 @@ from rich.text import Text
 from mailbot.cli import output
 from mailbot.cli.output import safe
 from mailbot.cli.root import Failure, config_option, open_app, plain_errors
-from mailbot.services.report import EXCEPTION_KINDS, Report
+from mailbot.services.report import Report
 from mailbot.services.report_render import money
 
 
@@ -160,7 +160,7 @@ def render_tables(report: Report) -> list[Any]:
             ],
         )
         for e in report.exceptions:
-            style = "red" if e.kind in EXCEPTION_KINDS[:3] else None
+            style = "red" if e.needs_action else None
             when = f" ({e.at[:10]})" if e.at else ""
             what = f"{e.email}: {e.detail}{when}" if e.email else f"{e.detail}{when}"
             t.add_row(e.kind, safe(e.order_id or "-"), e.serial or "", safe(what), style=style)

@@ -34,13 +34,30 @@ ORDER_FIELDS = (
 )
 EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP, "CSV Injection"), also in the full-width forms some of them fold to the ASCII ones.
+# Names, addresses and order ids come from customers and shops: such a cell gets a leading
+# apostrophe and is read as text. Numbers stay numbers (a negative seats_free is a figure).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 def render_json(report: Report) -> str:
     return json.dumps(report.as_json(), indent=2, ensure_ascii=False)
 
 
+CSV_SECTIONS = ("orders", "exceptions", "totals")
+
+
 def render_csv(report: Report, section: str = "orders") -> str:
-    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file)."""
+    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file),
+    every text cell made safe from formula injection (`spreadsheet_safe`)."""
     fields: tuple[str, ...]
     if section == "orders":
         fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
@@ -56,7 +73,7 @@ def render_csv(report: Report, section: str = "orders") -> str:
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else spreadsheet_safe(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -13,6 +13,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
     messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py  staff.py
                      the queries, one module per table family
     search.py  queue.py  the queue's full-text index (FTS5) and the console's queue pages
+    stats.py         counts per day for the dashboard, aggregated in SQL
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mailbot.store.payments import PaymentsTable
 from mailbot.store.queue import QueueTable
 from mailbot.store.schema import SCHEMA_VERSION
 from mailbot.store.staff import StaffTable
+from mailbot.store.stats import StatsTable
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreVersionError", "iso", "parse_iso"]
 
@@ -41,6 +43,7 @@ class Store(
     PaymentsTable,
     StaffTable,
     QueueTable,
+    StatsTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

@@ -13,7 +13,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mailbot.app import App
-from mailbot.web import mail_frame, routes_auth, routes_escalation, routes_queue
+from mailbot.web import (
+    mail_frame,
+    routes_auth,
+    routes_customers,
+    routes_dashboard,
+    routes_escalation,
+    routes_licenses,
+    routes_queue,
+    routes_report,
+)
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.state import Console
 
@@ -43,6 +52,10 @@ def routes() -> list[BaseRoute]:
         *routes_queue.ROUTES,
         *routes_escalation.ROUTES,
         *mail_frame.ROUTES,
+        *routes_customers.ROUTES,
+        *routes_licenses.ROUTES,
+        *routes_report.ROUTES,
+        *routes_dashboard.ROUTES,
         Mount("/static", static, name="static"),
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from mailbot.core.text import visible
+from mailbot.services.report_render import money
 
 
 def _finalize(value: Any) -> Any:
@@ -40,6 +42,17 @@ def age(value: timedelta | None) -> str:
     return f"{minutes // (24 * 60)} d"
 
 
+def customer_url(email: str) -> str:
+    """The customer page of an address; every character that could end the path is quoted."""
+    return "/customers/" + quote(email, safe="@")
+
+
+def shortened(license_string: str, keep: int = 14) -> str:
+    """A license string for lists: its start, enough to tell two apart on screen; the whole
+    string is only on the license's own page."""
+    return license_string if len(license_string) <= keep else license_string[:keep] + "…"
+
+
 class Pages:
     """Renders the console's templates (`mailbot/web/templates/`)."""
 
@@ -55,6 +68,9 @@ class Pages:
         )
         self.env.filters["when"] = when
         self.env.filters["age"] = age
+        self.env.filters["customer_url"] = customer_url
+        self.env.filters["shortened"] = shortened
+        self.env.filters["money"] = money
 
     def render(
         self, request: Request, template: str, status_code: int = 200, **context: Any
