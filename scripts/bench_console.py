@@ -1,6 +1,7 @@
 """How fast the console renders with a big queue: 10,000 open escalations (each with its mail
-in the store and the search index), then the median time of GET /queue, a search, a later page
-and one escalation's page, through the whole app in-process (Starlette's TestClient).
+in the store and the search index), then the median time of GET /queue, a search, a later page,
+one escalation's page, a customer, the dashboard and a license search, through the whole app
+in-process (Starlette's TestClient).
 
     .venv/bin/python scripts/bench_console.py [COUNT]
 """
@@ -58,13 +59,15 @@ def main(count: int) -> None:
                 now,
             )
     print(f"{count} escalations written in {time.perf_counter() - started:.1f} s")
-    console.login("sam")
+    console.login("ada")  # an admin: every page may be opened
     client = console.client
     for label, path in [
         ("/queue", "/queue"),
         ("/queue?q=customer4711", "/queue?q=customer4711"),
         ("/queue?view=unclaimed&page=100", "/queue?view=unclaimed&page=100"),
         ("/escalations/5000", f"/escalations/{count // 2}"),
+        ("/customers/customer4711@example55.com", "/customers/customer4711%40example55.com"),
+        ("/dashboard?days=90", "/dashboard?days=90"),
     ]:
         times = []
         for _ in range(7):

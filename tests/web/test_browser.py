@@ -118,3 +118,33 @@ def test_hostile_customer_text_shows_as_text(site: tuple[Console, Served], page:
     assert page.locator("a[href*='evil.example']").count() == 0
     page.goto(f"{served.url}/queue")
     assert page.title() != "owned" and "<script>" in page.locator("table.queue").inner_text()
+
+
+def test_the_dashboard_draws_two_weeks_of_mail(tmp_path: Path, page: Any) -> None:
+    """Two weeks of real traffic through the worker (requests, a typo, strangers, an
+    out-of-office), some escalations resolved by staff: the dashboard's three charts."""
+    from mailbot.services import escalations
+
+    customers = [f"buyer{i}@example.com" for i in range(12)]
+    console = make_console(
+        tmp_path, [order_row(f"ORD-{i}", c, 40) for i, c in enumerate(customers)]
+    )
+    env = console.env
+    env.clock.advance(days=-14)
+    for day in range(14):
+        for n in range(3 + day % 4):
+            env.send(request(customers[(day + n) % 12], new_serial()))
+        if day % 3 == 0:
+            env.send(request(customers[day % 12], "AMC-1234-5678"))  # not a serial: asked back
+        env.send(mail(f"stranger{day}@elsewhere.example", "Do you have a student price?"))
+        for esc in env.escalations("open")[: day % 3]:
+            escalations.resolve(env.store, esc["id"], "sam", env.clock.now(), "answered")
+        env.clock.advance(days=1)
+    served = Served(env.app)
+    try:
+        log_in(page, served.url, "ada", PASSWORD)
+        page.goto(f"{served.url}/dashboard?days=14")
+        assert page.locator("svg.chart").count() == 3
+        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    finally:
+        served.stop()
