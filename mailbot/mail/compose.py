@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import binascii
 import re
-import uuid
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +38,7 @@ class Composed:
 
 def new_message_id(from_address: str) -> str:
     domain = from_address.rpartition("@")[2] or "mailbot.invalid"
-    return f"mailbot.{uuid.uuid4().hex}@{domain}"
+    return f"mailbot.{secrets.token_hex(16)}@{domain}"
 
 
 def compose(
@@ -84,7 +84,7 @@ def compose(
     if not html:
         body = _part_headers("plain") + b"\r\n" + _qp(text)
     else:
-        boundary = f"=_mailbot_{uuid.uuid4().hex}".encode()
+        boundary = f"=_mailbot_{secrets.token_hex(16)}".encode()
         head.append(b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n')
         body = b"".join(
             (

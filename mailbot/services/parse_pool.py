@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import select
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -143,6 +144,10 @@ class ParsePool:
         job_out.close()
         result_in.close()
         self._process, self._jobs, self._results = process, job_in, result_out
+        # Asked before every mail whether results arrived: one poll object, not the
+        # selector that Connection.poll builds (and tears down) on every call.
+        self._arrivals = select.poll()
+        self._arrivals.register(result_out.fileno(), select.POLLIN)
         self._feeder = threading.Thread(target=self._feed, name="mailbot-parse-feed", daemon=True)
         self._feeder.start()
 
@@ -228,8 +233,8 @@ class ParsePool:
         results = self._results
         if results is None:
             return
-        while results.poll(wait):
-            ticket, inbound = results.recv()
+        while self._arrivals.poll(wait * 1000):
+            ticket, inbound = results.recv()  # EOFError when the process is gone
             self._ready[ticket] = inbound
             wait = 0
 

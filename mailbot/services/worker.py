@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,6 +34,7 @@ from mailbot.core.model import Fetched, Inbound, Outcome, Policy, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
+from mailbot.services.filing import Filing
 from mailbot.services.mailing import record_mail, with_parse
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
@@ -141,6 +142,7 @@ class Worker:
         with (
             ParsePool(self.deps.settings) as parsing,
             self.mailbox.prefetch(max_size, parsing.start) as waiting,
+            Filing(self.mailbox) as filing,
         ):
             carried: list[tuple[Fetched, int | None]] = []
             while not self.stop.is_set():
@@ -149,16 +151,19 @@ class Worker:
                     break
                 with self.deps.store.transaction():
                     results = [self._commit(prepared) for prepared in group]
+                    # The earlier groups' moves, noted in this commit rather than in one of
+                    # their own: a note lost to a crash is only noted again by the next pass.
+                    self.deps.store.mark_mailbox_done(filing.take_filed())
                 if after_commit is not None:
                     after_commit()
-                done = [(p.fetched, r.outcome) for p, r in zip(group, results, strict=True)]
-                self._mark_done(done)
+                filing.file([(p.fetched, r.outcome) for p, r in zip(group, results, strict=True)])
                 for result in results:
                     unfiled.discard(result.key)
                     totals.count(result)
                     if on_each is not None:
                         on_each(result)
             complete = waiting.finished and not self.stop.is_set()
+        self.deps.store.mark_mailbox_done(filing.take_filed())  # the last groups' moves
         if complete and unfiled:
             self.deps.store.mark_mailbox_done(unfiled)
             log.info("noted mail an earlier run had filed", extra={"mails": len(unfiled)})
@@ -206,11 +211,6 @@ class Worker:
             else self._prepare(p[0], parsing.wait(p[1]), looked_up=True)
             for p in group
         ]
-
-    def _mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
-        if done:
-            self.mailbox.mark_done(done)
-            self.deps.store.mark_mailbox_done(f.key for f, _ in done)
 
     def process(self, fetched: Fetched) -> Processed:
         """One mail, start to commit. Never raises but for a SetupError."""

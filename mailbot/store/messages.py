@@ -175,6 +175,8 @@ class MessagesTable(Engine):
 
     def mark_mailbox_done(self, keys: Iterable[str]) -> None:
         keys = list(keys)
+        if not keys:
+            return
         with self.transaction():
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]

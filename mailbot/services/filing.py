@@ -1,0 +1,81 @@
+"""Filing committed mail in the mailbox from a thread of its own.
+
+Moving a group of decided mails to its folders is a round trip to the mail server that has to
+wait its turn behind the fetch thread's reads on the same connection. The worker hands each
+committed group to this thread and goes on deciding; the keys that were moved come back to it
+(`take_filed`) to be noted in the store. Nothing is moved before its group's commit (the
+worker hands it over only then), and a mail whose move never happened (a crash, a dropped
+connection) is fetched again by the next pass, found decided, and only moved.
+
+A failure stops the filing for the rest of the pass (later groups stay where they are, noted
+as not filed) and is raised in the worker's thread, where it would have been raised before.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+from mailbot.core.model import Fetched, Outcome
+from mailbot.services.ports import Mailbox
+
+Group = Sequence[tuple[Fetched, Outcome]]
+
+
+class Filing:
+    """Use as a context manager around a pass; `file` in the worker after each commit."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self._mailbox = mailbox
+        self._groups: queue.SimpleQueue[Group | None] = queue.SimpleQueue()
+        self._filed: list[str] = []
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mailbot-filing", daemon=True)
+
+    def __enter__(self) -> Filing:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Waits for the groups handed over (they are committed: filing them is right even
+        when the pass is stopping); a failure is raised unless another is on its way."""
+        self._groups.put(None)
+        self._thread.join()
+        if self._error is not None and kind is None:
+            raise self._error
+
+    def file(self, done: Group) -> None:
+        """Move this committed group (in the background)."""
+        if self._error is not None:
+            raise self._error
+        if done:
+            self._groups.put(done)
+
+    def take_filed(self) -> list[str]:
+        """The keys moved since the last call."""
+        with self._lock:
+            filed, self._filed = self._filed, []
+        return filed
+
+    def _run(self) -> None:
+        while True:
+            done = self._groups.get()
+            if done is None:
+                return
+            if self._error is not None:
+                continue  # stays in the mailbox; the next pass moves it
+            try:
+                self._mailbox.mark_done(done)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
+                self._error = exc
+                continue
+            with self._lock:
+                self._filed.extend(f.key for f, _ in done)
