@@ -244,11 +244,13 @@ def signed_by(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     return True
 
 
+# RFC 4648 base32 reads the bits in the same order (5 at a time from the first byte, the last
+# group padded with zero bits): only the alphabet differs. In C, not a loop over a big int.
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", serials.ALPHABET)
+
+
 def _encode(data: bytes) -> str:
-    bits = len(data) * 8
-    count = -(-bits // 5)
-    value = int.from_bytes(data, "big") << (count * 5 - bits)
-    return "".join(serials.ALPHABET[(value >> (5 * (count - 1 - i))) & 31] for i in range(count))
+    return base64.b32encode(data).decode("ascii").rstrip("=").translate(_FROM_RFC4648)
 
 
 def _decode_symbols(symbols: str, size: int) -> bytes | None:

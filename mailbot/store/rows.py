@@ -6,7 +6,7 @@ never see a database row, a column name or a JSON string. Timestamps are aware U
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +43,20 @@ class SerialItem:
         )
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        if data["license_no"] is None:
-            del data["license_no"]
+        # Spelled out rather than dataclasses.asdict (which deep-copies field by field):
+        # every mail stores its serials this way.
+        data: dict[str, Any] = {
+            "serial": self.serial,
+            "as_found": self.as_found,
+            "status": self.status,
+            "new": self.new,
+            "action": self.action,
+            "reason": self.reason,
+            "order_id": self.order_id,
+            "old_serial": self.old_serial,
+        }
+        if self.license_no is not None:
+            data["license_no"] = self.license_no
         return data
 
 

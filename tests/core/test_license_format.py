@@ -466,3 +466,16 @@ def test_importing_the_verifier_loads_no_other_third_party_package(
         "mailbot.config",
     ]:
         assert heavy not in modules["all"], heavy
+
+
+@given(st.binary(max_size=200))
+def test_the_fast_encoding_spells_what_the_definition_spells(data: bytes) -> None:
+    """`_encode` goes through RFC 4648 base32 and a change of alphabet; by definition a
+    license's symbols are its bits five at a time, the last group padded with zeros."""
+    from mailbot.core import license_format, serials
+
+    bits = len(data) * 8
+    count = -(-bits // 5)
+    value = int.from_bytes(data, "big") << (count * 5 - bits)
+    spelled = "".join(serials.ALPHABET[(value >> (5 * (count - 1 - i))) & 31] for i in range(count))
+    assert license_format._encode(data) == spelled
