@@ -99,3 +99,75 @@ def test_the_installed_wheel_says_when_it_falls_back_to_the_demo_config(
     out = _run(installed / "mailbot", "serial", "new", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "config.example.toml" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_installed_wheel_serves_the_console(installed: Path, tmp_path: Path) -> None:
+    """`mailbot web` from the wheel: its pages, templates and static files come from the
+    installed package; an account made with `mailbot staff add` logs in and sees the queue."""
+    import http.cookiejar
+    import re
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "data" / "demo", site / "data" / "demo")
+    shutil.copy(REPO / "config.example.toml", site / "mailbot.toml")
+    shutil.copytree(site / "data" / "demo" / "maildir", site / "data" / "run" / "maildir")
+    mailbot = installed / "mailbot"
+    assert _run(mailbot, "keys", "init", cwd=site).returncode == 0
+    assert _run(mailbot, "run", "--once", cwd=site).returncode == 0
+    added = subprocess.run(
+        [str(mailbot), "staff", "add", "ana", "--role", "support"],
+        cwd=site,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(mailbot), "web", "--port", str(port)],
+        cwd=site,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with browser.open(f"{base}/healthz", timeout=5) as answer:
+                    assert json.load(answer)["status"] == "ok"
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "mailbot web did not answer"
+                time.sleep(0.2)
+        with browser.open(f"{base}/static/console.css", timeout=5) as answer:
+            assert b"mailbot console" in answer.read()
+        with browser.open(f"{base}/login", timeout=5) as answer:
+            form = answer.read().decode()
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert token is not None
+        login = urllib.parse.urlencode(
+            {
+                "name": "ana",
+                "password": "a long enough password",
+                "login_token": token.group(1),
+                "next": "/queue",
+            }
+        ).encode()
+        with browser.open(f"{base}/login", data=login, timeout=10) as answer:
+            queue = answer.read().decode()
+        assert answer.url.endswith("/queue") and "tom@tailspin.example" in queue
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
