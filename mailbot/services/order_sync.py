@@ -114,7 +114,7 @@ def sync_orders(
         if events is None:
             report.mode = "file"
             # A file has no events: it is read again whole, now, even if unchanged.
-            report.stored.update(o.order_id for o in refresh_local_orders(deps, force=True))
+            refresh_local_orders(deps, force=True, seen=report.stored)
         else:
             _sync_events(deps, events, report, full, progress, budget_seconds)
     finally:

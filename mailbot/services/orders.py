@@ -4,6 +4,7 @@ and offline orders typed in by staff (`mailbot orders add`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from mailbot.core.model import Order, OrderStatus
@@ -12,25 +13,44 @@ from mailbot.store import Store
 
 log = logging.getLogger("mailbot.orders")
 VERSION_STATE = "orders_file_version"
+ORDER_BATCH = 5000  # orders per upsert while a file is read
 
 
-def refresh_local_orders(deps: Deps, *, force: bool = False) -> list[Order]:
+def refresh_local_orders(deps: Deps, *, force: bool = False, seen: set[str] | None = None) -> int:
     """Read a local orders file into the store when it changed since any process last read
     it (an order typed into it a minute ago counts; an unchanged file is not read at all), or
-    always with `force`. Returns the orders read. Remote sources have their own sync job; this
-    never goes to the network."""
+    always with `force`. Returns how many orders were read; `seen` collects their ids. The
+    file is streamed in batches (a million orders take as much memory as a thousand), all in
+    one transaction: the store never holds half of a new file. Remote sources have their own
+    sync job; this never goes to the network."""
     source = deps.orders
     if not source.is_local:
-        return []
+        return 0
     current = source.version()
     if not force and current == deps.store.get_state(VERSION_STATE):
-        return []
-    orders = list(source.all_orders())
+        return 0
+    count = 0
+    now = deps.clock.now()
     with deps.store.transaction() as store:
-        store.upsert_orders(orders, deps.clock.now())
+        for batch in _batches(source.all_orders(), ORDER_BATCH):
+            store.upsert_orders(batch, now)
+            count += len(batch)
+            if seen is not None:
+                seen.update(o.order_id for o in batch)
         store.set_state(VERSION_STATE, current)
-    log.info("orders file read", extra={"orders": len(orders), "skipped": len(source.problems)})
-    return orders
+    log.info("orders file read", extra={"orders": count, "skipped": len(source.problems)})
+    return count
+
+
+def _batches(orders: Iterable[Order], size: int) -> Iterator[list[Order]]:
+    batch: list[Order] = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def add_manual_order(
