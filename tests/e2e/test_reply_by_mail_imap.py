@@ -66,3 +66,38 @@ def test_a_staff_answer_by_mail_reaches_the_customer_over_smtp(
     body = str(parsed(latest.data).get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert "your order came through" in body and "please send the license" not in body
     assert message_ids_in(dovecot, login)[PROCESSED] == ["answer-1@amphis.example"]
+
+
+def test_an_answer_with_a_forged_token_is_not_sent_on(
+    dovecot: DovecotServer, smtp_sink: SmtpSink, imap_app: Callable[..., App], tmp_path: Path
+) -> None:
+    """The same round trip with one symbol of the token changed: from a staff address, to the
+    support mailbox's sub-address, it still reaches no customer."""
+    login, _ = dovecot.user("forged")
+    append_all(dovecot, login, [request(CUSTOMER, new_serial()).replace(b"\n", b"\r\n")])
+    app = imap_app(tmp_path, login, smtp_sink)
+    with app.store.transaction() as store:
+        store.add_staff("maria", "maria@amphis.example", "support", "x", T0)
+    worker = Worker(app)
+    worker.poll_once()
+    deliver_outbox(worker.deps)
+    [note] = [parsed(m.data) for m in smtp_sink.wait_for(2) if m.rcpt_tos == (STAFF,)]
+    local, _, domain = str(note["Reply-To"]).strip("<>").partition("@")
+    forged_local = local[:-1] + ("a" if local[-1] != "a" else "b")
+
+    answer = EmailMessage()
+    answer["From"] = "Maria <maria@amphis.example>"
+    answer["To"] = f"{forged_local}@{domain}"
+    answer["Subject"] = f"Re: {note['Subject']}"
+    answer["Message-ID"] = "<answer-forged@amphis.example>"
+    answer["In-Reply-To"] = str(note["Message-ID"])
+    answer.set_content("resolve\nHere is your license anyway.\n")
+    append_all(dovecot, login, [bytes(answer).replace(b"\n", b"\r\n")])
+
+    [taken] = worker.poll_once()
+    assert taken.outcome is Outcome.ESCALATED and taken.reason is not None
+    assert taken.reason.value == "staff_reply_refused"
+    deliver_outbox(worker.deps)
+    customer_mail = [m for m in smtp_sink.messages if m.rcpt_tos == (CUSTOMER,)]
+    assert all(b"license anyway" not in m.data for m in customer_mail)
+    assert [e.state for e in app.store.escalations(state=None)][0] == "open"
