@@ -67,7 +67,7 @@ def language_tags(value: str) -> tuple[str, ...]:
 
 
 def detect_language(text: str) -> str:
-    """"de" or "en" when the text clearly is German or English, else ""."""
+    """ "de" or "en" when the text clearly is German or English, else ""."""
     german = english = 0
     for word in _WORD.findall(text[:_SAMPLE_CHARS].lower()):
         if word in _GERMAN:

@@ -127,7 +127,7 @@ class Renderer:
 
     def origin(self, file_name: str) -> str:
         """Where a template file comes from, as an admin would look for it."""
-        if self.is_overridden(file_name):
+        if self.override_dir is not None and self.is_overridden(file_name):
             return str(self.override_dir / file_name)
         return f"the shipped template {file_name}"
 

@@ -82,6 +82,9 @@ SHOWN_HEADERS = (
     "Authentication-Results",
     "Auto-Submitted",
     "Return-Path",
+    # Kept with the mail so a later answer (a staff reply, the license after a payment) is
+    # written in the language the customer wrote in.
+    "Content-Language",
 )
 _SHOWN_VALUES = 5
 _LANGUAGE_CHARS = 100  # of Content-Language: a few tags; core/language.py reads no more
