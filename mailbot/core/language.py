@@ -46,8 +46,9 @@ _ENGLISH = frozenset(
     why with would you your yours
     """.split()
 )
-_WORD = re.compile(r"[^\W\d_]+")
-_SAMPLE_CHARS = 3000  # the start of the new text says enough; a long mail costs no more
+# Digits and underscores in a token never match a stopword; \w is the regex engine's fast path.
+_WORD = re.compile(r"\w+")
+_SAMPLE_CHARS = 1500  # the start of the new text says enough; a long mail costs no more
 _MIN_HITS = 4  # fewer stopwords than this is too little text to judge
 _MARGIN = 2  # the winning language needs this many times the other's hits
 

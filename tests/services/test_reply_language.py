@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.services import escalation_reply
-from tests.staff_env import T0, Env, make_env, mail, new_serial, order_row, parsed, text_of
+from tests.staff_env import T0, Env, mail, make_env, new_serial, parsed, text_of
 
 ANNA = "anna@beispiel.example"
 JOE = "joe@example.org"
