@@ -276,7 +276,8 @@ def _migration_9(db: sqlite_utils.Database) -> None:
 def _migration_12(db: sqlite_utils.Database) -> None:
     # The customer's language as the order's source knows it (a CSV `language` column, Stripe's
     # preferred_locales or Checkout locale): the first choice for the language of a reply.
-    db.table("orders").add_column("language", str, not_null_default="")
+    if "language" not in db.table("orders").columns_dict:  # a database set back by hand
+        db.table("orders").add_column("language", str, not_null_default="")
 
 
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
