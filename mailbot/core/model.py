@@ -122,6 +122,9 @@ class Inbound:
     # Every address the mail was for: To, Cc, and the envelope recipient our server recorded
     # (Delivered-To, X-Original-To), lower-cased. Only for finding a reply-by-mail address.
     recipients: tuple[str, ...] = ()
+    # The Content-Language header as sent ("de-DE", "en, de"), one line, capped; "" when none.
+    # Only a hint for the reply's language (core/language.py), never trusted further.
+    content_language: str = ""
 
     @property
     def reply_address(self) -> str:
@@ -152,6 +155,7 @@ class Order:
     source: str = "csv"  # "csv" | "stripe" | "manual"
     client_reference_id: str = ""  # pay-by-link: names the pending request
     aliases: tuple[str, ...] = ()  # other references a customer may quote (pi_, ch_, receipt)
+    language: str = ""  # the customer's language from the source ("de"); "" = not known
 
     @property
     def usable_seats(self) -> int:

@@ -21,6 +21,8 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
+from mailbot.mail.parse.quotes import is_reply_subject
+
 LOOP_HEADER = "X-Mailbot-Loop"
 FOLD_AT = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters,
 MAX_LINE = 998  # and MUST be at most 998
@@ -167,8 +169,12 @@ def _message_id(value: str) -> str:
 
 
 def reply_subject(original: str, fallback: str) -> str:
+    """`Re: <their subject>`; theirs as it is when it already answers ("Re:", "AW:", "SV:"
+    and the rest of `is_reply_subject`), so a thread never grows `Re: Re:`; FALLBACK when
+    they wrote none."""
+    original = one_line(original)
     if not original:
         return fallback
-    if original.lower().startswith(("re:", "aw:", "sv:")):
+    if is_reply_subject(original):
         return original
     return f"Re: {original}"

@@ -14,7 +14,7 @@ from mailbot.core.model import Action, Decision, Facts, Inbound, Reason
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import facts_snapshot, serial_items
 from mailbot.services.issuing import issue_license
-from mailbot.services.mailing import Thread, queue_mail, result_item
+from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
 from mailbot.services.notify import raise_escalation
 from mailbot.store import Store
 from mailbot.store.rows import NewEscalation, NewPendingPayment
@@ -195,6 +195,7 @@ def _reply(
         "outcome": decision.outcome.value,
         "original_subject": inbound.subject,
     }
+    thread = Thread.of(inbound)
     return queue_mail(
         deps,
         store,
@@ -203,6 +204,7 @@ def _reply(
         context=context,
         now=now,
         kind="reply",
-        thread=Thread.of(inbound),
+        thread=thread,
         message_row=row,
+        language=reply_language(deps, facts.orders, decision.reply_to, thread),
     )

@@ -15,7 +15,13 @@ from typing import Any
 from mailbot.core.model import LicenseState
 from mailbot.services.context import Deps
 from mailbot.services.escalations import ActionResult, require_open
-from mailbot.services.mailing import Thread, queue_mail, result_item, thread_of_row
+from mailbot.services.mailing import (
+    Thread,
+    queue_mail,
+    reply_language,
+    result_item,
+    thread_of_row,
+)
 from mailbot.services.queue_view import OPEN, RESOLVED, QueueError
 from mailbot.store import Store
 from mailbot.store.rows import EscalationRow
@@ -75,7 +81,8 @@ def reply(
                 f"license for the serials of #{escalation_id}; issue one first "
                 f"(`mailbot queue issue {escalation_id} --order ORDER`)"
             )
-        names = [o.name for o in store.orders_for_email(to) if o.name]
+        orders = store.orders_for_email(to)
+        names = [o.name for o in orders if o.name]
         context = {
             "customer_name": names[0] if names else thread.sender_name,
             "results": results,
@@ -97,6 +104,7 @@ def reply(
             message_row=esc.message_row,
             escalation_id=escalation_id,
             automatic=bool(template),
+            language=reply_language(deps, orders, to, thread),
         )
         what = (
             f"template {template}"

@@ -18,7 +18,7 @@ from mailbot.core import serials
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
 from mailbot.services.context import Deps
 from mailbot.services.issuing import issue_license
-from mailbot.services.mailing import Thread, queue_mail, result_item
+from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
 from mailbot.services.orders import refresh_local_orders
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
@@ -197,8 +197,9 @@ def mail_licenses(
         result_item(lic.serial, action, old_serial=old or None, license=lic)
         for lic, action, old in licenses
     ]
+    orders = store.orders_for_email(to)
     if not customer_name:
-        names = [o.name for o in store.orders_for_email(to) if o.name]
+        names = [o.name for o in orders if o.name]
         customer_name = names[0] if names else (thread.sender_name if thread else "")
     context = {
         "customer_name": customer_name,
@@ -218,6 +219,7 @@ def mail_licenses(
         thread=thread,
         message_row=message_row,
         escalation_id=escalation_id,
+        language=reply_language(deps, orders, to, thread),
     )
     return Sent(outbox_id, to)
 

@@ -9,13 +9,14 @@ kept is parsed again with the project's own capped parser, never another one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from mailbot.core.language import DEFAULT_LANGUAGE, choose_language
 from mailbot.core.machine_mail import answers_our_mail
-from mailbot.core.model import Fetched, Inbound, License, Outcome, Policy, Reason
+from mailbot.core.model import Fetched, Inbound, License, Order, Outcome, Policy, Reason
 from mailbot.core.reasons import customer_text
 from mailbot.mail.compose import compose, new_message_id, reply_subject
 from mailbot.mail.parse import parse_message
@@ -34,6 +35,10 @@ class Thread:
     sender: str = ""
     sender_name: str = ""
     reply_to: str = ""
+    # What tells the language the customer wrote in (core/language.py): their Content-Language
+    # header and their text.
+    content_language: str = ""
+    text: str = ""
 
     @property
     def reply_address(self) -> str:
@@ -48,6 +53,8 @@ class Thread:
             sender=inbound.sender,
             sender_name=inbound.sender_name,
             reply_to=inbound.reply_to,
+            content_language=inbound.content_language,
+            text=inbound.text,
         )
 
 
@@ -70,6 +77,8 @@ def stored_mail(deps: Deps, store: Store, message: MessageRow) -> StoredMail:
         sender=message.sender,
         sender_name=message.sender_name,
         reply_to=message.reply_to,
+        content_language=_header(message.headers, "Content-Language"),
+        text=message.text or "",
     )
     if message.text is not None or not message.has_raw:
         return StoredMail(thread, message.headers, message.text or "")
@@ -88,10 +97,30 @@ def stored_mail(deps: Deps, store: Store, message: MessageRow) -> StoredMail:
         sender=message.sender or inbound.sender,
         sender_name=inbound.sender_name,
         reply_to=inbound.reply_to,
+        content_language=inbound.content_language,
+        text=inbound.text,
     )
     return StoredMail(thread, inbound.shown_headers, readable_text(inbound))
 
 
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str:
+    return next((value for each, value in headers if each == name), "")
+
+
+def reply_language(deps: Deps, orders: Iterable[Order], to: str, thread: Thread | None) -> str:
+    """The language of a mail to TO (core/language.py): the newest of TO's orders that names
+    one, else what the mail it answers says or is written in, else English."""
+    named = sorted((o for o in orders if o.email == to and o.language), key=lambda o: o.created)
+    return choose_language(
+        deps.renderer.languages(),
+        order_language=named[-1].language if named else "",
+        content_language=thread.content_language if thread else "",
+        text=thread.text if thread else "",
+    )
+
+
+# Of a customer's subject repeated in ours: a person's subject fits; a stranger's 8 KB one is cut.
+SUBJECT_CHARS = 200
 TEXT_CHARS = 20_000  # what staff screens show of a mail; the raw mail is kept whole
 
 
@@ -217,11 +246,16 @@ def queue_mail(
     escalation_id: int | None = None,
     automatic: bool = True,
     reply_to: str = "",
+    language: str = DEFAULT_LANGUAGE,
 ) -> int:
-    """Render TEMPLATE, compose the mail and add it to the outbox; returns the outbox row id.
-    `reply_to` sets a Reply-To (staff notifications: their reply-by-mail address)."""
+    """Render TEMPLATE in LANGUAGE (`reply_language`), compose the mail and add it to the
+    outbox; returns the outbox row id. `reply_to` sets a Reply-To (staff notifications: their
+    reply-by-mail address). An answer to a mail with a subject is `Re: <that subject>`, so it
+    threads; the template's own subject is for mail that answers none."""
     settings = deps.settings
-    subject, text, html = deps.renderer.render(template, {**base_context(deps), **context})
+    subject, text, html = deps.renderer.render(
+        template, {**base_context(deps), **context}, language
+    )
     message_id = new_message_id(settings.outbox.from_address)
     in_reply_to = ""
     references: Sequence[str] = ()
@@ -231,8 +265,10 @@ def queue_mail(
         and not thread.message_id.endswith("@mailbot.invalid")
     ):
         in_reply_to, references = thread.message_id, thread.references
-    if not subject:
-        subject = reply_subject(thread.subject if thread else "", settings.product.name)
+    if thread is not None and thread.subject.strip():
+        subject = reply_subject(thread.subject[:SUBJECT_CHARS], subject or settings.product.name)
+    elif not subject:
+        subject = settings.product.name
     composed = compose(
         from_address=settings.outbox.from_address,
         from_name=settings.outbox.from_name,

@@ -19,7 +19,7 @@ from typing import Any
 from mailbot.core.model import License, LicenseState, Order, OrderStatus, Reason
 from mailbot.services.context import Deps
 from mailbot.services.issuing import issue_license
-from mailbot.services.mailing import queue_mail, result_item, thread_of_row
+from mailbot.services.mailing import queue_mail, reply_language, result_item, thread_of_row
 from mailbot.services.notify import BOT, raise_escalation
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
@@ -147,6 +147,7 @@ def _fulfil(
                 kind="reply",
                 thread=thread,
                 message_row=pending.message_row,
+                language=reply_language(deps, [order], order.email, thread),
             )
         store.fulfil_payment(pending_id, order.order_id, now)
         if pending.state == "expired":

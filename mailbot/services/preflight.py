@@ -16,6 +16,7 @@ from typing import Any
 
 from mailbot.config import Settings
 from mailbot.core.errors import SetupError
+from mailbot.core.language import DEFAULT_LANGUAGE
 from mailbot.core.license_format import InvalidLicense, verify_license
 from mailbot.core.reply_by_mail import ANSWER_MARKER
 from mailbot.mail.render import Renderer
@@ -100,19 +101,24 @@ def sample_context(settings: Settings, template: str) -> dict[str, Any]:
 def check_templates(settings: Settings, renderer: Renderer) -> list[Check]:
     """Every template the bot may send, shipped or overridden, renders with a sample context."""
     checks = []
+    others = sorted(renderer.languages() - {DEFAULT_LANGUAGE})
     for name in renderer.names():
-        try:
-            renderer.render(name, sample_context(settings, name))
-        except SetupError as exc:
-            checks.append(Check(f"template {name}", False, str(exc)))
-            continue
-        where = (
-            "overridden in " + str(settings.templates_dir)
-            if settings.templates_dir is not None
-            and any((settings.templates_dir / f"{name}.{ext}").is_file() for ext in ("txt", "html"))
-            else "shipped"
-        )
-        checks.append(Check(f"template {name}", True, f"renders ({where})"))
+        # Each language a template exists in (de/issued beside issued) renders on its own.
+        for language in [DEFAULT_LANGUAGE, *others]:
+            if renderer.language_of(name, language) != language:
+                continue
+            shown = name if language == DEFAULT_LANGUAGE else f"{language}/{name}"
+            try:
+                renderer.render(name, sample_context(settings, name), language)
+            except SetupError as exc:
+                checks.append(Check(f"template {shown}", False, str(exc)))
+                continue
+            where = (
+                "overridden in " + str(settings.templates_dir)
+                if any(renderer.is_overridden(f"{shown}.{ext}") for ext in ("txt", "html"))
+                else "shipped"
+            )
+            checks.append(Check(f"template {shown}", True, f"renders ({where})"))
     return checks
 
 

@@ -21,14 +21,14 @@ from mailbot.store.rows import OrderUse
 
 _UPSERT = (
     "INSERT INTO orders (order_id, email, name, seats, refunded_seats, status, created, "
-    "currency, amount_total, source, client_reference_id, aliases, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "currency, amount_total, source, client_reference_id, aliases, updated_at, language) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (order_id) DO UPDATE SET email = excluded.email, name = excluded.name, "
     "seats = excluded.seats, refunded_seats = excluded.refunded_seats, "
     "status = excluded.status, created = excluded.created, currency = excluded.currency, "
     "amount_total = excluded.amount_total, source = excluded.source, "
     "client_reference_id = excluded.client_reference_id, aliases = excluded.aliases, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, language = excluded.language"
 )
 _ALIAS = (
     "INSERT INTO order_aliases (alias, order_id) VALUES (?, ?) "
@@ -50,6 +50,7 @@ def order_of(row: sqlite3.Row) -> Order:
         source=row["source"] or "",
         client_reference_id=row["client_reference_id"] or "",
         aliases=tuple(loads(row["aliases"], [])),
+        language=row["language"] or "",
     )
 
 
@@ -95,6 +96,7 @@ class OrdersTable(Engine):
                     o.client_reference_id,
                     dumps(list(o.aliases)),
                     stamp,
+                    o.language,
                 )
                 for o in orders
             ],

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 12
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -273,6 +273,13 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_processed ON messages (processed_at, outcome)")
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    # The customer's language as the order's source knows it (a CSV `language` column, Stripe's
+    # preferred_locales or Checkout locale): the first choice for the language of a reply.
+    if "language" not in db.table("orders").columns_dict:  # a database set back by hand
+        db.table("orders").add_column("language", str, not_null_default="")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -283,4 +290,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    12: _migration_12,
 }

@@ -54,9 +54,9 @@ def licenses_in(outbox: Path) -> list[tuple[str, str, str]]:
         serial = None
         for line in text.splitlines():
             line = line.strip()
-            if line.startswith("Serial number:"):
+            if line.startswith(("Serial number:", "Seriennummer:")):
                 serial = line.split(":", 1)[1].strip()
-            elif line.startswith("License string:"):
+            elif line.startswith(("License string:", "Lizenzschlüssel:")):
                 found.append((str(msg["To"]), serial, line.split(":", 1)[1].strip()))
     return found
 

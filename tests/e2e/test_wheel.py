@@ -52,7 +52,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert warning not in log, f"building the wheel warns: {warning}"
     wheel = next(dist.glob("mailbot-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = sorted(p.name for p in (REPO / "mailbot" / "templates").iterdir())
+    folder = REPO / "mailbot" / "templates"
+    shipped = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert all(f"mailbot/templates/{n}" in names for n in shipped), "templates not in the wheel"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     venv = root / "venv"

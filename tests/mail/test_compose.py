@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 
-from mailbot.mail.compose import compose
+from mailbot.mail.compose import compose, reply_subject
 from tests.builders import T0
 
 
@@ -141,3 +141,12 @@ def test_an_address_with_non_ascii_characters_is_written_as_utf8_not_encoded_wor
         message_id="m.1@amphis.example",
     )
     assert b"\r\nTo: j\xc3\xb6rg@ex\xc3\xa4mple.de\r\n" in c.raw
+
+
+def test_a_reply_subject_threads_without_growing() -> None:
+    assert reply_subject("License request", "x") == "Re: License request"
+    assert reply_subject("AW: Ihre Lizenz", "x") == "AW: Ihre Lizenz"
+    assert reply_subject("RE[2]: again", "x") == "RE[2]: again"
+    assert reply_subject("Fwd: my key", "x") == "Re: Fwd: my key"
+    assert reply_subject(" \r\n ", "Fallback") == "Fallback"
+    assert reply_subject("two\r\nlines", "x") == "Re: two lines"

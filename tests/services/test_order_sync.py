@@ -152,9 +152,9 @@ def licenses_in(text: str) -> dict[str, str]:
     result, serial = {}, None
     for line in text.splitlines():
         line = line.strip()
-        if line.startswith("Serial number:"):
+        if line.startswith(("Serial number:", "Seriennummer:")):
             serial = line.split(":", 1)[1].strip()
-        elif line.startswith("License string:") and serial:
+        elif line.startswith(("License string:", "Lizenzschlüssel:")) and serial:
             result[serial] = line.split(":", 1)[1].strip()
     return result
 

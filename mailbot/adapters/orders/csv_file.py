@@ -1,6 +1,7 @@
 """Orders from a CSV file (the embedded default): `order_id,email,name,seats,status,created`.
 
-Further columns are allowed; `refunded_seats` and `currency` are read when present. A bad row
+Further columns are allowed; `refunded_seats`, `currency` and `language` (the customer's, for
+replies: "de", "de-AT") are read when present. A bad row
 is reported with its line number and skipped, never fatal: one typo must not hide every order.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mailbot.config import ConfigError
+from mailbot.core.language import language_tag
 from mailbot.core.model import Order, OrderStatus
 from mailbot.services.ports import Check
 
@@ -128,4 +130,5 @@ def parse_row(row: dict[str, str]) -> Order:
         currency=(row.get("currency") or "").strip().lower(),
         amount_total=int(row.get("amount_total") or 0),
         source="csv",
+        language=language_tag(row.get("language") or ""),
     )

@@ -82,8 +82,12 @@ SHOWN_HEADERS = (
     "Authentication-Results",
     "Auto-Submitted",
     "Return-Path",
+    # Kept with the mail so a later answer (a staff reply, the license after a payment) is
+    # written in the language the customer wrote in.
+    "Content-Language",
 )
 _SHOWN_VALUES = 5
+_LANGUAGE_CHARS = 100  # of Content-Language: a few tags; core/language.py reads no more
 _SHOWN_CHARS = 1000
 # Without any of these, a "mail" of mostly binary text is not mail at all.
 _RECOGNISED = ("from", "to", "subject", "date", "message-id", "received", "mime-version")
@@ -189,6 +193,11 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
     headers = {
         name: tuple(scrub(unfolded(v)) for v in top[name]) for name in KEPT_HEADERS if name in top
     }
+    content_language = (
+        scrub(unfolded(first("content-language")))[:_LANGUAGE_CHARS]
+        if "content-language" in top
+        else ""
+    )
     auth = read_auth_results(headers.get("authentication-results", ()), authserv_id)
 
     walk = walk_mail(msg, code, problems, is_forward_subject(subject))
@@ -272,6 +281,7 @@ def _parse(raw: bytes, code: str, authserv_id: str, max_serials: int) -> Inbound
         shown_headers=tuple(shown),
         sender_claimed=claimed,
         recipients=tuple(dict.fromkeys(recipients)),
+        content_language=content_language,
     )
 
 

@@ -84,3 +84,19 @@ def test_the_version_changes_with_the_file(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "INV-2,b@acme.example,B,1,paid,2026-11-03T10:00:00Z\n")
     assert source.version() != before
     assert [o.email for o in source.lookup_email("B@acme.example")] == ["b@acme.example"]
+
+
+def test_a_language_column_gives_the_customers_language_and_junk_gives_none(
+    tmp_path: Path,
+) -> None:
+    path = orders_file(
+        tmp_path,
+        "A,a@x.example,A,1,paid,2026-11-02T10:00:00,de-AT",
+        "B,b@x.example,B,1,paid,2026-11-02T10:00:00,",
+        "C,c@x.example,C,1,paid,2026-11-02T10:00:00,<script>",
+        header=HEADER + ",language",
+    )
+    assert [o.language for o in CsvOrders(path).all_orders()] == ["de", "", ""]
+    # Without the column every order's language is unknown.
+    [order] = CsvOrders(orders_file(tmp_path, "A,a@x.example,A,1,paid,2026-11-02")).all_orders()
+    assert order.language == ""

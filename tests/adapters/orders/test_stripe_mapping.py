@@ -248,3 +248,24 @@ def test_cursor_codec_round_trips_and_refuses_a_foreign_cursor() -> None:
     for foreign in (encode_cursor({"kind": "backfill"}), "[1, 2]", "not json"):
         with pytest.raises(ValueError, match="not a Stripe events cursor"):
             decode_cursor(foreign, "events")
+
+
+def test_the_customers_preferred_locale_then_the_checkout_locale_give_the_language() -> None:
+    session = example("checkout.session")
+    session.update(status="complete", payment_status="paid", mode="payment", locale="de")
+    items = [{"price": {"id": DEFAULT_PRICE, "product": DEFAULT_PRODUCT}, "quantity": 1}]
+    order = session_order(session, items, [DEFAULT_PRICE], [])
+    assert order is not None and order.language == "de"
+    customer = dict(example("customer"), preferred_locales=["fr-FR", "de"])
+    order = session_order(dict(session, customer=customer), items, [DEFAULT_PRICE], [])
+    assert order is not None and order.language == "fr"  # what the customer chose comes first
+    order = session_order(dict(session, locale="auto"), items, [DEFAULT_PRICE], [])
+    assert order is not None and order.language == ""  # "auto" says nothing
+
+    pi = example("payment_intent")
+    pi.update(status="succeeded", metadata={"seats": "1"}, customer=customer)
+    order = payment_intent_order(pi)
+    assert order is not None and order.language == "fr"
+    pi.update(customer=dict(customer, preferred_locales="de"))  # not a list: ignored
+    order = payment_intent_order(pi)
+    assert order is not None and order.language == ""

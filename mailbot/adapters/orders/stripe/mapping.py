@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mailbot.core.language import language_tag
 from mailbot.core.model import Order, OrderStatus
 
 # The events whose objects can create or change an order. Anything else on the account
@@ -41,8 +42,9 @@ SESSIONS_PATH = "/v1/checkout/sessions"
 INTENTS_PATH = "/v1/payment_intents"
 # Line items and the PaymentIntent's charge are expanded inline, so one request per page of 100
 # carries everything an order needs (refunds included) instead of one or two per object.
-SESSION_EXPAND = ["line_items", "payment_intent.latest_charge"]
-SESSION_LIST_EXPAND = ["data.line_items", "data.payment_intent.latest_charge"]
+# The customer comes along for its `preferred_locales`: the language of the replies.
+SESSION_EXPAND = ["line_items", "payment_intent.latest_charge", "customer"]
+SESSION_LIST_EXPAND = ["data.line_items", "data.payment_intent.latest_charge", "data.customer"]
 PI_EXPAND = ["latest_charge", "customer"]
 PI_LIST_EXPAND = ["data.latest_charge", "data.customer"]
 # A dispute that ended in our favour gives the seats back.
@@ -60,6 +62,17 @@ def object_id(value: Any) -> str:
 def expanded(value: Any) -> Mapping[str, Any] | None:
     """An expandable field's object when it was expanded, else None."""
     return value if isinstance(value, Mapping) else None
+
+
+def customer_language(customer: Mapping[str, Any] | None, checkout_locale: Any = "") -> str:
+    """The customer's language: the first of the Customer's `preferred_locales` (what they
+    chose), else the Checkout Session's `locale` (the page they paid on; "auto" says nothing)."""
+    locales = (customer or {}).get("preferred_locales") or []
+    for locale in locales[:8] if isinstance(locales, list) else []:
+        tag = language_tag(str(locale))
+        if tag:
+            return tag
+    return language_tag(str(checkout_locale or "")) if checkout_locale != "auto" else ""
 
 
 def _when(ts: Any) -> datetime:
@@ -171,6 +184,7 @@ def session_order(
         source="stripe",
         client_reference_id=str(session.get("client_reference_id") or ""),
         aliases=aliases,
+        language=customer_language(expanded(session.get("customer")), session.get("locale")),
     )
 
 
@@ -220,6 +234,7 @@ def payment_intent_order(
         source="stripe",
         client_reference_id=str(metadata.get("client_reference_id") or ""),
         aliases=aliases,
+        language=customer_language(customer),
     )
 
 
