@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from mailbot.core.license_format import day_of
 from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import Fetched, Inbound, License, Outcome, Policy, Reason
 from mailbot.core.reasons import customer_text
@@ -191,6 +192,10 @@ def result_item(
         "license_string": license.license_string if license else "",
         "license_no": license.license_no if license else None,
         "pay_url": pay_url,
+        # The last day the license is valid ("" for perpetual ones), as an ISO date.
+        "expires": day_of(license.expires_day).isoformat()
+        if license is not None and license.expires_day
+        else "",
     }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -273,6 +273,33 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_processed ON messages (processed_at, outcome)")
 
 
+def _migration_10(db: sqlite_utils.Database) -> None:
+    # Subscriptions and orders with terms (issue 13): the last day an order's seats are paid
+    # for, the subscription's status and what it brings in a month.
+    for column, kind in (
+        ("paid_until", str),  # ISO date; NULL: bought for good
+        ("subscription", str),  # Stripe status; NULL or "": not a subscription
+        ("cancel_at_period_end", int),
+        ("monthly_amount", int),
+    ):
+        db.table("orders").add_column(column, kind)
+    db.table("licenses").add_column("renewed_at", str)
+    # One row per order and paid term whose licenses were re-signed and mailed, written in the
+    # transaction that queues the mail: the proof a renewal is never mailed twice.
+    db.table("renewals").create(
+        {
+            "order_id": str,
+            "paid_until": str,
+            "created_at": str,
+            "email": str,
+            "licenses": str,  # JSON list of license numbers re-signed
+            "outbox_id": int,
+        },
+        pk=("order_id", "paid_until"),
+    )
+    db.table("renewals").create_index(["created_at"])
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -283,4 +310,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    10: _migration_10,
 }
