@@ -133,6 +133,9 @@ class OrdersSettings(Section):
     sync_minutes: Annotated[int, Field(ge=1)] = 5
     full_resync_hours: Annotated[int, Field(ge=0), Note("0 = never")] = 24
     webhook_secret_env: EnvName = ""
+    # Stripe Subscriptions as orders (issue 13): listed in every re-list (one more request per
+    # 100 subscriptions); off for an account that sells seats for good only.
+    subscriptions: bool = False
 
     @model_validator(mode="after")
     def check_at_load(self, info: ValidationInfo) -> OrdersSettings:

@@ -28,7 +28,11 @@ _UPSERT = (
     "seats = excluded.seats, refunded_seats = excluded.refunded_seats, "
     "status = excluded.status, created = excluded.created, currency = excluded.currency, "
     "amount_total = excluded.amount_total, source = excluded.source, "
-    "client_reference_id = excluded.client_reference_id, aliases = excluded.aliases, "
+    # A subscription listed on its own does not know the Checkout Session (and pay-link
+    # reference) that created it: what its session said is kept.
+    "client_reference_id = CASE WHEN excluded.client_reference_id != '' THEN "
+    "excluded.client_reference_id ELSE orders.client_reference_id END, "
+    "aliases = CASE WHEN excluded.aliases != '[]' THEN excluded.aliases ELSE orders.aliases END, "
     "updated_at = excluded.updated_at, paid_until = excluded.paid_until, "
     "subscription = excluded.subscription, "
     "cancel_at_period_end = excluded.cancel_at_period_end, "

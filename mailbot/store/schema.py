@@ -276,14 +276,21 @@ def _migration_9(db: sqlite_utils.Database) -> None:
 def _migration_10(db: sqlite_utils.Database) -> None:
     # Subscriptions and orders with terms (issue 13): the last day an order's seats are paid
     # for, the subscription's status and what it brings in a month.
+    # Each step is skipped when already there, so a database wound back to an earlier
+    # version (as the upgrade tests do) migrates forward again.
+    orders = db.table("orders").columns_dict
     for column, kind in (
         ("paid_until", str),  # ISO date; NULL: bought for good
         ("subscription", str),  # Stripe status; NULL or "": not a subscription
         ("cancel_at_period_end", int),
         ("monthly_amount", int),
     ):
-        db.table("orders").add_column(column, kind)
-    db.table("licenses").add_column("renewed_at", str)
+        if column not in orders:
+            db.table("orders").add_column(column, kind)
+    if "renewed_at" not in db.table("licenses").columns_dict:
+        db.table("licenses").add_column("renewed_at", str)
+    if "renewals" in db.table_names():
+        return
     # One row per order and paid term whose licenses were re-signed and mailed, written in the
     # transaction that queues the mail: the proof a renewal is never mailed twice.
     db.table("renewals").create(
