@@ -131,7 +131,12 @@ class App:
             raise ConfigError(str(exc)) from None
         p = self.settings.product
         return KeySigner(
-            key, p.code, edition=p.edition, license_days=p.license_days, public_dir=s.public_keys
+            key,
+            p.code,
+            edition=p.edition,
+            license_days=p.license_days,
+            public_dir=s.public_keys,
+            grace_days=p.subscription_grace_days,
         )
 
     @cached_property

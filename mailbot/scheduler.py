@@ -35,6 +35,7 @@ DRAIN_PASSES = 5  # passes in a row while mail keeps coming; then the other jobs
 MAIL_TICK = 0.25  # seconds between the end of one mail job and the next (it waits inside)
 
 
+LOCAL_TERMS_SECONDS = 300
 Job = tuple[str, Callable[[], Any], float]  # name, what it does, every how many seconds
 
 
@@ -45,7 +46,11 @@ def periodic_jobs(deps: Deps) -> list[Job]:
         # Checks every minute; sends only when a digest is due (see services/notify.py).
         ("staff-digest", lambda: send_digest(deps, deps.clock.now()), 60),
     ]
-    if deps.order_events is not None:
+    if deps.order_events is None:
+        # An orders file has no events: read it again now and then so a row whose `expires`
+        # moved forward renews its licenses (and a reduced quantity is flagged) without a mail.
+        jobs.append(("order-terms", lambda: sync_orders(deps), LOCAL_TERMS_SECONDS))
+    else:
         # Incremental every sync_minutes; the full re-list comes due every full_resync_hours
         # and runs in slices of the budget, so mail never waits long behind it.
         jobs.append(

@@ -21,7 +21,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +36,7 @@ from mailbot.adapters.private_files import (
 )
 from mailbot.core.license_format import key_id_of, public_key_from_text, sign_license
 from mailbot.core.revocation_format import sign_revocation_list
+from mailbot.core.terms import license_expiry
 
 _KEY_IDS = 256
 
@@ -188,15 +189,19 @@ class Signer:
         edition: int = 1,
         license_days: int = 0,
         public_dir: Path | None = None,
+        grace_days: int = 0,
     ) -> None:
-        if license_days < 0:
-            raise ValueError(f"license_days must be 0 (perpetual) or more: {license_days}")
+        if license_days < 0 or grace_days < 0:
+            raise ValueError(
+                f"license_days and grace_days must be 0 or more: {license_days}, {grace_days}"
+            )
         if not 0 <= edition <= 0xFF:
             raise ValueError(f"edition out of range: {edition}")
         self._private_key = private_key
         self.product_code = product_code
         self.edition = edition
         self.license_days = license_days
+        self.grace_days = grace_days
         self.public_key = private_key.public_key()
         self._key_id = key_id_of(self.public_key)
         self._public_dir = public_dir
@@ -217,9 +222,22 @@ class Signer:
             self._private_key, product_code=self.product_code, revoked=revoked, issued_at=issued_at
         )
 
-    def sign(self, serial: str, license_no: int, issued: date) -> str:
-        """The license string; it expires `license_days` after `issued` (0: never)."""
-        expires = issued + timedelta(days=self.license_days) if self.license_days else None
+    def expiry(self, issued: date, paid_until: date | None = None) -> date | None:
+        """The expiry a license signed now carries: `grace_days` after an order's paid term,
+        else `license_days` after `issued` (0: never). See core/terms.py."""
+        return license_expiry(
+            issued,
+            paid_until=paid_until,
+            grace_days=self.grace_days,
+            license_days=self.license_days,
+        )
+
+    def sign(
+        self, serial: str, license_no: int, issued: date, paid_until: date | None = None
+    ) -> str:
+        """The license string, expiring as `expiry` says. Raises ValueError for a term that
+        ended before `issued` (a lapsed order gives no licenses)."""
+        expires = self.expiry(issued, paid_until)
         return sign_license(
             self._private_key,
             serial=serial,
@@ -234,7 +252,8 @@ class Signer:
     def __repr__(self) -> str:  # never the key itself
         return (
             f"Signer(product_code={self.product_code!r}, key_id={self.key_id:02x}, "
-            f"edition={self.edition}, license_days={self.license_days})"
+            f"edition={self.edition}, license_days={self.license_days}, "
+            f"grace_days={self.grace_days})"
         )
 
 

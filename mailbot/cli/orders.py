@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -30,15 +31,26 @@ def orders() -> None:
 @click.option("--name", default="", help="Customer or company name.")
 @click.option("--order-id", default="", help="Your reference (default: MAN-<date>-<n>).")
 @click.option("--status", type=click.Choice(["paid", "unpaid"]), default="paid", show_default=True)
+@click.option(
+    "--expires",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day the seats are paid for (a term); licenses get the grace days on top. "
+    "Again with the same --order-id and a later day: its licenses are renewed and mailed.",
+)
 @config_option
-def orders_add(email: str, seats: int, name: str, order_id: str, status: str) -> None:
-    """Record an offline order (bank transfer, invoice).
+def orders_add(
+    email: str, seats: int, name: str, order_id: str, status: str, expires: datetime | None
+) -> None:
+    """Record an offline order (bank transfer, invoice), optionally with a term.
 
     \b
     Example:
       mailbot orders add --email it@acme.example --seats 5 --name "ACME Ltd"
+      mailbot orders add --order-id INV-7 --email it@acme.example --seats 5 --expires 2027-01-31
     """
     from mailbot.services.orders import add_manual_order, refresh_local_orders
+    from mailbot.services.renewals import renew_due
 
     app = open_app()
     with plain_errors():
@@ -52,8 +64,16 @@ def orders_add(email: str, seats: int, name: str, order_id: str, status: str) ->
             name=name,
             order_id=order_id,
             status=status,
+            paid_until=expires.date() if expires else None,
         )
-    output.line(f"order {order.order_id}: {order.seats} seat(s) for {order.email} ({status})")
+        renewed = renew_due(app, app.store, app.clock.now())
+    term = f", paid until {order.paid_until.isoformat()}" if order.paid_until else ""
+    output.line(f"order {order.order_id}: {order.seats} seat(s) for {order.email} ({status}{term})")
+    for done in renewed:
+        output.line(
+            f"order {done.order_id}: {len(done.licenses)} license(s) renewed and queued for "
+            f"{done.to} (outbox #{done.outbox_id})"
+        )
 
 
 @orders.command("list")

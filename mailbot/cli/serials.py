@@ -4,7 +4,7 @@ app makes and checks them."""
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import click
 
@@ -78,10 +78,18 @@ def license_group() -> None:
 
 @license_group.command("verify")
 @click.option("--serial", required=True, help="The serial the license must be bound to.")
+@click.option(
+    "--at",
+    "at_day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Check validity on this day (YYYY-MM-DD; default today): expired then, exit 1.",
+)
 @click.argument("license_string", nargs=-1, required=True)
 @config_option
-def license_verify(serial: str, license_string: tuple[str, ...]) -> None:
-    """Verify a license string against the configured public keys (exit 0 valid, 1 invalid).
+def license_verify(serial: str, license_string: tuple[str, ...], at_day: datetime | None) -> None:
+    """Verify a license string against the configured public keys (exit 0 valid, 1 invalid,
+    also when it has expired by --at).
 
     The string may be split over several arguments or lines, as mail clients wrap it.
 
@@ -105,7 +113,7 @@ def license_verify(serial: str, license_string: tuple[str, ...]) -> None:
             serial=serial,
             public_keys=publics,
             product_code=settings.product.code,
-            today=date.today(),
+            today=at_day.date() if at_day else date.today(),
         )
     except InvalidLicense as exc:
         output.line(f"invalid: {exc}")

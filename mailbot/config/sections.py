@@ -44,6 +44,9 @@ class ProductSettings(Section):
     code: ProductCode = "AMC"
     edition: Annotated[int, Field(ge=0, le=255)] = 1
     license_days: Annotated[int, Field(ge=0, le=36500), Note("0 = perpetual")] = 0
+    # Subscriptions and orders with an `expires` (issue 13): their licenses stay valid this
+    # many days past the paid term, so a renewal paid a little late never locks anyone out.
+    subscription_grace_days: Annotated[int, Field(ge=0, le=365)] = 7
 
 
 class MailboxSettings(Section):
@@ -130,6 +133,9 @@ class OrdersSettings(Section):
     sync_minutes: Annotated[int, Field(ge=1)] = 5
     full_resync_hours: Annotated[int, Field(ge=0), Note("0 = never")] = 24
     webhook_secret_env: EnvName = ""
+    # Stripe Subscriptions as orders (issue 13): listed in every re-list (one more request per
+    # 100 subscriptions); off for an account that sells seats for good only.
+    subscriptions: bool = False
 
     @model_validator(mode="after")
     def check_at_load(self, info: ValidationInfo) -> OrdersSettings:
@@ -300,4 +306,5 @@ class Settings(BaseModel):
             authserv_id=self.security.authserv_id,
             acknowledge_escalations=self.policy.acknowledge_escalations,
             loop_after=self.policy.loop_after,
+            subscription_grace_days=self.product.subscription_grace_days,
         )

@@ -228,6 +228,16 @@ def checked_product_code(product_code: str) -> str:
     return product_code
 
 
+def day_number(day: date) -> int:
+    """Days since 2000-01-01, as a license carries its dates. Raises ValueError out of range."""
+    return _day_number(day)
+
+
+def day_of(number: int) -> date:
+    """The date of a day number (the inverse of `day_number`)."""
+    return EPOCH + timedelta(days=number)
+
+
 def _day_number(day: date) -> int:
     number = (day - EPOCH).days
     if not 0 <= number <= MAX_DAY:

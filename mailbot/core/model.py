@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 # Serial findings are defined beside the serial code, which the desktop app embeds on its own.
 from mailbot.core.serials import SerialFinding as SerialFinding  # part of the model's vocabulary
@@ -66,6 +66,8 @@ class Reason(str, enum.Enum):
     REPLY_LOOP = "reply_loop"
     INTERNAL_ERROR = "internal_error"
     STAFF_REPLY_REFUSED = "staff_reply_refused"
+    # A subscription's quantity fell below the licenses in use (issue 13): flagged, as refunds.
+    SEATS_REDUCED = "seats_reduced"
     # ignores
     AUTO_REPLY = "auto_reply"
     BOUNCE = "bounce"
@@ -156,6 +158,14 @@ class Order:
     client_reference_id: str = ""  # pay-by-link: names the pending request
     aliases: tuple[str, ...] = ()  # other references a customer may quote (pi_, ch_, receipt)
     language: str = ""  # the customer's language from the source ("de"); "" = not known
+    # Orders with terms (issue 13): the last day the seats are paid for (a subscription's
+    # current period end, a CSV row's `expires`); None: bought for good. Licenses on it expire
+    # `[product] subscription_grace_days` later (core/terms.py).
+    paid_until: date | None = None
+    # A Stripe subscription's status (active, past_due, canceled, ...); "" = not a subscription.
+    subscription: str = ""
+    cancel_at_period_end: bool = False
+    monthly_amount: int = 0  # a subscription's recurring revenue per month, minor units
 
     @property
     def usable_seats(self) -> int:
@@ -188,6 +198,7 @@ class License:
     message_row: int | None = None  # the mail it answered
     granted_by: str = ""  # a person who issued it by hand ("" = the bot)
     grant_reason: str = ""
+    renewed_at: datetime | None = None  # re-signed with a later expiry (a paid renewal)
 
 
 @dataclass(frozen=True)
@@ -205,6 +216,9 @@ class Policy:
     authserv_id: str = ""
     acknowledge_escalations: bool = True
     loop_after: int = 3  # answers to our mail in a row, within a day, that bring nothing new
+    # Days a license outlives its order's paid term (core/terms.py): a late renewal payment
+    # never locks a customer out.
+    subscription_grace_days: int = 0
 
 
 @dataclass(frozen=True)

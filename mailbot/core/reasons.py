@@ -70,6 +70,11 @@ _WORDS: dict[Reason, tuple[str, str]] = {
         "the sender, its DMARC check, the escalation's state or an empty answer did not allow "
         "it (see docs/reply-by-mail.md)",
     ),
+    Reason.SEATS_REDUCED: (
+        "",
+        "a subscription's quantity fell below the licenses in use: nothing was revoked; "
+        "decide with finance which to revoke, or keep them",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from mailbot.core.model import (
     Reason,
     SerialStatus,
 )
+from mailbot.core.terms import in_force
 from mailbot.mail.parse import parse_message
 from mailbot.store.rows import MessageRef, OutboxRef, SerialItem
 
@@ -95,6 +96,9 @@ def gather(
         orders[named.order_id] = named
         for o in reader.orders_for_email(named.email):
             orders[o.order_id] = o
+    # A subscription or offline term that ran out (grace included) gives no new seats.
+    today = now.date()
+    orders = {k: in_force(o, today, policy.subscription_grace_days) for k, o in orders.items()}
     licenses = reader.licenses_for_serials(serials)
     bounced: tuple[str, ...] = ()
     if cls.reason is Reason.BOUNCE and inbound.bounced_message_ids:

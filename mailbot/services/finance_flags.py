@@ -1,5 +1,5 @@
-"""Refunds and disputes after licenses went out: orders whose refunded or disputed seats still
-carry active licenses are put in front of a person, never revoked by the bot.
+"""Refunds, disputes and subscription quantity decreases after licenses went out: orders whose
+lost seats still carry active licenses are put in front of a person, never revoked by the bot.
 
 A refund may be a goodwill gesture, a dispute may be won; support with finance decides. One
 open escalation per order: while it is open a change (another refund) updates it; once closed,
@@ -20,7 +20,11 @@ from mailbot.store import Store
 from mailbot.store.rows import NewEscalation, SerialItem
 
 log = logging.getLogger("mailbot.finance_flags")
-OVERUSE_REASONS = (Reason.REFUNDED_ORDER.value, Reason.DISPUTED_ORDER.value)
+OVERUSE_REASONS = (
+    Reason.REFUNDED_ORDER.value,
+    Reason.DISPUTED_ORDER.value,
+    Reason.SEATS_REDUCED.value,
+)
 
 
 def flag_overused(
@@ -44,6 +48,8 @@ def _flag_order(
     reason = (
         Reason.DISPUTED_ORDER if order.status is OrderStatus.DISPUTED else Reason.REFUNDED_ORDER
     )
+    if order.status is OrderStatus.PAID and order.refunded_seats == 0:
+        reason = Reason.SEATS_REDUCED  # a subscription's quantity went down
     picture = {
         "status": order.status.value,
         "usable_seats": order.usable_seats,
@@ -84,7 +90,7 @@ def _flag_order(
             now,
         )
     log.info(
-        "order over-used after a refund or dispute",
+        "order over-used after a refund, dispute or quantity decrease",
         extra={
             "order": order.order_id,
             "status": order.status.value,
@@ -96,7 +102,9 @@ def _flag_order(
 
 
 def _overuse_detail(order: Order, licenses: Sequence[License]) -> str:
-    if order.status is OrderStatus.DISPUTED:
+    if order.status is OrderStatus.PAID and order.refunded_seats == 0:
+        what = f"its quantity was reduced to {order.seats} seat(s)"
+    elif order.status is OrderStatus.DISPUTED:
         what = "the payment is disputed"
     elif order.status is OrderStatus.REFUNDED:
         what = "it was refunded in full"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from mailbot.core.license_format import short
+from mailbot.core.license_format import day_number, short
 from mailbot.core.model import License
 from mailbot.services.ports import Signer
 from mailbot.store import Store
@@ -29,8 +29,15 @@ def issue_license(
     grant_reason: str = "",
 ) -> License:
     """Sign and store a license for `serial`, in the caller's transaction. Raises
-    Conflict when the serial already has an active license."""
+    Conflict when the serial already has an active license.
+
+    A license on an order with a paid term (a subscription) expires with the term plus the
+    grace days; other licenses by `[product] license_days` (core/terms.py)."""
     no = store.next_license_no()
+    order = store.order(order_id) if order_id else None
+    paid_until = order.paid_until if order is not None else None
+    issued = now.date()
+    expires = signer.expiry(issued, paid_until)
     lic = License(
         license_no=no,
         serial=serial,
@@ -38,8 +45,9 @@ def issue_license(
         order_id=order_id,
         seat_key=seat_key or no,
         issued_at=now,
-        license_string=signer.sign(serial, no, now.date()),
+        license_string=signer.sign(serial, no, issued, paid_until),
         key_id=signer.key_id,
+        expires_day=day_number(expires) if expires else 0,
         message_row=message_row,
         granted_by=granted_by,
         grant_reason=grant_reason,

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from mailbot.core import serials
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
+from mailbot.core.terms import term_lapsed
 from mailbot.services.context import Deps
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
@@ -118,6 +119,11 @@ def issue(
             raise LicenseError(
                 f"order {order_id} is {order.status.value}: it gives no seats; "
                 'use --grant "reason" to license without an order'
+            )
+        if term_lapsed(order, now.date(), deps.policy.subscription_grace_days):
+            raise LicenseError(
+                f"order {order_id} was paid until {order.paid_until}: its term is over, so a "
+                'license would be expired; extend the order or use --grant "reason"'
             )
         used = store.seats_in_use([order_id]).get(order_id, 0)
         if seat_key is None and used >= order.usable_seats and not force:

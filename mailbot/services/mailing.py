@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from mailbot.core.language import DEFAULT_LANGUAGE, choose_language
+from mailbot.core.license_format import day_of
 from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import Fetched, Inbound, License, Order, Outcome, Policy, Reason
 from mailbot.core.reasons import customer_text
@@ -220,6 +221,10 @@ def result_item(
         "license_string": license.license_string if license else "",
         "license_no": license.license_no if license else None,
         "pay_url": pay_url,
+        # The last day the license is valid ("" for perpetual ones), as an ISO date.
+        "expires": day_of(license.expires_day).isoformat()
+        if license is not None and license.expires_day
+        else "",
     }
 
 

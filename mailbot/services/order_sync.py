@@ -6,8 +6,11 @@
                             │
            after every stored batch of orders:
                             ├─ fulfil_paid_links: a paid pay-link session -> license mailed
-                            └─ flag_overused: refunded/disputed seats still carrying licenses
-                                              -> one escalation per order (never a revocation)
+                            ├─ flag_overused: refunded/disputed/reduced seats still carrying
+                            │                 licenses -> one escalation per order (never a
+                            │                 revocation)
+                            └─ renew_due: a paid term moved forward -> its licenses re-signed
+                                          and mailed, once per term (services/renewals.py)
 
 A full re-list is resumable: the cursor of the next page is saved in the same transaction as
 the page's orders, so a crash (or the time budget of a scheduled run) costs at most the page in
@@ -35,6 +38,7 @@ from mailbot.services.finance_flags import flag_overused
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.payments import fulfil_paid_links
 from mailbot.services.ports import OrderEvents, OrderSourceUnavailable
+from mailbot.services.renewals import renew_due
 from mailbot.store import Store, iso, parse_iso
 
 log = logging.getLogger("mailbot.order_sync")
@@ -66,6 +70,7 @@ class SyncReport:
     fulfilled: list[str] = field(default_factory=list)  # pay-link requests fulfilled
     licenses_issued: int = 0
     escalations: list[int] = field(default_factory=list)  # created by this sync
+    renewals: list[str] = field(default_factory=list)  # orders whose licenses were renewed
     api_calls: int = 0
     seconds: float = 0.0
 
@@ -87,6 +92,7 @@ class SyncReport:
             "fulfilled": list(self.fulfilled),
             "licenses_issued": self.licenses_issued,
             "escalations": list(self.escalations),
+            "renewals": list(self.renewals),
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 3),
         }
@@ -259,6 +265,7 @@ def _after_upsert(deps: Deps, report: SyncReport) -> None:
         if done.escalation_id is not None:
             report.escalations.append(done.escalation_id)
     report.escalations.extend(flag_overused(deps, deps.store, now))
+    report.renewals.extend(r.order_id for r in renew_due(deps, deps.store, now))
 
 
 # -- webhook queue ---------------------------------------------------------------------------

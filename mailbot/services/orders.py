@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from mailbot.core.model import Order, OrderStatus
 from mailbot.services.context import Deps
@@ -62,8 +62,11 @@ def add_manual_order(
     name: str = "",
     order_id: str = "",
     status: str = "paid",
+    paid_until: date | None = None,
 ) -> Order:
-    """Record an offline order (bank transfer, invoice); the id defaults to MAN-<date>-<n>."""
+    """Record an offline order (bank transfer, invoice); the id defaults to MAN-<date>-<n>.
+    `paid_until` gives it a term; the same order again with a later one extends it (the
+    licenses are then renewed by `services/renewals.py`)."""
     email = email.strip().lower()
     if "@" not in email:
         raise ValueError(f"{email!r} is not an email address")
@@ -88,8 +91,9 @@ def add_manual_order(
             name=name,
             seats=seats,
             status=OrderStatus(status),
-            created=now,
+            created=existing.created if existing is not None else now,
             source="manual",
+            paid_until=paid_until,
         )
         store.upsert_orders([order], now)
     return order

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from mailbot.core.model import License, LicenseState, Order, OrderStatus, Reason
+from mailbot.core.terms import in_force
 from mailbot.services.context import Deps
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import queue_mail, reply_language, result_item, thread_of_row
@@ -78,7 +79,11 @@ def _fulfil(
         if pending is None or pending.state not in ("open", "expired"):
             return None
         order = store.order(order_id)
-        if order is None or order.status is not OrderStatus.PAID:
+        if order is None:
+            return None
+        # A subscription whose term already ran out gives no seats (core/terms.py).
+        order = in_force(order, now.date(), deps.policy.subscription_grace_days)
+        if order.status is not OrderStatus.PAID:
             return None
         serials = list(dict.fromkeys(pending.serials))
         free = order.usable_seats - len(store.active_licenses_for_orders([order.order_id]))

@@ -170,8 +170,15 @@ class Signer(Protocol):
     @property
     def key_id(self) -> int: ...
 
-    def sign(self, serial: str, license_no: int, issued: date) -> str:
-        """The license string for this serial."""
+    def sign(
+        self, serial: str, license_no: int, issued: date, paid_until: date | None = None
+    ) -> str:
+        """The license string for this serial; `paid_until` is its order's paid term (a
+        subscription's period end), which sets the expiry (core/terms.py)."""
+        ...
+
+    def expiry(self, issued: date, paid_until: date | None = None) -> date | None:
+        """The expiry `sign` gives a license issued on `issued` (None: perpetual)."""
         ...
 
     def public_keys(self) -> list[Any]:

@@ -34,14 +34,18 @@ _SAMPLE_RESULTS = [
         "reason": reason,
         "reason_text": reason_text,
         "old_serial": "AMC-1111-1111-1111-1111" if action == "transfer" else None,
-        "license_string": "AMC1-SAMPLE" if action in ("issue", "resend", "transfer") else "",
+        "license_string": "AMC1-SAMPLE"
+        if action in ("issue", "resend", "transfer", "renew")
+        else "",
         "license_no": 1,
+        "expires": "2026-02-08" if action == "renew" else "",
         "pay_url": "https://pay.example/sample" if action == "await_payment" else "",
     }
     for action, reason, reason_text in (
         ("issue", None, ""),
         ("resend", None, ""),
         ("transfer", None, ""),
+        ("renew", None, ""),
         ("await_payment", None, ""),
         ("clarify", "mistyped_serial", "a character is mistyped"),
         ("escalate", "no_order", "we found no order for your address"),
@@ -94,6 +98,7 @@ def sample_context(settings: Settings, template: str) -> dict[str, Any]:
         "count": 1,
         "minutes": settings.staff.digest_minutes,
         "now": "2026-01-01T00:00:00+00:00",
+        "paid_until": "2026-02-01",
     }
     return context
 

@@ -27,6 +27,7 @@ from mailbot.store.orders import OrdersTable
 from mailbot.store.outbox import OutboxTable
 from mailbot.store.payments import PaymentsTable
 from mailbot.store.queue import QueueTable
+from mailbot.store.renewals import RenewalsTable
 from mailbot.store.schema import SCHEMA_VERSION
 from mailbot.store.staff import StaffTable
 from mailbot.store.stats import StatsTable
@@ -44,6 +45,7 @@ class Store(
     StaffTable,
     QueueTable,
     StatsTable,
+    RenewalsTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

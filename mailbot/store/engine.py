@@ -239,11 +239,7 @@ class Engine:
             with self.transaction():
                 if self.schema_version() >= version:
                     continue
-                # A number without a migration (one taken by a branch not merged yet) is a
-                # step that changes nothing.
-                migration = MIGRATIONS.get(version)
-                if migration is not None:
-                    migration(sqlite_utils.Database(self.conn))
+                MIGRATIONS[version](sqlite_utils.Database(self.conn))
                 self.conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -13,7 +13,7 @@ from mailbot.store.engine import Engine, address_condition, iso, marks, parse_is
 _COLUMNS = (
     "license_no, serial, customer_email, order_id, seat_key, issued_at, license_string, "
     "state, key_id, expires_day, revoked_at, revoked_reason, replaced_by, message_row, "
-    "granted_by, grant_reason"
+    "granted_by, grant_reason, renewed_at"
 )
 
 
@@ -35,6 +35,7 @@ def license_of(row: sqlite3.Row) -> License:
         message_row=row["message_row"],
         granted_by=row["granted_by"] or "",
         grant_reason=row["grant_reason"] or "",
+        renewed_at=parse_iso(row["renewed_at"]),
     )
 
 
@@ -48,7 +49,7 @@ class LicensesTable(Engine):
         """Insert; Conflict when the serial already has an active license."""
         self._exec(
             f"INSERT INTO licenses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?)",
+            "?, ?, ?, ?)",
             [
                 lic.license_no,
                 lic.serial,
@@ -66,8 +67,32 @@ class LicensesTable(Engine):
                 lic.message_row,
                 lic.granted_by or None,
                 lic.grant_reason or None,
+                iso(lic.renewed_at) if lic.renewed_at else None,
             ],
         )
+
+    def renew_license(
+        self, license_no: int, license_string: str, key_id: int, expires_day: int, at: datetime
+    ) -> bool:
+        """Put a re-signed string with a later expiry on an active license (a paid renewal);
+        False when it is no longer active (revoked in between)."""
+        return (
+            self._exec(
+                "UPDATE licenses SET license_string = ?, key_id = ?, expires_day = ?, "
+                "renewed_at = ? WHERE license_no = ? AND state = 'active'",
+                [license_string, key_id, expires_day, iso(at), license_no],
+            )
+            == 1
+        )
+
+    def licenses_expiring(self, first_day: int, last_day: int) -> list[License]:
+        """Active licenses whose expiry day (days since 2000-01-01) falls in the range."""
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE state = 'active' AND expires_day "
+            "BETWEEN ? AND ? ORDER BY expires_day, license_no",
+            [first_day, last_day],
+        )
+        return [license_of(r) for r in rows]
 
     def revoke_license(
         self, license_no: int, reason: str, at: datetime, replaced_by: int | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from mailbot.core.model import Order, OrderStatus
 from mailbot.store.engine import (
@@ -21,14 +21,23 @@ from mailbot.store.rows import OrderUse
 
 _UPSERT = (
     "INSERT INTO orders (order_id, email, name, seats, refunded_seats, status, created, "
-    "currency, amount_total, source, client_reference_id, aliases, updated_at, language) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "currency, amount_total, source, client_reference_id, aliases, updated_at, language, "
+    "paid_until, subscription, cancel_at_period_end, monthly_amount) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (order_id) DO UPDATE SET email = excluded.email, name = excluded.name, "
     "seats = excluded.seats, refunded_seats = excluded.refunded_seats, "
     "status = excluded.status, created = excluded.created, currency = excluded.currency, "
     "amount_total = excluded.amount_total, source = excluded.source, "
-    "client_reference_id = excluded.client_reference_id, aliases = excluded.aliases, "
-    "updated_at = excluded.updated_at, language = excluded.language"
+    # A subscription listed on its own does not know the Checkout Session (and pay-link
+    # reference) that created it: what its session said is kept.
+    "client_reference_id = CASE WHEN excluded.client_reference_id != '' THEN "
+    "excluded.client_reference_id ELSE orders.client_reference_id END, "
+    "aliases = CASE WHEN excluded.aliases != '[]' THEN excluded.aliases ELSE orders.aliases END, "
+    "updated_at = excluded.updated_at, language = excluded.language, "
+    "paid_until = excluded.paid_until, "
+    "subscription = excluded.subscription, "
+    "cancel_at_period_end = excluded.cancel_at_period_end, "
+    "monthly_amount = excluded.monthly_amount"
 )
 _ALIAS = (
     "INSERT INTO order_aliases (alias, order_id) VALUES (?, ?) "
@@ -51,6 +60,10 @@ def order_of(row: sqlite3.Row) -> Order:
         client_reference_id=row["client_reference_id"] or "",
         aliases=tuple(loads(row["aliases"], [])),
         language=row["language"] or "",
+        paid_until=date.fromisoformat(row["paid_until"]) if row["paid_until"] else None,
+        subscription=row["subscription"] or "",
+        cancel_at_period_end=bool(row["cancel_at_period_end"]),
+        monthly_amount=int(row["monthly_amount"] or 0),
     )
 
 
@@ -69,6 +82,8 @@ def order_use(order: Order, used: int) -> OrderUse:
         created=order.created,
         currency=order.currency,
         amount_total=order.amount_total,
+        paid_until=order.paid_until,
+        subscription=order.subscription,
     )
 
 
@@ -97,6 +112,10 @@ class OrdersTable(Engine):
                     dumps(list(o.aliases)),
                     stamp,
                     o.language,
+                    o.paid_until.isoformat() if o.paid_until else None,
+                    o.subscription,
+                    int(o.cancel_at_period_end),
+                    o.monthly_amount,
                 )
                 for o in orders
             ],
@@ -176,8 +195,9 @@ class OrdersTable(Engine):
     def overused_orders(
         self, order_ids: Iterable[str] | None = None
     ) -> list[tuple[Order, list[int]]]:
-        """Refunded, disputed or partly refunded orders that still carry active licenses,
-        with those license numbers: the candidates for a finance flag."""
+        """Refunded, disputed or partly refunded orders, and paid orders with terms (whose
+        quantity may have gone down), that carry active licenses, with those license
+        numbers: the candidates for a finance flag."""
         params: list[str] = []
         only = ""
         if order_ids is not None:
@@ -188,7 +208,9 @@ class OrdersTable(Engine):
         rows = self._rows(
             "SELECT o.*, l.license_no FROM orders o JOIN licenses l ON l.order_id = o.order_id "
             "AND l.state = 'active' WHERE (o.status IN ('refunded', 'disputed') OR "
-            f"o.refunded_seats > 0){only} ORDER BY o.order_id, l.license_no",
+            # A paid subscription whose quantity went down (issue 13).
+            "o.refunded_seats > 0 OR (o.paid_until IS NOT NULL AND o.status = 'paid'))"
+            f"{only} ORDER BY o.order_id, l.license_no",
             params,
         )
         grouped: dict[str, tuple[Order, list[int]]] = {}

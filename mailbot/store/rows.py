@@ -7,7 +7,7 @@ never see a database row, a column name or a JSON string. Timestamps are aware U
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -235,6 +235,20 @@ class OrderUse:
     created: datetime
     currency: str
     amount_total: int
+    paid_until: date | None = None  # an order with terms: the last day paid for
+    subscription: str = ""  # a subscription's status ("" = not one)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """An order's licenses re-signed for a new paid term and mailed, once (issue 13)."""
+
+    order_id: str
+    paid_until: date
+    created_at: datetime
+    email: str
+    licenses: tuple[int, ...]
+    outbox_id: int | None
 
 
 @dataclass(frozen=True)

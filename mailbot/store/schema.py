@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 11
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -273,7 +273,41 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_processed ON messages (processed_at, outcome)")
 
 
-def _migration_12(db: sqlite_utils.Database) -> None:
+def _migration_10(db: sqlite_utils.Database) -> None:
+    # Subscriptions and orders with terms (issue 13): the last day an order's seats are paid
+    # for, the subscription's status and what it brings in a month.
+    # Each step is skipped when already there, so a database wound back to an earlier
+    # version (as the upgrade tests do) migrates forward again.
+    orders = db.table("orders").columns_dict
+    for column, kind in (
+        ("paid_until", str),  # ISO date; NULL: bought for good
+        ("subscription", str),  # Stripe status; NULL or "": not a subscription
+        ("cancel_at_period_end", int),
+        ("monthly_amount", int),
+    ):
+        if column not in orders:
+            db.table("orders").add_column(column, kind)
+    if "renewed_at" not in db.table("licenses").columns_dict:
+        db.table("licenses").add_column("renewed_at", str)
+    if "renewals" in db.table_names():
+        return
+    # One row per order and paid term whose licenses were re-signed and mailed, written in the
+    # transaction that queues the mail: the proof a renewal is never mailed twice.
+    db.table("renewals").create(
+        {
+            "order_id": str,
+            "paid_until": str,
+            "created_at": str,
+            "email": str,
+            "licenses": str,  # JSON list of license numbers re-signed
+            "outbox_id": int,
+        },
+        pk=("order_id", "paid_until"),
+    )
+    db.table("renewals").create_index(["created_at"])
+
+
+def _migration_11(db: sqlite_utils.Database) -> None:
     # The customer's language as the order's source knows it (a CSV `language` column, Stripe's
     # preferred_locales or Checkout locale): the first choice for the language of a reply.
     if "language" not in db.table("orders").columns_dict:  # a database set back by hand
@@ -290,5 +324,6 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
-    12: _migration_12,
+    10: _migration_10,
+    11: _migration_11,
 }

@@ -83,6 +83,7 @@ LOCAL = {
     "config",
     "template issued",
     "template resent",
+    "template renewed",
     "template transferred",
     "template awaiting_payment",
     "template clarify",

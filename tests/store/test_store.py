@@ -96,3 +96,9 @@ def test_a_second_connection_keeps_the_first_ones_locks(tmp_path: Path) -> None:
 
 def test_a_database_in_memory_has_no_second_connection() -> None:
     assert Store.open(":memory:").another_connection() is None
+
+
+def test_every_schema_version_has_its_migration() -> None:
+    from mailbot.store.schema import MIGRATIONS
+
+    assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

@@ -1,7 +1,8 @@
 """Orders from a CSV file (the embedded default): `order_id,email,name,seats,status,created`.
 
-Further columns are allowed; `refunded_seats`, `currency` and `language` (the customer's, for
-replies: "de", "de-AT") are read when present. A bad row
+Further columns are allowed; `refunded_seats`, `currency`, `amount_total`, `language` (the
+customer's, for replies: "de", "de-AT") and `expires` (the last day the seats are paid for,
+YYYY-MM-DD: an offline order with a term; empty: bought for good) are read when present. A bad row
 is reported with its line number and skipped, never fatal: one typo must not hide every order.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -119,6 +120,11 @@ def parse_row(row: dict[str, str]) -> Order:
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
     refunded = int(row.get("refunded_seats") or 0)
+    expires_text = (row.get("expires") or "").strip()
+    try:
+        paid_until = date.fromisoformat(expires_text) if expires_text else None
+    except ValueError:
+        raise ValueError(f"expires {expires_text!r} is not a date (YYYY-MM-DD)") from None
     return Order(
         order_id=order_id,
         email=email,
@@ -131,4 +137,5 @@ def parse_row(row: dict[str, str]) -> Order:
         amount_total=int(row.get("amount_total") or 0),
         source="csv",
         language=language_tag(row.get("language") or ""),
+        paid_until=paid_until,
     )

@@ -28,12 +28,14 @@ from mailbot.adapters.orders.stripe.mapping import (
     SESSION_EXPAND,
     SESSION_LIST_EXPAND,
     SESSIONS_PATH,
+    SUBSCRIPTION_EXPAND,
     expanded,
     licensed_items,
     metadata_seats,
     object_id,
     payment_intent_order,
     session_order,
+    subscription_order,
     without_line_items,
 )
 from mailbot.core.model import Order
@@ -141,6 +143,10 @@ class OrderFetcher:
 
     def session_to_order(self, session: Mapping[str, Any]) -> Order | None:
         """A listed or retrieved Checkout Session as an Order (fetching what it lacks)."""
+        if session.get("mode") == "subscription" and session.get("status") == "complete":
+            # The order is the subscription (one id for every period); the session brings
+            # its customer details and pay-link reference.
+            return self.subscription(object_id(session.get("subscription")), session=session)
         if session.get("mode") != "payment" or session.get("status") != "complete":
             return None
         items = self.all_line_items(session)
@@ -166,7 +172,23 @@ class OrderFetcher:
             return None
         return payment_intent_order(pi, self.disputes(expanded(pi.get("latest_charge"))))
 
+    def subscription_to_order(
+        self, sub: Mapping[str, Any], session: Mapping[str, Any] | None = None
+    ) -> Order | None:
+        """A listed or retrieved Subscription as an Order (None: nothing licensed in it)."""
+        return subscription_order(sub, self.price_ids, self.product_ids, session=session)
+
     # ---- one order by id ---------------------------------------------------------------
+
+    def subscription(self, sub_id: str, session: Mapping[str, Any] | None = None) -> Order | None:
+        """The order of one Subscription id; None when there is none or it is not ours."""
+        if not sub_id:
+            return None
+        try:
+            sub = self.api.retrieve_subscription(sub_id, SUBSCRIPTION_EXPAND)
+        except NotFound:
+            return None
+        return self.subscription_to_order(sub, session)
 
     def session(self, session_id: str) -> Order | None:
         """The order of one Checkout Session id; None when there is none or it is not ours."""
@@ -223,10 +245,19 @@ class OrderFetcher:
         """
         sessions: list[str] = []
         intents: dict[str, bool] = {}  # pi id -> look for its Checkout Session first
+        subscriptions: list[str] = []
         for event in events:
             kind = str(event.get("type") or "")
             obj = (event.get("data") or {}).get("object") or {}
-            if kind.startswith("checkout.session."):
+            sub_id = ""
+            if kind.startswith("customer.subscription."):
+                sub_id = object_id(obj)
+            elif kind.startswith("invoice."):
+                sub_id = object_id(obj.get("subscription"))
+            if sub_id:
+                if sub_id not in subscriptions:
+                    subscriptions.append(sub_id)
+            elif kind.startswith("checkout.session."):
                 if object_id(obj) and object_id(obj) not in sessions:
                     sessions.append(object_id(obj))
             elif kind == "payment_intent.succeeded":
@@ -254,4 +285,10 @@ class OrderFetcher:
                 continue
             for order in self.payment_intent(pi_id, find_session=find_session):
                 found[order.order_id] = order
+        for sub_id in subscriptions:
+            if sub_id in found:
+                continue  # its Checkout Session's event brought it already
+            sub_order = self.subscription(sub_id)
+            if sub_order is not None:
+                found[sub_order.order_id] = sub_order
         return list(found.values())

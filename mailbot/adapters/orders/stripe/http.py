@@ -258,6 +258,15 @@ class StripeApi:
             params={"expand": expand},
         )
 
+    def retrieve_subscription(self, sub_id: str, expand: list[str]) -> dict[str, Any]:
+        """One Subscription with `expand`; NotFound when there is none."""
+        return self._call(
+            "retrieve a Subscription",
+            self._client.v1.subscriptions.retrieve,
+            sub_id,
+            params={"expand": expand},
+        )
+
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         """One charge; NotFound when there is none."""
         return self._call("retrieve a charge", self._client.v1.charges.retrieve, charge_id)

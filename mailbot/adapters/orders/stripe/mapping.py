@@ -35,6 +35,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "charge.refunded",
     "charge.dispute.created",
     "charge.dispute.closed",
+    # Subscriptions (issue 13): a new, changed or ended subscription, and an invoice paid
+    # (the period moved forward) or failed; each names the Subscription, fetched again.
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
 )
 
 PAGE_SIZE = 100  # Stripe's maximum page size: fewer round trips for the same data
@@ -46,6 +53,15 @@ INTENTS_PATH = "/v1/payment_intents"
 SESSION_EXPAND = ["line_items", "payment_intent.latest_charge", "customer"]
 SESSION_LIST_EXPAND = ["data.line_items", "data.payment_intent.latest_charge", "data.customer"]
 PI_EXPAND = ["latest_charge", "customer"]
+SUBSCRIPTIONS_PATH = "/v1/subscriptions"
+SUBSCRIPTION_EXPAND = ["customer"]
+SUBSCRIPTION_LIST_EXPAND = ["data.customer"]
+# Stripe's statuses of a subscription whose seats are paid for (past_due: a renewal payment is
+# being retried; the licenses still run to the period end plus grace). Every other status
+# (canceled, unpaid, incomplete, incomplete_expired, paused) gives no seats.
+_SUBSCRIPTION_PAID = frozenset({"active", "trialing", "past_due"})
+# Months per recurring interval, to state what a subscription brings in a month.
+_MONTHS_PER = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 PI_LIST_EXPAND = ["data.latest_charge", "data.customer"]
 # A dispute that ended in our favour gives the seats back.
 _DISPUTE_RESOLVED = frozenset({"won", "warning_closed", "prevented"})
@@ -186,6 +202,78 @@ def session_order(
         aliases=aliases,
         language=customer_language(expanded(session.get("customer")), session.get("locale")),
     )
+
+
+def subscription_order(
+    sub: Mapping[str, Any],
+    price_ids: Iterable[str],
+    product_ids: Iterable[str],
+    *,
+    session: Mapping[str, Any] | None = None,
+) -> Order | None:
+    """A Subscription as an Order (its id is the order id for every period), or None when
+    none of its items is licensed.
+
+    Seats are the quantities of the licensed items; the paid term ends at the current period's
+    end (the subscription's `current_period_end`, or its items' in newer API versions).
+    `customer` may be expanded (it gives the email). `session` is the Checkout Session with
+    mode=subscription that created it, when known: its id, customer details and
+    client_reference_id (a pay-link request) come with the order.
+    """
+    prices, products = set(price_ids), set(product_ids)
+    items = list(((sub.get("items") or {}).get("data")) or [])
+    seats = monthly = 0
+    currency = str(sub.get("currency") or "")
+    period_ends: list[int] = []
+    for item in items:
+        price = item.get("price") or item.get("plan") or {}
+        if not isinstance(price, Mapping):
+            continue
+        product_id = object_id(price.get("product"))
+        if object_id(price) not in prices and not (product_id and product_id in products):
+            continue
+        quantity = int(item.get("quantity") or 0)
+        seats += quantity
+        monthly += round(quantity * _monthly(price))
+        currency = currency or str(price.get("currency") or "")
+        if item.get("current_period_end"):
+            period_ends.append(int(item["current_period_end"]))
+    if seats <= 0:
+        return None
+    end = sub.get("current_period_end") or (min(period_ends) if period_ends else 0)
+    customer = expanded(sub.get("customer")) or {}
+    details = (session or {}).get("customer_details") or {}
+    metadata = sub.get("metadata") or {}
+    email = str(
+        details.get("email") or customer.get("email") or metadata.get("email") or ""
+    ).strip()
+    status = str(sub.get("status") or "")
+    aliases = tuple(a for a in (object_id(session) if session else "",) if a)
+    return Order(
+        order_id=str(sub["id"]),
+        email=email.lower(),
+        name=str(details.get("name") or customer.get("name") or ""),
+        seats=seats,
+        status=OrderStatus.PAID if status in _SUBSCRIPTION_PAID else OrderStatus.UNPAID,
+        created=_when(sub.get("created") or sub.get("start_date")),
+        currency=currency.lower(),
+        source="stripe",
+        client_reference_id=str((session or {}).get("client_reference_id") or ""),
+        aliases=aliases,
+        paid_until=_when(end).date() if end else None,
+        subscription=status,
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        monthly_amount=monthly,
+    )
+
+
+def _monthly(price: Mapping[str, Any]) -> float:
+    """A recurring price per month, minor units (a Price's unit_amount or a Plan's amount)."""
+    recurring = price.get("recurring") or {}
+    interval = str(recurring.get("interval") or price.get("interval") or "month")
+    count = int(recurring.get("interval_count") or price.get("interval_count") or 1) or 1
+    amount = int(price.get("unit_amount") or price.get("amount") or 0)
+    return amount / (_MONTHS_PER.get(interval, 1.0) * count)
 
 
 def metadata_seats(metadata: Mapping[str, Any] | None) -> int:

@@ -31,6 +31,8 @@ from mailbot.adapters.orders.stripe.mapping import (
     PI_LIST_EXPAND,
     SESSION_LIST_EXPAND,
     SESSIONS_PATH,
+    SUBSCRIPTION_LIST_EXPAND,
+    SUBSCRIPTIONS_PATH,
     decode_cursor,
     encode_cursor,
     object_id,
@@ -72,16 +74,21 @@ class StripeOrders:
         lookup_scan_pages: int = 1,
         payment_intent_orders: bool = True,
         page_size: int = PAGE_SIZE,
+        checkout_sessions: bool = True,
     ) -> None:
         """`settings.api_base` (tests only) points the client at a local Stripe-compatible
         server. `max_retries` applies both to the library's own retries (network errors, 409,
         5xx) and to ours for 429; delays grow from `retry_delay` to `max_retry_delay` seconds.
         `overlap_seconds` is how far back each incremental sync re-reads events that may have
         become visible late. `payment_intent_orders=False` skips listing PaymentIntents in a
-        full re-list (an account with no custom checkout: half the API calls). `page_size`
+        full re-list (an account with no custom checkout: half the API calls);
+        `checkout_sessions=False` skips listing Checkout Sessions (subscriptions made through
+        the API or the Billing portal only). `page_size`
         below Stripe's maximum of 100 only makes sense in tests of pagination."""
         self._overlap = max(0, int(overlap_seconds))
         self._pi_orders = payment_intent_orders
+        self._subscriptions = settings.subscriptions
+        self._sessions = checkout_sessions
         self._api = StripeApi(
             api_key=api_key,
             api_base=settings.api_base,
@@ -161,10 +168,14 @@ class StripeOrders:
         """
         state = decode_cursor(cursor, "backfill") or {"kind": "backfill", "phase": "sessions"}
         phases = []
-        if self._fetch.checkout_enabled():
+        if self._sessions and self._fetch.checkout_enabled():
             phases.append("sessions")
         if self._pi_orders:
             phases.append("payment_intents")
+        if self._subscriptions and self._fetch.checkout_enabled():
+            # After the sessions: a subscription listed here overwrites what its session
+            # said with the subscription's current period, seats and status.
+            phases.append("subscriptions")
         if state.get("phase") in phases:
             phases = phases[phases.index(state["phase"]) :]
             after = state.get("after")
@@ -180,6 +191,14 @@ class StripeOrders:
                     after,
                 )
                 convert: Convert = self._fetch.session_to_order
+            elif phase == "subscriptions":
+                pages = self._fetch.pages(
+                    "list Subscriptions",
+                    SUBSCRIPTIONS_PATH,
+                    {"status": "all", "expand": SUBSCRIPTION_LIST_EXPAND},
+                    after,
+                )
+                convert = self._fetch.subscription_to_order
             else:
                 pages = self._fetch.pages(
                     "list PaymentIntents",
@@ -223,7 +242,12 @@ class StripeOrders:
         return encode_cursor({"kind": "events", "t": int(now.timestamp()), "seen": {}})
 
     def _list_events(self, since: int | None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"types": list(EVENT_TYPES)}
+        types = [
+            t
+            for t in EVENT_TYPES
+            if self._subscriptions or not t.startswith(("customer.subscription.", "invoice."))
+        ]
+        params: dict[str, Any] = {"types": types}
         if since is not None:
             params["created"] = {"gte": since}
         events: list[dict[str, Any]] = []
