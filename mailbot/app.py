@@ -17,7 +17,14 @@ from mailbot.config import ConfigError, Settings, secret
 from mailbot.core.clock import Clock, SystemClock
 from mailbot.core.model import Policy
 from mailbot.mail.render import Renderer
-from mailbot.services.ports import Mailbox, MailSender, OrderEvents, OrderSource, Signer
+from mailbot.services.ports import (
+    EventSender,
+    Mailbox,
+    MailSender,
+    OrderEvents,
+    OrderSource,
+    Signer,
+)
 from mailbot.store import Store
 
 
@@ -34,6 +41,8 @@ class App:
         store: Store = self.overrides.get("store") or Store.open(
             self.settings.store_path, group=self.settings.store_group
         )
+        # The events `[webhooks]` asks for are recorded with the changes they report.
+        store.recorded_events = self.settings.webhooks.recorded
         return store
 
     @cached_property
@@ -160,8 +169,23 @@ class App:
         except OSError as exc:
             raise ConfigError(f"cannot make the reply secret {path}: {exc.strerror}") from None
 
+    @cached_property
+    def event_sender(self) -> EventSender | None:
+        """Where webhooks go (None without `[webhooks] url`); a missing secret is a
+        ConfigError, raised when delivery or doctor first needs it."""
+        if "event_sender" in self.overrides:
+            given: EventSender | None = self.overrides["event_sender"]
+            return given
+        w = self.settings.webhooks
+        if not w.url:
+            return None
+        from mailbot.adapters.webhook_sender import WebhookSender
+
+        key = secret(w.secret_env, w.secret_file, "the webhook secret")
+        return WebhookSender(w.url, key.encode(), timeout_seconds=w.timeout_seconds)
+
     def close(self) -> None:
-        for name in ("mailbox", "sender", "_order_source"):
+        for name in ("mailbox", "sender", "_order_source", "event_sender"):
             adapter = self.__dict__.get(name)
             if adapter is not None:
                 adapter.close()

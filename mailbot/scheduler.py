@@ -27,12 +27,14 @@ from mailbot.services.mail_pass import run_mail_pass
 from mailbot.services.notify import send_digest
 from mailbot.services.order_sync import JOB_BUDGET_SECONDS, sync_orders
 from mailbot.services.payments import expire_pending_payments
+from mailbot.services.webhooks import deliver_events
 from mailbot.services.worker import Worker
 
 log = logging.getLogger("mailbot.scheduler")
 WAIT_SLICE = 5.0  # seconds: how often the mail job looks at the stop flag while waiting
 DRAIN_PASSES = 5  # passes in a row while mail keeps coming; then the other jobs get a turn
 MAIL_TICK = 0.25  # seconds between the end of one mail job and the next (it waits inside)
+WEBHOOK_SECONDS = 10  # how often due events are posted (a pass is bounded: webhooks.py)
 
 
 LOCAL_TERMS_SECONDS = 300
@@ -120,6 +122,16 @@ class Runner:
         self.scheduler.add_job(
             lambda: self._guarded("deliver", self._deliver), "interval", seconds=30, id="outbox"
         )
+        if self.deps.settings.webhooks.url:
+            self.scheduler.add_job(
+                lambda: self._guarded(
+                    "webhooks", lambda: deliver_events(self.deps, self.worker.stop)
+                ),
+                "interval",
+                seconds=WEBHOOK_SECONDS,
+                id="webhooks",
+                next_run_time=_now(),
+            )
         for name, job, seconds in self._extra:
             self.scheduler.add_job(
                 lambda job=job, name=name: self._guarded(name, job),

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.servers.dovecot",
     "tests.servers.smtp_sink",
     "tests.servers.stripe_server",
+    "tests.servers.webhook_receiver",
 ]
 
 

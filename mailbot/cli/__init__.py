@@ -24,6 +24,7 @@ from mailbot.cli.serials import license_group, serial_group
 from mailbot.cli.staff import staff
 from mailbot.cli.web import web
 from mailbot.cli.webhook import webhook
+from mailbot.cli.webhooks import webhooks
 
 for _command in (
     keys,
@@ -34,6 +35,7 @@ for _command in (
     messages,
     orders,
     webhook,
+    webhooks,
     queue,
     licenses,
     report,

@@ -14,6 +14,7 @@ from mailbot.cli import output
 from mailbot.cli.root import Failure, config_option, open_app
 from mailbot.core.errors import SetupError
 from mailbot.services.delivery import DeliveryReport
+from mailbot.services.webhooks import WebhookReport
 from mailbot.services.worker import PassTotals, Processed
 
 SHOWN_ROWS = 50  # a long backlog prints totals and this many rows; --verbose prints all
@@ -61,12 +62,14 @@ def run(once: bool, as_json: bool, verbose: bool) -> None:
             rows.finish({"error": str(exc)})
             raise Failure(str(exc)) from None
         totals, delivery = report.totals, report.delivery
+        hooks = _deliver_webhooks(app)
         rows.finish(
             {
                 "outcomes": dict(totals.outcomes),
                 "sent": delivery.sent,
                 "retrying": delivery.retrying,
                 "failed": delivery.failed,
+                **({"webhooks": hooks.as_json()} if hooks is not None else {}),
             }
         )
         return
@@ -87,6 +90,21 @@ def run(once: bool, as_json: bool, verbose: bool) -> None:
         except SetupError as exc:
             raise Failure(str(exc)) from None
     _print_summary(shown, report.totals, report.delivery, verbose)
+    hooks = _deliver_webhooks(app)
+    if hooks is not None:
+        from mailbot.cli.webhooks import summary
+
+        summary(hooks)
+
+
+def _deliver_webhooks(app: Any) -> WebhookReport | None:
+    """After the mail pass and its commits: post the events it (and earlier runs) queued;
+    None without `[webhooks] url`."""
+    if not app.settings.webhooks.url:
+        return None
+    from mailbot.services.webhooks import deliver_events
+
+    return deliver_events(app)
 
 
 def _json_row(rows: output.JsonRows, p: Processed) -> None:

@@ -98,6 +98,7 @@ def _settings(
         staff=parsed.staff,
         web=parsed.web,
         signing=parsed.signing,
+        webhooks=parsed.webhooks,
         store_path=parsed.store.path,
         store_group=parsed.store.group,
         templates_dir=parsed.templates.path,

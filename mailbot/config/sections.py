@@ -34,6 +34,7 @@ from mailbot.config.fields import (
     must_exist,
     rule,
 )
+from mailbot.config.webhooks import WebhooksSettings
 from mailbot.core.model import Policy
 
 # -- the sections -----------------------------------------------------------------------------
@@ -244,6 +245,7 @@ SECTIONS: dict[str, type[Section]] = {
     "signing": SigningSettings,
     "store": StoreSettings,
     "templates": TemplatesSettings,
+    "webhooks": WebhooksSettings,
 }
 
 
@@ -263,6 +265,7 @@ class ConfigFile(BaseModel):
     signing: SigningSettings
     store: StoreSettings
     templates: TemplatesSettings
+    webhooks: WebhooksSettings
 
 
 class Settings(BaseModel):
@@ -281,6 +284,7 @@ class Settings(BaseModel):
     staff: StaffSettings = Field(default_factory=StaffSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     store_path: Path = Path("data/mailbot.db")
     store_group: str = ""  # [store] group: staff who may read the state files
     templates_dir: Path | None = None  # overrides of the shipped templates

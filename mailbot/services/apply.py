@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mailbot.core.model import Action, Decision, Facts, Inbound, Reason
+from mailbot.services import events
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import facts_snapshot, serial_items
 from mailbot.services.issuing import issue_license
@@ -70,6 +71,7 @@ def apply_decision(
             assert r.license_no is not None
             existing = store.license(r.license_no)
             assert existing is not None
+            events.license_resent(store, existing, r.recipient, events.BOT, now)
             shown.append(
                 result_item(
                     r.serial, r.action.value, as_found=r.as_found, reason=reason, license=existing
@@ -92,6 +94,7 @@ def apply_decision(
             store.revoke_license(
                 old.license_no, f"transferred to {r.serial}", now, replaced_by=lic.license_no
             )
+            events.license_transferred(store, old, lic, events.BOT, now)
             applied.license_nos.append(lic.license_no)
             shown.append(
                 result_item(

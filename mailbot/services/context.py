@@ -16,7 +16,14 @@ from mailbot.config import Settings
 from mailbot.core.clock import Clock
 from mailbot.core.model import Policy
 from mailbot.mail.render import Renderer
-from mailbot.services.ports import Mailbox, MailSender, OrderEvents, OrderSource, Signer
+from mailbot.services.ports import (
+    EventSender,
+    Mailbox,
+    MailSender,
+    OrderEvents,
+    OrderSource,
+    Signer,
+)
 from mailbot.store import Store
 
 
@@ -68,6 +75,12 @@ class Deps(Protocol):
         """The mailbox opened for looking only."""
         ...
 
+    @property
+    def event_sender(self) -> EventSender | None:
+        """Where webhooks go; None without `[webhooks] url`. Raises ConfigError when the
+        secret cannot be had."""
+        ...
+
 
 @dataclass(frozen=True)
 class ThreadDeps:
@@ -117,3 +130,7 @@ class ThreadDeps:
 
     def peek_mailbox(self) -> Mailbox:
         return self.base.peek_mailbox()
+
+    @property
+    def event_sender(self) -> EventSender | None:
+        return self.base.event_sender

@@ -15,6 +15,7 @@ from typing import Any
 from mailbot.core.model import LicenseState
 from mailbot.services.context import Deps
 from mailbot.services.escalations import ActionResult, require_open
+from mailbot.services.events import close_escalation
 from mailbot.services.mailing import (
     Thread,
     queue_mail,
@@ -115,7 +116,7 @@ def reply(
         if keep_open:
             store.touch_escalation(escalation_id, now)
         else:
-            store.set_escalation_state(escalation_id, RESOLVED, now)
+            close_escalation(store, escalation_id, RESOLVED, actor, now)
         store.add_audit(
             escalation_id,
             actor,

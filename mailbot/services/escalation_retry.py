@@ -15,6 +15,7 @@ from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.escalations import ActionResult, require_open
 from mailbot.services.evaluate import evaluate, facts_snapshot, parse
+from mailbot.services.events import close_escalation
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.queue_view import OPEN, RESOLVED, QueueError
 
@@ -94,7 +95,7 @@ def _retry(
             serials=result.serial_items,
             explanation=list(decision.explanation) + list(inbound.problems),
         )
-        store.set_escalation_state(escalation_id, RESOLVED, now)
+        close_escalation(store, escalation_id, RESOLVED, actor, now)
         store.add_audit(
             escalation_id, actor, "retried", f"now {decision.outcome.value}: {why}", now
         )

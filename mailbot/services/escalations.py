@@ -21,6 +21,7 @@ from typing import Any
 from mailbot.core.model import License
 from mailbot.services import licenses
 from mailbot.services.context import Deps
+from mailbot.services.events import close_escalation
 from mailbot.services.licenses import LicenseError
 from mailbot.services.mailing import thread_of_row
 from mailbot.services.orders import refresh_local_orders
@@ -138,7 +139,7 @@ def reject(
         raise QueueError("say why (--reason); colleagues and finance read it later")
     with store.transaction():
         require_open(store, escalation_id)
-        store.set_escalation_state(escalation_id, REJECTED, now)
+        close_escalation(store, escalation_id, REJECTED, actor, now)
         store.add_audit(escalation_id, actor, "rejected", reason.strip(), now)
     return ActionResult(escalation_id, "reject", REJECTED, f"#{escalation_id} rejected")
 
@@ -149,7 +150,7 @@ def resolve(
     """Close as done when it was handled outside mailbot (by phone, by a colleague's mail)."""
     with store.transaction():
         require_open(store, escalation_id)
-        store.set_escalation_state(escalation_id, RESOLVED, now)
+        close_escalation(store, escalation_id, RESOLVED, actor, now)
         store.add_audit(escalation_id, actor, "resolved", note_text.strip() or "resolved", now)
     return ActionResult(escalation_id, "resolve", RESOLVED, f"#{escalation_id} resolved")
 
@@ -263,7 +264,7 @@ def issue(
                     where += f" (not to the sender {esc.sender})"
             else:
                 where = f"as a manual grant ({grant_reason}), mailed to {to}"
-            store.set_escalation_state(escalation_id, RESOLVED, now)
+            close_escalation(store, escalation_id, RESOLVED, actor, now)
             store.add_audit(escalation_id, actor, "issued", f"{numbers} {where}", now)
     except LicenseError as exc:
         raise QueueError(str(exc)) from None
@@ -321,7 +322,7 @@ def transfer(
             f"license #{old.license_no} {old.serial} moved to {new.serial} "
             f"(#{new.license_no}), mailed to {to}"
         )
-        store.set_escalation_state(escalation_id, RESOLVED, now)
+        close_escalation(store, escalation_id, RESOLVED, actor, now)
         store.add_audit(
             escalation_id, actor, "transferred", summary + (f": {reason}" if reason else ""), now
         )

@@ -13,7 +13,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from mailbot.core.events import ORDER_FLAGGED
 from mailbot.core.model import License, Order, OrderStatus, Reason
+from mailbot.services import events
 from mailbot.services.context import Deps
 from mailbot.services.notify import BOT, raise_escalation
 from mailbot.store import Store
@@ -80,6 +82,7 @@ def _flag_order(
                 esc_id, reason=reason.value, detail=detail, serials=serials, facts=facts, at=now
             )
             store.add_audit(esc_id, BOT, "updated", detail, now)
+            _report_flag(store, order, reason, numbers, esc_id, now)
             return None
         esc_id = raise_escalation(
             deps,
@@ -89,6 +92,7 @@ def _flag_order(
             ),
             now,
         )
+        _report_flag(store, order, reason, numbers, esc_id, now)
     log.info(
         "order over-used after a refund, dispute or quantity decrease",
         extra={
@@ -99,6 +103,23 @@ def _flag_order(
         },
     )
     return esc_id
+
+
+def _report_flag(
+    store: Store, order: Order, reason: Reason, numbers: list[int], esc_id: int, now: datetime
+) -> None:
+    """`order.flagged`: the order, why, its active licenses and the escalation staff work."""
+    events.emit(
+        store,
+        ORDER_FLAGGED,
+        {
+            "order": events.order_data(order),
+            "reason": reason.value,
+            "active_licenses": list(numbers),
+            "escalation_id": esc_id,
+        },
+        now,
+    )
 
 
 def _overuse_detail(order: Order, licenses: Sequence[License]) -> str:

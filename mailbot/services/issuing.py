@@ -9,6 +9,7 @@ from datetime import datetime
 
 from mailbot.core.license_format import day_number, short
 from mailbot.core.model import License
+from mailbot.services import events
 from mailbot.services.ports import Signer
 from mailbot.store import Store
 
@@ -28,8 +29,9 @@ def issue_license(
     granted_by: str = "",
     grant_reason: str = "",
 ) -> License:
-    """Sign and store a license for `serial`, in the caller's transaction. Raises
-    Conflict when the serial already has an active license.
+    """Sign and store a license for `serial`, in the caller's transaction, and report it
+    (`license.issued`); a license on a seat it takes over (`seat_key`, a transfer) is reported
+    by its transfer instead. Raises Conflict when the serial already has an active license.
 
     A license on an order with a paid term (a subscription) expires with the term plus the
     grace days; other licenses by `[product] license_days` (core/terms.py)."""
@@ -53,6 +55,8 @@ def issue_license(
         grant_reason=grant_reason,
     )
     store.add_license(lic)
+    if seat_key is None:
+        events.license_issued(store, lic, now)
     log.info(
         "license issued",
         extra={"license_no": no, "serial": serial, "license": short(lic.license_string)},

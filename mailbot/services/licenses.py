@@ -17,6 +17,7 @@ from datetime import datetime
 from mailbot.core import serials
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
 from mailbot.core.terms import term_lapsed
+from mailbot.services import events
 from mailbot.services.context import Deps
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
@@ -250,6 +251,7 @@ def resend(deps: Deps, license_no: int, actor: str, now: datetime) -> Sent:
         sent = mail_licenses(
             deps, store, licenses=[(lic, "resend", "")], to=to, template="resent", now=now
         )
+        events.license_resent(store, lic, to, actor, now)
         store.add_audit(
             None,
             actor,
@@ -269,6 +271,7 @@ def revoke(deps: Deps, license_no: int, reason: str, actor: str, now: datetime) 
         if lic.state is not LicenseState.ACTIVE:
             raise LicenseError(f"license #{license_no} is already revoked")
         store.revoke_license(license_no, reason.strip(), now)
+        events.license_revoked(store, license_no, actor, now)
         store.add_audit(
             None,
             actor,
@@ -320,6 +323,7 @@ def transfer(
             store.revoke_license(
                 old.license_no, f"transferred to {new_serial}", now, replaced_by=new.license_no
             )
+            events.license_transferred(store, old, new, actor, now)
             why = f" ({reason})" if reason else ""
             store.add_audit(
                 escalation_id,

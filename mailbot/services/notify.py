@@ -27,6 +27,7 @@ from typing import Any
 from mailbot.core.errors import SetupError
 from mailbot.core.reasons import staff_text
 from mailbot.core.reply_by_mail import ANSWER_MARKER, make_token, reply_address
+from mailbot.services import events
 from mailbot.services.context import Deps
 from mailbot.services.mailing import queue_mail
 from mailbot.services.queue_view import get_escalation
@@ -44,6 +45,7 @@ def raise_escalation(deps: Deps, store: Store, escalation: NewEscalation, now: d
     """Open an escalation and tell staff, in the caller's transaction: there is never an
     escalation nobody was told about, nor a notification about one that was rolled back."""
     esc_id = store.add_escalation(escalation, BOT, now)
+    events.escalation_created(store, esc_id, now)
     escalation_created(deps, store, esc_id, now)
     return esc_id
 

@@ -19,6 +19,7 @@ from typing import Any
 from mailbot.core.model import License, LicenseState, Order, OrderStatus, Reason
 from mailbot.core.terms import in_force
 from mailbot.services.context import Deps
+from mailbot.services.events import close_escalation
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import queue_mail, reply_language, result_item, thread_of_row
 from mailbot.services.notify import BOT, raise_escalation
@@ -226,7 +227,7 @@ def _close_expired(store: Store, pending: PendingPayment, order: Order, now: dat
     for esc_id in store.open_escalations_of_message(
         Reason.PAYMENT_EXPIRED.value, pending.message_row
     ):
-        store.set_escalation_state(esc_id, "resolved", now)
+        close_escalation(store, esc_id, "resolved", BOT, now)
         store.add_audit(
             esc_id,
             BOT,

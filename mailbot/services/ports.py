@@ -188,3 +188,19 @@ class Signer(Protocol):
     def sign_revocation_list(self, revoked: Sequence[int], issued_at: datetime) -> bytes:
         """The signed list of revoked license numbers the desktop app downloads."""
         ...
+
+
+class EventSender(Protocol):
+    """Where the events for the vendor's other systems go: their webhook endpoint."""
+
+    def send(self, event_id: str, event_type: str, body: bytes, timestamp: int) -> Delivery:
+        """POST one event's JSON `body`, signed for `timestamp` (unix seconds); ok for a 2xx
+        answer. Never raises for the receiver's faults: they come back as a failed Delivery
+        with a sentence that names no secret and no part of the url past its host."""
+        ...
+
+    def checks(self) -> list[Check]:
+        """`mailbot doctor`: is it configured (url, secret)? Sends nothing."""
+        ...
+
+    def close(self) -> None: ...

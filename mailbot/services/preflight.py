@@ -22,6 +22,7 @@ from mailbot.core.reply_by_mail import ANSWER_MARKER
 from mailbot.mail.render import Renderer
 from mailbot.services.context import Deps
 from mailbot.services.ports import Check, OrderSource, Signer
+from mailbot.services.webhooks import webhook_checks
 
 # -- templates ----------------------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ def local_checks(deps: Deps, *, live: bool) -> list[Check]:
     else:
         checks += check_orders(source, live=live)
     checks.append(check_store(settings.store_path))
+    checks += webhook_checks(deps)
     return checks
 
 

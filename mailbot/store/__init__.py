@@ -14,6 +14,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
                      the queries, one module per table family
     search.py  queue.py  the queue's full-text index (FTS5) and the console's queue pages
     stats.py         counts per day for the dashboard, aggregated in SQL
+    events.py        events for the vendor's other systems, queued for their webhooks
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from mailbot.store.engine import iso, parse_iso
 from mailbot.store.errors import StoreVersionError
 from mailbot.store.escalations import EscalationsTable
+from mailbot.store.events import EventsTable
 from mailbot.store.licenses import LicensesTable
 from mailbot.store.messages import MessagesTable
 from mailbot.store.orders import OrdersTable
@@ -46,6 +48,7 @@ class Store(
     QueueTable,
     StatsTable,
     RenewalsTable,
+    EventsTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

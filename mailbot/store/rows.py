@@ -294,3 +294,19 @@ class QueueCounts:
     closed: int
     by_reason: tuple[tuple[str, int], ...]  # most first
     open_pay_links: int  # pay-link requests still waiting for their payment
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event for the vendor's other systems, as queued for its webhook delivery."""
+
+    id: int
+    event_id: str  # evt_...
+    type: str
+    created_at: datetime
+    payload: dict[str, Any]
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str
+    delivered_at: datetime | None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -314,6 +314,29 @@ def _migration_11(db: sqlite_utils.Database) -> None:
         db.table("orders").add_column("language", str, not_null_default="")
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    # Issue 13: the events for the vendor's other systems (webhooks), written in the
+    # transaction of the change each reports and delivered from here, like the outbox.
+    db.table("events").create(
+        {
+            "id": int,  # delivery order
+            "event_id": str,  # evt_..., the receivers' idempotency key
+            "type": str,
+            "created_at": str,
+            "payload": str,  # JSON: the event's data (never a license string)
+            "state": str,  # pending | delivered | failed
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "delivered_at": str,
+        },
+        pk="id",
+        not_null={"event_id", "type", "created_at", "payload", "state", "attempts"},
+    )
+    db.table("events").create_index(["event_id"], unique=True)
+    db.table("events").create_index(["state", "next_attempt_at"])
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -326,4 +349,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     9: _migration_9,
     10: _migration_10,
     11: _migration_11,
+    12: _migration_12,
 }

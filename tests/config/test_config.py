@@ -119,6 +119,8 @@ BAD_VALUES = [
     ("signing", "passphrase_env", True, "the name of an environment variable"),
     ("store", "path", "", "a path in quotes"),
     ("templates", "path", 5, "a path in quotes"),
+    ("webhooks", "url", "ftp://hooks.example", "a link starting with https://"),
+    ("webhooks", "timeout_seconds", 0, "a whole number from 1 to 60"),
 ]
 
 
@@ -138,6 +140,13 @@ def test_a_bad_value_is_refused_naming_section_key_value_and_what_is_allowed(
     )
     assert allowed in message
     assert "\n" not in message  # one problem, one line
+
+
+def test_an_unknown_webhook_event_is_refused_naming_the_known_ones(site: Path) -> None:
+    message = refusal(site, with_setting("webhooks", "events", ["license.issued", "licence.sent"]))
+    assert "[webhooks] events" in message
+    assert "licence.sent is not an event mailbot sends" in message
+    assert "license.renewed" in message  # the list of known ones
 
 
 def test_the_two_settings_that_used_to_break_every_mail(
