@@ -46,6 +46,11 @@ _WORDS: dict[Reason, tuple[str, str]] = {
         "the transfer needs a person's look",
         "a transfer beyond the automatic limit, or unclear",
     ),
+    Reason.RELEASE_REVIEW: (
+        "releasing this license needs a person's look",
+        "a release by mail that is unclear, of a serial without an active license of the "
+        "sender, of a manual grant, or beyond the per-seat limit it shares with transfers",
+    ),
     Reason.SENDER_UNVERIFIED: ("", "DMARC/DKIM did not pass: the sender may be forged"),
     Reason.UNREADABLE: ("", "the mail could not be read"),
     Reason.TOO_LARGE: (

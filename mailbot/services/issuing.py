@@ -29,8 +29,14 @@ def issue_license(
     grant_reason: str = "",
 ) -> License:
     """Sign and store a license for `serial`, in the caller's transaction. Raises
-    Conflict when the serial already has an active license."""
+    Conflict when the serial already has an active license.
+
+    A new license on an order whose customer released a seat by mail takes over that seat
+    (its `seat_key`), so the move counts against the per-seat transfer limit
+    (store/releases.py)."""
     no = store.next_license_no()
+    if seat_key is None and order_id is not None:
+        seat_key = store.take_released_seat(order_id, no)
     lic = License(
         license_no=no,
         serial=serial,

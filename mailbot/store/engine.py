@@ -233,7 +233,8 @@ class Engine:
                 f"the database is schema version {current}, newer than this mailbot "
                 f"({SCHEMA_VERSION}); upgrade mailbot"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        # Only the numbers there are: branches developed side by side each took their own.
+        for version in sorted(v for v in MIGRATIONS if current < v <= SCHEMA_VERSION):
             # BEGIN IMMEDIATE and a second look: two processes opening a new database at once
             # (the worker and a staff command) must not both create the schema.
             with self.transaction():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 11
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -273,6 +273,25 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_processed ON messages (processed_at, outcome)")
 
 
+def _migration_11(db: sqlite_utils.Database) -> None:
+    # Seats customers freed by mail ("release SERIAL"): the next license on the order takes
+    # over the seat's key, so the move counts against the per-seat transfer limit.
+    db.execute(
+        "CREATE TABLE seat_releases ("
+        " license_no INTEGER PRIMARY KEY REFERENCES licenses(license_no),"
+        " seat_key INTEGER NOT NULL,"
+        " order_id TEXT NOT NULL,"
+        " released_at TEXT NOT NULL,"
+        " message_row INTEGER,"
+        # Set in the same statement group that inserts that license, before its row exists.
+        " taken_by INTEGER)"
+    )
+    db.execute(
+        "CREATE INDEX seat_releases_open ON seat_releases (order_id, released_at) "
+        "WHERE taken_by IS NULL"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -283,4 +302,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    11: _migration_11,
 }
