@@ -39,7 +39,7 @@ _WORDS: dict[Reason, tuple[str, str]] = {
         "the serial is licensed to another customer",
     ),
     Reason.SERIAL_REVOKED: (
-        "the license of this serial was moved to another PC",
+        "the license of this serial was moved to another PC or released",
         "the serial's license was revoked; only staff may license it again",
     ),
     Reason.TRANSFER_REVIEW: (

@@ -38,7 +38,7 @@ _RELEASE_REQUEST = re.compile(
     rf"|\bbitte\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
     rf"|\b(?:ich|wir) (?:möchten?|will|wollen|würden? gerne?)\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
     rf"|\b(?:können|könnten|würden) sie\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
-    r"|(?:^|[.!:]\s+)(?:deaktivierung|freigabe)\b",
+    rf"|(?:^|[.!:]\s+)(?:deaktivierung|freigabe|{_VERB_DE})\b",
     re.IGNORECASE | re.MULTILINE,
 )
 # Any talk of releasing, requested or not: without a request form it is unclear.
@@ -135,11 +135,11 @@ LIST_TEXT_CHARS = 1500  # a longer mail says more than "which licenses do I have
 
 
 def list_licenses(inbound: Inbound, policy: Policy) -> Hit | None:
-    if inbound.serials:
-        return None  # serials in new text: a request (the earlier checks), never a list
+    if inbound.serials or len(inbound.text) > LIST_TEXT_CHARS:
+        return None  # serials in new text are a request (the earlier checks), never a list
     text = _words(inbound)
     asked = _LIST_REQUEST.search(text)
-    if asked is None or len(inbound.text) > LIST_TEXT_CHARS:
+    if asked is None:
         return None
     for sentence in _SENTENCE.findall(text):
         if _LIST_REQUEST.search(sentence):

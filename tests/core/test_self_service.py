@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbot.core.classify import Classification, Kind, classify
 from mailbot.core.decide import decide
@@ -33,6 +35,8 @@ def kind_of(body: str, subject: str = "license") -> Classification:
         f"Hallo,\n\nbitte die Lizenz {A} freigeben.\n\nDanke",
         f"Ich möchte die Lizenz für {A} deaktivieren.",
         f"Können Sie bitte {A} abmelden?",
+        f"release {A}",  # as the line in every license mail says
+        f"Freigeben: {A}",
     ],
 )
 def test_release_wording_in_english_and_german(body: str) -> None:
@@ -106,6 +110,44 @@ def test_a_reply_to_our_license_mail_asking_for_the_list() -> None:
         subject="Re: Your Amphis Customer license",
     )
     assert classify(parse_message(raw), POLICY).kind is Kind.LIST_LICENSES
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "please",
+                "release",
+                "don't",
+                "deactivate",
+                "bitte",
+                "nicht",
+                "freigeben",
+                "?",
+                "which",
+                "licenses",
+                "do",
+                "I",
+                "have",
+                ",",
+                ".",
+                "\n",
+                A,
+                B,
+                "latest",
+            ]
+        )
+        | st.text(max_size=12),
+        max_size=25,
+    )
+)
+def test_a_release_always_names_the_one_serial_of_the_mail(words: list[str]) -> None:
+    body = " ".join(words)
+    cls = kind_of(body)
+    if cls.kind is Kind.RELEASE:
+        found = parse_message(mail(body)).serials
+        assert len(found) == 1 and cls.old_serial == found[0].normalized
 
 
 # --- decisions ---------------------------------------------------------------------------------

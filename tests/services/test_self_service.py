@@ -164,3 +164,63 @@ def test_unclear_release_wording_goes_to_a_person_and_releases_nothing(tmp_path:
     done = env.send(mail(ALICE, f"Please don't deactivate {s1}, we still need it!"))
     assert (done.outcome, done.reason) == (Outcome.ESCALATED, Reason.RELEASE_REVIEW)
     assert license_state(env, s1) == ["active"]
+
+
+def test_asking_to_release_twice_releases_once(tmp_path: Path) -> None:
+    env = site(tmp_path)
+    s1 = new_serial()
+    env.send(request(ALICE, s1))
+    assert env.send(mail(ALICE, f"Please release {s1}")).outcome is Outcome.RELEASED
+    again = env.send(mail(ALICE, f"Please release {s1}"))
+    assert (again.outcome, again.reason) == (Outcome.ESCALATED, Reason.RELEASE_REVIEW)
+    assert license_state(env, s1) == ["revoked"]
+    assert len(query(env.store, "SELECT license_no FROM seat_releases")) == 1
+
+
+def test_the_list_respects_the_hourly_reply_limit(tmp_path: Path) -> None:
+    env = site(tmp_path, policy={"max_replies_per_hour": 2})
+    env.send(request(ALICE, new_serial()))
+    assert env.send(mail(ALICE, "Which licenses do I have?")).outcome is Outcome.LISTED
+    limited = env.send(mail(ALICE, "Which licenses do I have?"))
+    assert (limited.outcome, limited.reason) == (Outcome.IGNORED, Reason.RATE_LIMITED)
+    assert len(env.outbox("reply")) == 2
+
+
+def test_a_robot_asking_for_the_list_in_a_loop_is_stopped(tmp_path: Path) -> None:
+    """Answers to our mail that bring nothing new are not progress: after `loop_after` in a
+    row one `reply_loop` escalation, then silence."""
+    env = site(tmp_path, policy={"loop_after": 2, "max_replies_per_hour": 100})
+    env.send(request(ALICE, new_serial()))
+    outcomes = []
+    for _ in range(4):
+        last = env.outbox("reply")[-1]
+        raw = mail(ALICE, "which licenses do I have", subject="Re: Your licenses")
+        answer = raw.replace(
+            b"Subject:", f"In-Reply-To: <{last['message_id']}>\nSubject:".encode(), 1
+        )
+        outcomes.append(env.send(answer).reason)
+    assert Reason.REPLY_LOOP in outcomes
+    assert outcomes[-1] is Reason.LOOP
+
+
+def test_a_released_serial_asked_for_again_goes_to_a_person(tmp_path: Path) -> None:
+    """Like any revoked serial: staff may license it again, the bot does not."""
+    env = site(tmp_path)
+    s1 = new_serial()
+    env.send(request(ALICE, s1))
+    env.send(mail(ALICE, f"Please release {s1}"))
+    again = env.send(request(ALICE, s1))
+    assert (again.outcome, again.reason) == (Outcome.ESCALATED, Reason.SERIAL_REVOKED)
+    assert "released" in text_of(env.outbox("reply")[-1])
+    assert license_state(env, s1) == ["revoked"]
+
+
+def test_explain_tells_what_a_release_would_do_and_releases_nothing(tmp_path: Path) -> None:
+    env = site(tmp_path)
+    s1 = new_serial()
+    env.send(request(ALICE, s1))
+    path = tmp_path / "release.eml"
+    path.write_bytes(mail(ALICE, f"Please release {s1}"))
+    [item] = env.cli_json("explain", str(path))
+    assert item["outcome"] == "released"
+    assert license_state(env, s1) == ["active"]
