@@ -18,6 +18,8 @@ class Kind(str, Enum):
     ESCALATE = "escalate"
     TRANSFER = "transfer"
     REQUEST = "request"
+    LIST_LICENSES = "list_licenses"  # "which licenses do I have"
+    RELEASE = "release"  # "release / deactivate SERIAL"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The checks are small named functions in one ordered table (the shape of GNU Mail
 chains): the first that hits decides, and its words go to staff as the explanation. The order
 matters and is the policy: machine mail (our own, loops, bounces, complaints, auto-replies) is
 recognised before anything looks at serials, so no robot ever gets an answer; then size; then
-transfer before plain requests, because a transfer mail also carries serials.
+transfer before plain requests, because a transfer mail also carries serials; a customer's own
+"release SERIAL" and "which licenses do I have" (`self_service_mail.py`) around requests.
 
 The checks live by what they read: `machine_mail.py` (our own mail, loops, bounces, reports,
 auto-replies), `human_mail.py` (transfers, requests, follow-ups, questions) and, here, the two
@@ -25,6 +26,7 @@ from mailbot.core.human_mail import (
 )
 from mailbot.core.machine_mail import auto_reply, bounce, loop, machine_report, own_mail
 from mailbot.core.model import Inbound, Policy, Reason
+from mailbot.core.self_service_mail import list_licenses, release
 
 __all__ = ["CHECKS", "Check", "Classification", "Hit", "Kind", "classify"]
 
@@ -59,7 +61,13 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("auto_reply", auto_reply),
     ("too_many_serials", too_many_serials),
     ("transfer", transfer),
+    # After transfers (two serials and "new PC" are a move, not a release), before requests
+    # (a release names a serial too).
+    ("release", release),
     ("request", request),
+    # Before follow-ups and questions: a reply to our license mail that asks for the list
+    # quotes serials and ends in "?".
+    ("list_licenses", list_licenses),
     ("follow_up", follow_up),
     ("server_question", server_question),
     ("question", question),

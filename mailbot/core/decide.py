@@ -12,7 +12,8 @@ Rules (docs/contract.md, "Licensing rules"):
 - no seat: a pay link when one is configured, else a person decides, with the precise reason;
 - a transfer revokes the old license and licenses the new serial on the same seat, within the
   configured number of transfers per seat and window;
-- a mistyped serial gets one request to paste it again; the second time, a person.
+- a mistyped serial gets one request to paste it again; the second time, a person;
+- "which licenses do I have" and "release SERIAL" are the customer's own (`self_service.py`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from mailbot.core.model import (
     SerialStatus,
 )
 from mailbot.core.seat_pool import SeatPool, customer_pool
+from mailbot.core.self_service import decide_list, decide_release, released_decision
 
 LICENSE_BEARING = frozenset({Action.ISSUE, Action.RESEND, Action.TRANSFER})
 
@@ -92,6 +94,9 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
         # No acknowledgement: the From may be forged, and a reply would be backscatter.
         return _escalate_mail(inbound, Reason.SENDER_UNVERIFIED, why, policy, acknowledge=False)
 
+    if cls.kind in (Kind.LIST_LICENSES, Kind.RELEASE):
+        return _self_service(inbound, cls, facts, policy, why)
+
     pool = customer_pool(inbound, facts, why)
     if isinstance(pool, Reason):
         return _escalate_mail(inbound, pool, why, policy, acknowledge=True)
@@ -119,6 +124,23 @@ def decide(inbound: Inbound, cls: Classification, facts: Facts, policy: Policy) 
     else:
         results = _requests(inbound, facts, policy, pool, why)
     return _finish(inbound, results, policy, why)
+
+
+def _self_service(
+    inbound: Inbound, cls: Classification, facts: Facts, policy: Policy, why: list[str]
+) -> Decision:
+    """ "Which licenses do I have" and "release SERIAL" (core/self_service.py)."""
+    if cls.kind is Kind.LIST_LICENSES:
+        listed = decide_list(inbound, facts, why)
+        if isinstance(listed, Reason):
+            return _escalate_mail(inbound, listed, why, policy, acknowledge=True)
+        return listed
+    result = decide_release(inbound, cls, facts, policy, why)
+    if isinstance(result, Reason):
+        return _escalate_mail(inbound, result, why, policy, acknowledge=True)
+    if result.action is Action.RELEASE:
+        return released_decision(result, why)
+    return _finish(inbound, [result], policy, why)
 
 
 def _brings_new_serials(inbound: Inbound, facts: Facts) -> bool:

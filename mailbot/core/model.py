@@ -28,6 +28,9 @@ class Outcome(str, enum.Enum):
     IGNORED = "ignored"
     # A staff member's answer to a notification, by mail: carried out (sent on, or noted).
     STAFF_REPLY = "staff_reply"
+    # Customers serving themselves by mail (README, "Customers serving themselves").
+    LISTED = "listed"  # "which licenses do I have": the list went to the order's address
+    RELEASED = "released"  # "release SERIAL": revoked, its seat free again
 
 
 # Most attention first: a mail with several serials takes the first of these that any of its
@@ -37,6 +40,7 @@ OUTCOME_PRIORITY: tuple[Outcome, ...] = (
     Outcome.AWAITING_PAYMENT,
     Outcome.CLARIFY,
     Outcome.TRANSFERRED,
+    Outcome.RELEASED,
     Outcome.ISSUED,
     Outcome.RESENT,
 )
@@ -68,6 +72,7 @@ class Reason(str, enum.Enum):
     STAFF_REPLY_REFUSED = "staff_reply_refused"
     # A subscription's quantity fell below the licenses in use (issue 13): flagged, as refunds.
     SEATS_REDUCED = "seats_reduced"
+    RELEASE_REVIEW = "release_review"
     # ignores
     AUTO_REPLY = "auto_reply"
     BOUNCE = "bounce"
@@ -235,6 +240,9 @@ class Facts:
     # The sender's latest mails of the last day, newest first, that answered our mail and
     # brought nothing new (no license issued or moved, no payment asked for), in a row.
     answers_in_a_row: int = 0
+    # "Which licenses do I have": every license under the sender's own address, any state.
+    # Read only for such a mail.
+    own_licenses: tuple[License, ...] = ()
 
 
 class Action(str, enum.Enum):
@@ -244,6 +252,7 @@ class Action(str, enum.Enum):
     AWAIT_PAYMENT = "await_payment"
     CLARIFY = "clarify"
     ESCALATE = "escalate"
+    RELEASE = "release"  # the customer's own "release SERIAL": revoke, free the seat
 
 
 ACTION_OUTCOME = {
@@ -253,6 +262,7 @@ ACTION_OUTCOME = {
     Action.AWAIT_PAYMENT: Outcome.AWAITING_PAYMENT,
     Action.CLARIFY: Outcome.CLARIFY,
     Action.ESCALATE: Outcome.ESCALATED,
+    Action.RELEASE: Outcome.RELEASED,
 }
 
 

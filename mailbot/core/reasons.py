@@ -39,12 +39,17 @@ _WORDS: dict[Reason, tuple[str, str]] = {
         "the serial is licensed to another customer",
     ),
     Reason.SERIAL_REVOKED: (
-        "the license of this serial was moved to another PC",
+        "the license of this serial was moved to another PC or released",
         "the serial's license was revoked; only staff may license it again",
     ),
     Reason.TRANSFER_REVIEW: (
         "the transfer needs a person's look",
         "a transfer beyond the automatic limit, or unclear",
+    ),
+    Reason.RELEASE_REVIEW: (
+        "releasing this license needs a person's look",
+        "a release by mail that is unclear, of a serial without an active license of the "
+        "sender, of a manual grant, or beyond the per-seat limit it shares with transfers",
     ),
     Reason.SENDER_UNVERIFIED: ("", "DMARC/DKIM did not pass: the sender may be forged"),
     Reason.UNREADABLE: ("", "the mail could not be read"),

@@ -1,6 +1,6 @@
-"""Carrying out a decision, inside the mail's transaction: licenses, seat use, the escalation,
-the pay-link request, bounced replies, and the reply in the outbox. Nothing here leaves the
-process: the mailbox move and the sending come after the commit."""
+"""Carrying out a decision, inside the mail's transaction: licenses, seat use, releases, the
+escalation, the pay-link request, bounced replies, and the reply in the outbox. Nothing here
+leaves the process: the mailbox move and the sending come after the commit."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from mailbot.services.evaluate import facts_snapshot, serial_items
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
 from mailbot.services.notify import raise_escalation
+from mailbot.services.self_service import list_context, release_license
 from mailbot.store import Store
 from mailbot.store.rows import NewEscalation, NewPendingPayment
 
@@ -106,6 +107,10 @@ def apply_decision(
                     license=lic,
                 )
             )
+        elif r.action is Action.RELEASE:
+            # No license in the reply: the released string no longer counts.
+            release_license(store, r, now, row)
+            shown.append(result_item(r.serial, r.action.value, as_found=r.as_found))
         elif r.action is Action.AWAIT_PAYMENT:
             if not pay_url:
                 pay_url = _pending_payment(deps, store, row, inbound, decision, now)
@@ -197,6 +202,7 @@ def _reply(
         "licensed": any(i["license_string"] for i in shown),
         "outcome": decision.outcome.value,
         "original_subject": inbound.subject,
+        **list_context(decision, facts, now),
     }
     thread = Thread.of(inbound)
     return queue_mail(

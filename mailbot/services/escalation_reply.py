@@ -34,6 +34,8 @@ FREE_TEXT_TEMPLATE = "staff_reply"
 # Templates that are not answers a person picks: staff mail, and the pay link (needs a request).
 NOT_FOR_REPLIES = frozenset(
     {"staff_reply", "staff_notification", "staff_digest", "awaiting_payment"}
+    # A customer's own list and release: they need the facts of that mail, not a person's pick.
+    | {"licenses_list", "released"}
 )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mailbot.config import Settings
-from mailbot.core.classify import Classification, classify
+from mailbot.core.classify import Classification, Kind, classify
 from mailbot.core.decide import decide
 from mailbot.core.machine_mail import answers_our_mail
 from mailbot.core.model import (
@@ -43,6 +43,8 @@ class FactsReader(Protocol):
     def licenses_for_serials(self, serials: Iterable[str]) -> dict[str, License]: ...
 
     def active_licenses_for_orders(self, order_ids: Iterable[str]) -> list[License]: ...
+
+    def licenses_of_customer(self, email: str) -> list[License]: ...
 
     def transfers_in_window(self, seat_keys: Iterable[int], since: datetime) -> dict[int, int]: ...
 
@@ -132,6 +134,9 @@ def gather(
         )
         if inbound.sender and answers_our_mail(inbound, policy)
         else 0,
+        own_licenses=tuple(reader.licenses_of_customer(inbound.sender))
+        if inbound.sender and cls.kind is Kind.LIST_LICENSES
+        else (),
     )
 
 

@@ -55,6 +55,9 @@ class _WithLocalOrders:
     def active_licenses_for_orders(self, order_ids: Iterable[str]) -> list[License]:
         return self._store.active_licenses_for_orders(order_ids)
 
+    def licenses_of_customer(self, email: str) -> list[License]:
+        return self._store.licenses_of_customer(email)
+
     def transfers_in_window(self, seat_keys: Iterable[int], since: Any) -> dict[int, int]:
         return self._store.transfers_in_window(seat_keys, since)
 

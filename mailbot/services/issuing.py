@@ -34,8 +34,13 @@ def issue_license(
     by its transfer instead. Raises Conflict when the serial already has an active license.
 
     A license on an order with a paid term (a subscription) expires with the term plus the
-    grace days; other licenses by `[product] license_days` (core/terms.py)."""
+    grace days; other licenses by `[product] license_days` (core/terms.py). A new license on
+    an order whose customer released a seat by mail takes over that seat (its `seat_key`), so
+    the move counts against the per-seat transfer limit (store/releases.py)."""
     no = store.next_license_no()
+    transfer = seat_key is not None
+    if seat_key is None and order_id is not None:
+        seat_key = store.take_released_seat(order_id, no)
     order = store.order(order_id) if order_id else None
     paid_until = order.paid_until if order is not None else None
     issued = now.date()
@@ -55,7 +60,7 @@ def issue_license(
         grant_reason=grant_reason,
     )
     store.add_license(lic)
-    if seat_key is None:
+    if not transfer:  # a seat taken over from a release is still a new license
         events.license_issued(store, lic, now)
     log.info(
         "license issued",

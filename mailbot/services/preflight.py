@@ -100,6 +100,13 @@ def sample_context(settings: Settings, template: str) -> dict[str, Any]:
         "minutes": settings.staff.digest_minutes,
         "now": "2026-01-01T00:00:00+00:00",
         "paid_until": "2026-02-01",
+        # licenses_list: every state a listed license can be in
+        "licenses": [
+            {"serial": "AMC-0000-0000-0000-0000", "state": s, "expires": e, "issued": "2026-01-01"}
+            for s, e in (("active", ""), ("active", "2027-01-01"), ("expired", "2026-06-01"))
+        ]
+        + [{"serial": "AMC-1111-1111-1111-1111", "state": "revoked", "expires": "", "issued": ""}],
+        "more_licenses": 1,
     }
     return context
 

@@ -17,9 +17,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from mailbot.core.events import LICENSE_RENEWED
 from mailbot.core.license_format import day_number, day_of, short
 from mailbot.core.model import License, Order, OrderStatus
 from mailbot.core.terms import term_lapsed
+from mailbot.services import events
 from mailbot.services.context import Deps
 from mailbot.services.mailing import queue_mail, result_item
 from mailbot.services.notify import BOT
@@ -111,6 +113,12 @@ def _renew(deps: Deps, store: Store, order_id: str, now: datetime) -> RenewalDon
         if not store.add_renewal(order_id, order.paid_until, order.email, numbers, outbox_id, now):
             raise RuntimeError("renewal recorded twice")  # rolls the whole renewal back
         for lic in renewed:
+            events.emit(
+                store,
+                LICENSE_RENEWED,
+                {"license": events.license_data(lic), "paid_until": order.paid_until.isoformat()},
+                now,
+            )
             store.add_audit(
                 None,
                 BOT,

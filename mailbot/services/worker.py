@@ -404,7 +404,9 @@ def _failure(fetched: Fetched) -> str:
     return trace
 
 
-PROGRESS = frozenset({Outcome.ISSUED, Outcome.TRANSFERRED, Outcome.AWAITING_PAYMENT})
+PROGRESS = frozenset(
+    {Outcome.ISSUED, Outcome.TRANSFERRED, Outcome.RELEASED, Outcome.AWAITING_PAYMENT}
+)
 
 
 def _record(

@@ -12,6 +12,7 @@ values (`mailbot.core.model`, `mailbot.store.rows`). Services wrap each mail's c
     errors.py        StoreError: the database cannot be used (one sentence)
     messages.py  orders.py  licenses.py  outbox.py  escalations.py  payments.py  staff.py
                      the queries, one module per table family
+    releases.py      seats customers freed by mail, taken over by the next license
     search.py  queue.py  the queue's full-text index (FTS5) and the console's queue pages
     stats.py         counts per day for the dashboard, aggregated in SQL
     events.py        events for the vendor's other systems, queued for their webhooks
@@ -29,6 +30,7 @@ from mailbot.store.orders import OrdersTable
 from mailbot.store.outbox import OutboxTable
 from mailbot.store.payments import PaymentsTable
 from mailbot.store.queue import QueueTable
+from mailbot.store.releases import ReleasesTable
 from mailbot.store.renewals import RenewalsTable
 from mailbot.store.schema import SCHEMA_VERSION
 from mailbot.store.staff import StaffTable
@@ -49,6 +51,7 @@ class Store(
     StatsTable,
     RenewalsTable,
     EventsTable,
+    ReleasesTable,
 ):
     """The one door to the database. Open with `Store.open(path)` (creates and migrates) or
     `Store.open_read_only(path)` (for looking only)."""

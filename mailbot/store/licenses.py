@@ -137,6 +137,14 @@ class LicensesTable(Engine):
         )
         return [license_of(r) for r in rows]
 
+    def licenses_of_customer(self, email: str) -> list[License]:
+        """Every license under exactly this address, any state, oldest first."""
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM licenses WHERE customer_email = ? ORDER BY license_no",
+            [email.lower()],
+        )
+        return [license_of(r) for r in rows]
+
     def active_licenses_for_orders(self, order_ids: Iterable[str]) -> list[License]:
         ids = list(dict.fromkeys(order_ids))
         if not ids:

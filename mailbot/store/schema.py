@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -337,6 +337,25 @@ def _migration_12(db: sqlite_utils.Database) -> None:
     db.table("events").create_index(["state", "next_attempt_at"])
 
 
+def _migration_13(db: sqlite_utils.Database) -> None:
+    # Seats customers freed by mail ("release SERIAL"): the next license on the order takes
+    # over the seat's key, so the move counts against the per-seat transfer limit.
+    db.execute(
+        "CREATE TABLE seat_releases ("
+        " license_no INTEGER PRIMARY KEY REFERENCES licenses(license_no),"
+        " seat_key INTEGER NOT NULL,"
+        " order_id TEXT NOT NULL,"
+        " released_at TEXT NOT NULL,"
+        " message_row INTEGER,"
+        # Set in the same statement group that inserts that license, before its row exists.
+        " taken_by INTEGER)"
+    )
+    db.execute(
+        "CREATE INDEX seat_releases_open ON seat_releases (order_id, released_at) "
+        "WHERE taken_by IS NULL"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -350,4 +369,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     10: _migration_10,
     11: _migration_11,
     12: _migration_12,
+    13: _migration_13,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.core import reply_by_mail as rbm
@@ -35,6 +35,8 @@ def test_a_token_verifies_for_its_escalation_only() -> None:
     assert not token_matches(SECRET, 12, token[:-1])
 
 
+# No deadline: a loaded machine (suites side by side) is no failure of the token.
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=15), st.sampled_from("abcdefghijklmnopqrstuvwxyz234567"))
 def test_any_changed_symbol_fails(position: int, symbol: str) -> None:
     token = make_token(SECRET, 7)

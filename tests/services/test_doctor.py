@@ -88,6 +88,8 @@ LOCAL = {
     "template awaiting_payment",
     "template clarify",
     "template escalated",
+    "template licenses_list",
+    "template released",
     "template staff_reply",
     "template staff_notification",
     "template staff_digest",

@@ -316,3 +316,31 @@ def test_doctor_and_run_name_a_missing_secret_and_nothing_is_lost(
     # The event waits, its tries unused, until the secret is there.
     (event,) = stored_events(env)
     assert (event["state"], event["attempts"]) == ("pending", 0)
+
+
+def test_a_renewal_and_a_release_by_mail_are_reported(
+    tmp_path: Path, webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The changes of the other parts of issue 13 report too: re-signed licenses as
+    `license.renewed`, a seat a customer released by mail as `license.revoked`."""
+    from mailbot.services.order_sync import sync_orders
+    from tests.services.test_renewals import row, write_terms
+    from tests.staff_env import mail
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    env = make_env(tmp_path, [], webhooks={"url": webhook_receiver.url, "secret_env": SECRET_ENV})
+    write_terms(env, row("SUB-1", ALICE, 2, "2026-12-31"))
+    first, second = new_serial(), new_serial()
+    env.send(request(ALICE, first, second))
+    write_terms(env, row("SUB-1", ALICE, 2, "2027-12-31"))
+    assert sync_orders(env.app).renewals == ["SUB-1"]
+    done = env.send(mail(ALICE, f"Hi,\n\nplease release {first}, that laptop is gone.\n"))
+    assert done.outcome.value == "released"
+    deliver_events(env.app)
+    sent = bodies(webhook_receiver.received())
+    renewed = [b for b in sent if b["type"] == "license.renewed"]
+    assert sorted(b["data"]["license"]["serial"] for b in renewed) == sorted([first, second])
+    assert all(b["data"]["paid_until"] == "2027-12-31" for b in renewed)
+    [revoked] = [b for b in sent if b["type"] == "license.revoked"]
+    assert revoked["data"]["license"]["serial"] == first
+    assert all("license_string" not in json.dumps(b) for b in sent)

@@ -71,7 +71,7 @@ def test_migration_8_indexes_what_earlier_versions_stored(tmp_path: Path) -> Non
     conn = sqlite3.connect(path)
     conn.executescript(
         "DROP TABLE escalation_search; DROP INDEX pending_payments_sender; "
-        "DROP INDEX messages_processed; DROP TABLE events; "
+        "DROP INDEX messages_processed; DROP TABLE events; DROP TABLE seat_releases; "
         "UPDATE meta SET value = '7' WHERE key = 'schema_version';"
     )
     conn.close()

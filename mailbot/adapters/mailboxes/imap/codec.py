@@ -37,6 +37,8 @@ PROCESSED_OUTCOMES = frozenset(
         Outcome.AWAITING_PAYMENT,
         Outcome.CLARIFY,
         Outcome.STAFF_REPLY,  # a colleague's answer, carried out
+        Outcome.LISTED,  # a customer's own list of licenses, answered
+        Outcome.RELEASED,  # a customer's own release, carried out
     }
 )
 
