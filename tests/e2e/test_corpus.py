@@ -15,6 +15,7 @@ from mailbot.core.classify import Kind, classify
 from mailbot.core.model import Policy, Reason
 from mailbot.mail.parse import parse_message
 from tests.apps import DATA
+from tests.cpu import within_budget
 
 CORPUS = DATA / "corpus" / "flanker"
 FILES = sorted(CORPUS.rglob("*.eml"))
@@ -52,9 +53,7 @@ def test_every_bounce_is_a_bounce(path: Path) -> None:
 def test_the_torture_test_is_well_under_a_second() -> None:
     raw = (CORPUS / "torture.eml").read_bytes()
     assert len(raw) > 1_800_000
-    started = time.perf_counter()
-    inbound = parse_message(raw)
-    assert time.perf_counter() - started < 0.5
+    inbound = within_budget(lambda: parse_message(raw), 0.5)
     assert inbound.readable and inbound.text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +17,7 @@ from mailbot.mail.parse.headers import (
     parse_date,
     unfolded,
 )
+from tests.cpu import within_budget
 from tests.mail.mails import mail
 
 
@@ -76,9 +76,7 @@ def test_addresses_and_return_path() -> None:
 
 def test_huge_header_is_cut_short_quickly() -> None:
     raw = mail("x").replace(b"Subject: license", b"Subject: " + b"=?utf-8?q?abc?=\n " * 20000)
-    started = time.perf_counter()
-    inbound = parse_message(raw)
-    assert time.perf_counter() - started < 0.5
+    inbound = within_budget(lambda: parse_message(raw), 0.5)
     assert any("cut short" in p for p in inbound.problems)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 
 from mailbot.core.model import AuthResult, SerialStatus
 from mailbot.mail.parse import parse_message
+from tests.cpu import within_budget
 from tests.mail.mails import CORPUS, MAIL, S1, S2, S3, S4, S7, load, mail, normalized
 
 
@@ -44,9 +44,7 @@ def test_german_quoted_printable_utf8() -> None:
 
 def test_five_thousand_serials_are_capped() -> None:
     raw = (MAIL / "many-serials.eml").read_bytes()
-    started = time.perf_counter()
-    inbound = parse_message(raw, max_serials=100)
-    assert time.perf_counter() - started < 1.0
+    inbound = within_budget(lambda: parse_message(raw, max_serials=100))
     assert inbound.too_many_serials
     assert len(inbound.serials) == 100
     assert all(f.status is SerialStatus.OK for f in inbound.serials)
@@ -115,9 +113,7 @@ def test_wrong_input_type_is_reported_not_raised() -> None:
 )
 def test_hostile_bodies_stay_fast(body: bytes, ctype: str) -> None:
     raw = mail("", ctype=ctype) + body
-    started = time.perf_counter()
-    inbound = parse_message(raw)
-    assert time.perf_counter() - started < 1.5
+    inbound = within_budget(lambda: parse_message(raw))
     assert inbound.readable
 
 
