@@ -38,7 +38,9 @@ _RELEASE_REQUEST = re.compile(
     rf"|\bbitte\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
     rf"|\b(?:ich|wir) (?:möchten?|will|wollen|würden? gerne?)\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
     rf"|\b(?:können|könnten|würden) sie\b[^.!?\n,;]{{0,80}}?\b{_VERB_DE}\b"
-    rf"|(?:^|[.!:]\s+)(?:deaktivierung|freigabe|{_VERB_DE})\b",
+    rf"|(?:^|[.!:]\s+)(?:deaktivierung|freigabe|{_VERB_DE})\b"
+    # The separable verb, as most people write it: "bitte geben Sie AMC-... frei".
+    r"|\b(?:bitte\s+)?(?:geben|gebt|gib)\s+sie\b[^.!?\n,;]{0,80}?\bfrei\b",
     re.IGNORECASE | re.MULTILINE,
 )
 # Any talk of releasing, requested or not: without a request form it is unclear.
@@ -46,7 +48,8 @@ _RELEASE_REQUEST = re.compile(
 # serial is a case of its own (`serial_revoked`).
 _RELEASE_MENTION = re.compile(
     r"\b(?:releas(?:e|ed|ing)|deactivat\w*|de-activat\w*|unregister|deregister|free up|revoke"
-    r"|deaktivier\w*|freigeb\w*|freigabe|abmelden)\b",
+    r"|deaktivier\w*|freigeb\w*|freigegeben|freigabe|abmelden)\b"
+    r"|\b(?:geben|gebt|gib)\b[^.!?\n,;]{0,80}?\bfrei\b",
     re.IGNORECASE,
 )
 # "release" as a noun about the app, not a request about a license.
@@ -67,9 +70,12 @@ def _words(inbound: Inbound) -> str:
     return f"{subject}\n{inbound.text}"
 
 
-def _negated(text: str, start: int) -> bool:
-    """Whether the clause a request starts in denies it ("please do not release")."""
+def _negated(text: str, start: int, stop: int) -> bool:
+    """Whether the clause a request starts in denies it ("please do not release", "bitte
+    geben Sie ihn nicht frei": a German verb comes last, so the request's own span counts)."""
     clause_start = max((m.end() for m in _CLAUSE_START.finditer(text, 0, start)), default=0)
+    if _NEGATION.search(text, clause_start, stop):
+        return True
     # The request form itself may hold the negation ("please don't deactivate").
     end = text.find("\n", start)
     clause = text[clause_start : len(text) if end < 0 else end]
@@ -93,7 +99,7 @@ def release(inbound: Inbound, policy: Policy) -> Hit | None:
         if not inbound.serials:
             return None  # talk about releases without a serial: the question checks decide
         return review("it is not worded as a request to release a serial, so a person reads it")
-    if _negated(text, asked.start()):
+    if _negated(text, asked.start(), asked.end()):
         return review(f"the request ({asked.group(0).strip()!r}) is negated")
     if not inbound.serials:
         return review("but names no serial number")

@@ -37,6 +37,8 @@ def kind_of(body: str, subject: str = "license") -> Classification:
         f"Können Sie bitte {A} abmelden?",
         f"release {A}",  # as the line in every license mail says
         f"Freigeben: {A}",
+        f"Hallo,\n\nbitte geben Sie {A} frei, der Rechner ist verkauft.",  # the separable verb
+        f"Geben Sie die Lizenz von {A} bitte frei.",
     ],
 )
 def test_release_wording_in_english_and_german(body: str) -> None:
@@ -51,6 +53,8 @@ def test_release_wording_in_english_and_german(body: str) -> None:
         f"Please do not release {A}, we still use it.",  # negated
         f"Don't deactivate {A}!",
         f"Bitte {A} nicht deaktivieren.",
+        f"Bitte geben Sie {A} nicht frei, wir nutzen ihn noch.",
+        f"Warum wurde {A} freigegeben?",  # a complaint
         f"Why was {A} deactivated?",  # a complaint, not a request
         f"My license {A} got released by mistake",
         f"Please release {A} and {B}",  # several serials

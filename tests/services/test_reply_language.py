@@ -174,3 +174,23 @@ def test_staff_notifications_stay_english_and_keep_their_subject(env: Env) -> No
     assert notes, env.outbox()
     assert all(parsed(n["raw"])["Subject"].startswith("[mailbot") for n in notes)
     assert all("Mit freundlichen" not in text_of(n["raw"]) for n in notes)
+
+
+def test_a_german_customer_serves_herself_in_german(env: Env) -> None:
+    """The self-service mails (the list of licenses, a release) and the how-to line of every
+    license mail exist in German too."""
+    first, second = new_serial(), new_serial()
+    issued = env.send(english_request(ANNA, first))
+    assert issued.outcome.value == "issued"
+    env.send(english_request(ANNA, second))
+    assert "Welche Lizenzen habe ich" in text_of(env.outbox("reply")[-1]["raw"])
+    listed = env.send(mail(ANNA, "Hallo,\n\nwelche Lizenzen habe ich?\n\nGruß Anna", "Lizenzen"))
+    assert listed.outcome.value == "listed"
+    body = text_of(env.outbox("reply")[-1]["raw"])
+    assert "registriert" in body and first in body and "aktiv" in body
+    released = env.send(
+        mail(ANNA, f"Hallo,\n\nbitte geben Sie {first} frei.\n\nGruß Anna", "PC weg")
+    )
+    assert released.outcome.value == "released"
+    body = text_of(env.outbox("reply")[-1]["raw"])
+    assert "freigegeben" in body and first in body
