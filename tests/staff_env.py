@@ -20,7 +20,8 @@ from mailbot.adapters.signing import init_key
 from mailbot.app import App, build
 from mailbot.cli import cli
 from mailbot.config import load
-from mailbot.services.worker import Processed, Worker
+from mailbot.services.pass_results import Processed
+from mailbot.services.worker import Worker
 from tests.apps import write_config
 from tests.builders import new_serial
 from tests.clock import FrozenClock

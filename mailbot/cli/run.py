@@ -14,8 +14,8 @@ from mailbot.cli import output
 from mailbot.cli.root import Failure, config_option, open_app
 from mailbot.core.errors import SetupError
 from mailbot.services.delivery import DeliveryReport
+from mailbot.services.pass_results import PassTotals, Processed
 from mailbot.services.webhooks import WebhookReport
-from mailbot.services.worker import PassTotals, Processed
 
 SHOWN_ROWS = 50  # a long backlog prints totals and this many rows; --verbose prints all
 

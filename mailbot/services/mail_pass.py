@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from mailbot.services.context import Deps
 from mailbot.services.courier import Courier
 from mailbot.services.delivery import DeliveryReport
-from mailbot.services.worker import PassTotals, Processed, Worker
+from mailbot.services.pass_results import PassTotals, Processed
+from mailbot.services.worker import Worker
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ import logging
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
@@ -39,11 +38,12 @@ from mailbot.services.mailing import record_mail, with_parse
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
 from mailbot.services.parse_pool import ParsePool, Waiting
+from mailbot.services.pass_results import PassTotals, Processed, already_done
 from mailbot.services.reply_by_mail import reply_tag, take_staff_reply
 from mailbot.services.shared_mailbox import Prefetch, shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
-from mailbot.store.rows import MessageRef, NewEscalation, NewMessage
+from mailbot.store.rows import NewEscalation, NewMessage
 
 log = logging.getLogger("mailbot.worker")
 # Mails decided in one transaction (and then moved together): a sync to disk per group, not
@@ -51,49 +51,6 @@ log = logging.getLogger("mailbot.worker")
 GROUP_MAILS = 50
 GROUP_SECONDS = 0.5
 LOOKUP_PAUSE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Processed:
-    """One mail's result, for the run's summary."""
-
-    key: str
-    message_row: int
-    sender: str
-    subject: str
-    outcome: Outcome
-    reason: Reason | None
-    serials: tuple[str, ...] = ()
-    already_done: bool = False  # found committed from an earlier run: only moved
-
-
-def _already_done(key: str, ref: MessageRef) -> Processed:
-    """A mail whose outcome an earlier run committed: only its mailbox move may be left."""
-    return Processed(
-        key,
-        ref.id,
-        "",
-        "",
-        Outcome(ref.outcome),
-        Reason(ref.reason) if ref.reason else None,
-        already_done=True,
-    )
-
-
-@dataclass
-class PassTotals:
-    """What a pass did, in counts (a pass over a million mails keeps no list of them)."""
-
-    new: int = 0  # mails decided in this pass
-    already_done: int = 0  # found committed by an earlier pass: only moved
-    outcomes: Counter[str] = field(default_factory=Counter)  # of the new ones
-
-    def count(self, result: Processed) -> None:
-        if result.already_done:
-            self.already_done += 1
-        else:
-            self.new += 1
-            self.outcomes[result.outcome.value] += 1
 
 
 @dataclass
@@ -198,7 +155,7 @@ class Worker:
                 break
             recorded = known.get(fetched.key)
             if recorded is not None:
-                group.append(_Prepared(fetched, early=_already_done(fetched.key, recorded)))
+                group.append(_Prepared(fetched, early=already_done(fetched.key, recorded)))
                 continue
             claimed = parsing.claim(ticket)
             if isinstance(claimed, Waiting):
@@ -226,7 +183,7 @@ class Worker:
         database's write lock). `looked_up`: the caller knows the mail is not recorded."""
         known = None if looked_up else self.deps.store.message_by_key(fetched.key)
         if known is not None:
-            return _Prepared(fetched, early=_already_done(fetched.key, known))
+            return _Prepared(fetched, early=already_done(fetched.key, known))
         if fetched.raw is None:
             return _Prepared(fetched)
         inbound: Inbound | None = parsed
@@ -266,7 +223,7 @@ class Worker:
                 if isinstance(exc, Conflict) and known is not None:
                     # Another worker on the same mailbox committed this mail first: only
                     # the move is left, with the outcome that worker recorded.
-                    return _already_done(fetched.key, known)
+                    return already_done(fetched.key, known)
                 prepared.error = _failure(fetched)
         return self._record_undecided(
             fetched,
@@ -292,7 +249,7 @@ class Worker:
             "mail came back under a new key; finishing its move",
             extra={"old_key": ref.mailbox_key, "key": fetched.key},
         )
-        return _already_done(fetched.key, ref)
+        return already_done(fetched.key, ref)
 
     def _decide(self, fetched: Fetched, inbound: Inbound, cls: Classification) -> Processed:
         deps = self.deps

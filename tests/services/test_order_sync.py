@@ -38,9 +38,10 @@ from mailbot.scheduler import periodic_jobs as scheduled_jobs
 from mailbot.services.delivery import deliver_outbox
 from mailbot.services.escalations import resolve
 from mailbot.services.order_sync import STATE_EVENTS, STATE_LAST_FULL, STATE_RELIST, sync_orders
+from mailbot.services.pass_results import Processed
 from mailbot.services.payments import expire_pending_payments
 from mailbot.services.queue_view import list_escalations
-from mailbot.services.worker import Processed, Worker
+from mailbot.services.worker import Worker
 from mailbot.store import Store, iso
 from mailbot.store.rows import EscalationRow
 from mailbot.webhook import WebhookServer
