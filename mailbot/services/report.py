@@ -194,6 +194,16 @@ def refunded_seats(order: Order) -> int:
     return min(order.refunded_seats, order.seats)
 
 
+def _licensable(order: Order) -> int:
+    """The seats an order's active licenses are measured against. A subscription cancelled or
+    gone unpaid keeps the seats it paid for: their licenses expire with the paid term and lapse
+    on their own, so there is nothing to revoke and nothing for finance to do (a quantity
+    lowered on a running subscription is still over its seats)."""
+    if order.status is OrderStatus.UNPAID and order.paid_until is not None:
+        return max(0, order.seats - refunded_seats(order))
+    return order.usable_seats
+
+
 def build_report(
     orders: Iterable[Order],
     licenses: Iterable[License],
@@ -233,7 +243,7 @@ def build_report(
                         order.email,
                     )
                 )
-        elif len(active) > order.usable_seats:
+        elif len(active) > _licensable(order):
             problems.append(
                 ReportException(
                     "over_seats",
