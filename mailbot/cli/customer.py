@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailbot.cli import output
-from mailbot.cli.formats import day, when
+from mailbot.cli.formats import day, expiry, term, when
 from mailbot.cli.root import config_option, json_flag, open_app, plain_errors
 from mailbot.services.customers import CustomerView
 
@@ -20,7 +20,7 @@ def customer_tables(c: CustomerView, skip_escalation: int | None = None) -> None
             output.table(
                 f"Orders of {c.email}: {seats.usable} usable seat(s), {seats.in_use} in use, "
                 f"{seats.free} free",
-                ["order", "status", "created", "seats", "refunded", "used", "free"],
+                ["order", "status", "created", "seats", "refunded", "used", "free", "paid until"],
                 [
                     [
                         o.order_id,
@@ -30,6 +30,7 @@ def customer_tables(c: CustomerView, skip_escalation: int | None = None) -> None
                         o.refunded_seats,
                         o.used,
                         o.free,
+                        term(o),
                     ]
                     for o in c.orders
                 ],
@@ -41,7 +42,7 @@ def customer_tables(c: CustomerView, skip_escalation: int | None = None) -> None
         output.show(
             output.table(
                 f"Licenses of {c.email}",
-                ["#", "serial", "order", "state", "issued", "note"],
+                ["#", "serial", "order", "state", "issued", "expires", "note"],
                 [
                     [
                         lic.license_no,
@@ -49,6 +50,7 @@ def customer_tables(c: CustomerView, skip_escalation: int | None = None) -> None
                         lic.order_id or "(grant)",
                         lic.state.value,
                         day(lic.issued_at),
+                        expiry(lic),
                         lic.revoked_reason or lic.grant_reason,
                     ]
                     for lic in c.licenses
@@ -111,7 +113,7 @@ def customer(email: str, as_json: bool) -> None:
     app = open_app()
     with plain_errors():
         refresh_local_orders(app)
-    overview = customer_overview(app.store, email)
+    overview = customer_overview(app.store, email, today=app.clock.now().date())
     if as_json:
         output.print_json(overview)
         return

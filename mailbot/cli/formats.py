@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw]?)\s*$", re.IGNORECASE)
 _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "hours"}
@@ -40,6 +41,35 @@ def when(at: datetime | None) -> str:
 
 def day(at: datetime | None) -> str:
     return at.date().isoformat() if at else ""
+
+
+class _Dated(Protocol):
+    @property
+    def expires(self) -> date | None: ...
+    @property
+    def expired(self) -> bool: ...
+
+
+class _Term(Protocol):
+    @property
+    def paid_until(self) -> date | None: ...
+    @property
+    def subscription_state(self) -> str: ...
+
+
+def expiry(lic: _Dated) -> str:
+    """A license's expiry (services/expiry.py) in words: 2026-12-31, "expired 2026-11-01" or
+    "perpetual"."""
+    if lic.expires is None:
+        return "perpetual"
+    return f"expired {lic.expires.isoformat()}" if lic.expired else lic.expires.isoformat()
+
+
+def term(order: _Term) -> str:
+    """An order's paid-until day and subscription state: "2026-12-31, past_due"; "" for an
+    order bought for good."""
+    parts = [order.paid_until.isoformat() if order.paid_until else "", order.subscription_state]
+    return ", ".join(p for p in parts if p)
 
 
 def default_actor() -> str:

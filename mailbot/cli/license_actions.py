@@ -39,7 +39,12 @@ def license_number(app: App, ref: str) -> int:
     from mailbot.services.licenses import list_licenses
 
     rows = (
-        list_licenses(app.store, serial=ref, product_code=app.settings.product.code)
+        list_licenses(
+            app.store,
+            serial=ref,
+            product_code=app.settings.product.code,
+            today=app.clock.now().date(),
+        )
         if ref.strip()
         else []
     )

@@ -4,13 +4,14 @@ look-ups here; the actions in `license_actions.py`, added to the group below."""
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mailbot.cli import output
-from mailbot.cli.formats import day, when
+from mailbot.cli.formats import day, expiry, when
 from mailbot.cli.license_actions import ACTIONS, license_number
 from mailbot.cli.root import (
     Failure,
@@ -20,8 +21,9 @@ from mailbot.cli.root import (
     plain_errors,
 )
 from mailbot.core.model import License
+from mailbot.services.expiry import DatedLicense
 
-LIST_COLUMNS = ["#", "serial", "customer", "order", "state", "issued", "note"]
+LIST_COLUMNS = ["#", "serial", "customer", "order", "state", "issued", "expires", "note"]
 
 
 def license_json(lic: License, with_string: bool = False) -> dict[str, Any]:
@@ -31,7 +33,7 @@ def license_json(lic: License, with_string: bool = False) -> dict[str, Any]:
     return data
 
 
-def _row(lic: License) -> list[Any]:
+def _row(lic: DatedLicense) -> list[Any]:
     return [
         lic.license_no,
         lic.serial,
@@ -39,8 +41,15 @@ def _row(lic: License) -> list[Any]:
         lic.order_id or "(grant)",
         lic.state.value,
         day(lic.issued_at),
+        expiry(lic),
         lic.revoked_reason or lic.grant_reason,
     ]
+
+
+def _term(paid_until: date | None, state: str) -> str:
+    """ "paid until 2026-12-31, active"; "" for an order bought for good."""
+    paid = f"paid until {paid_until.isoformat()}" if paid_until else ""
+    return ", ".join(p for p in (paid, state) if p)
 
 
 @click.group()
@@ -83,6 +92,7 @@ def licenses_list(
         serial=serial,
         state=state,
         product_code=app.settings.product.code,
+        today=app.clock.now().date(),
     )
     if as_json:
         output.print_json([license_json(lic) for lic in rows])
@@ -109,13 +119,16 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
 
     app = open_app()
     with plain_errors():
-        d = license_detail(app.store, license_number(app, license_ref))
+        d = license_detail(
+            app.store, license_number(app, license_ref), today=app.clock.now().date()
+        )
     lic = d.license
     if as_json:
         output.print_json(
             {
                 **license_json(lic, with_string=True),
                 "order": d.order,
+                "subscription_state": d.subscription_state,
                 "seat_history": [license_json(h) for h in d.seat_history],
                 "message": d.message,
                 "history": d.history,
@@ -132,7 +145,10 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
             if order
             else (lic.order_id or "none: a manual grant"),
         ),
+        ("term", _term(order.paid_until, d.subscription_state) if order else ""),
         ("issued", lic.issued_at.isoformat()),
+        ("expires", expiry(lic)),
+        ("renewed", lic.renewed_at.isoformat() if lic.renewed_at else ""),
         ("by", lic.granted_by or "mailbot"),
         ("reason", lic.grant_reason),
         (
@@ -149,9 +165,16 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
         output.show(
             output.table(
                 "This seat over time",
-                ["#", "serial", "state", "issued", "revoked"],
+                ["#", "serial", "state", "issued", "expires", "revoked"],
                 [
-                    [h.license_no, h.serial, h.state.value, day(h.issued_at), day(h.revoked_at)]
+                    [
+                        h.license_no,
+                        h.serial,
+                        h.state.value,
+                        day(h.issued_at),
+                        expiry(h),
+                        day(h.revoked_at),
+                    ]
                     for h in d.seat_history
                 ],
             )

@@ -11,7 +11,7 @@ import click
 
 from mailbot.cli import output
 from mailbot.cli.customer import customer_tables
-from mailbot.cli.formats import day, format_age, parse_age, when
+from mailbot.cli.formats import day, expiry, format_age, parse_age, when
 from mailbot.cli.queue_actions import ACTIONS
 from mailbot.cli.root import (
     ESCALATION_ID,
@@ -239,7 +239,7 @@ def _show(view: EscalationView, suggestions: list[str]) -> None:
         output.show(
             output.table(
                 "Licenses of these serials",
-                ["#", "serial", "customer", "order", "state", "issued"],
+                ["#", "serial", "customer", "order", "state", "issued", "expires"],
                 [
                     [
                         lic.license_no,
@@ -248,6 +248,7 @@ def _show(view: EscalationView, suggestions: list[str]) -> None:
                         lic.order_id or "(grant)",
                         lic.state.value,
                         day(lic.issued_at),
+                        expiry(lic),
                     ]
                     for lic in view.serial_licenses
                 ],

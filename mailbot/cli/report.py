@@ -43,7 +43,7 @@ from mailbot.services.report_render import money
 )
 @click.option(
     "--section",
-    type=click.Choice(["orders", "exceptions", "totals"]),
+    type=click.Choice(["orders", "exceptions", "totals", "subscriptions", "expiring"]),
     default="orders",
     show_default=True,
     help="With --format csv: which table.",
@@ -59,7 +59,8 @@ from mailbot.services.report_render import money
 def report(
     start: datetime | None, end: datetime | None, fmt: str, section: str, target: Path | None
 ) -> None:
-    """Finance reconciliation: paid seats vs licenses per order, exceptions first.
+    """Finance reconciliation: paid seats vs licenses per order, exceptions first; then
+    subscriptions and the licenses expiring within 30 days of today.
 
     \b
     Examples:
@@ -82,7 +83,10 @@ def report(
     except ValueError as exc:
         raise Failure(str(exc)) from None
     result = _with_progress(
-        lambda progress: load_report(app.store, period, now, progress), size_of(app.store)
+        lambda progress: load_report(
+            app.store, period, now, progress, grace_days=app.policy.subscription_grace_days
+        ),
+        size_of(app.store),
     )
     text = (
         ""
@@ -219,4 +223,68 @@ def render_tables(report: Report) -> list[Any]:
                 money(s.amount_total, s.currency),
             )
         out.append(t)
+    out.extend(term_tables(report, new_table))
+    return out
+
+
+def term_tables(report: Report, new_table: Callable[[str, list[Any]], Table]) -> list[Any]:
+    """Subscriptions per currency, then the licenses expiring soon (finance's to-do first)."""
+    out: list[Any] = []
+    if report.subscriptions:
+        t = new_table(
+            "Subscriptions per currency (now; renewed: in the period)",
+            [
+                ("currency", "left", True),
+                ("active", "right", True),
+                ("past due", "right", True),
+                ("ending", "right", True),
+                ("lapsed", "right", True),
+                ("canceled", "right", True),
+                ("seats", "right", True),
+                ("renewed", "right", True),
+                ("per month", "right", True),
+            ],
+        )
+        for s in report.subscriptions:
+            t.add_row(
+                s.currency.upper() or "-",
+                str(s.active),
+                str(s.past_due),
+                str(s.cancel_at_period_end),
+                str(s.lapsed),
+                str(s.canceled),
+                str(s.seats),
+                str(s.renewed),
+                money(s.monthly_recurring, s.currency),
+            )
+        out.append(t)
+    first, last = report.expiring_window
+    if not report.expiring:
+        out.append(Text(f"\nNo license expires from {first} to {last}."))
+        return out
+    t = new_table(
+        f"Licenses expiring {first} .. {last} ({len(report.expiring)}, "
+        f"{len(report.expiring_needs_action)} need action)",
+        [
+            ("#", "right", True),
+            ("serial", "left", True),
+            ("order", "left", True),
+            ("expires", "left", True),
+            ("subscription", "left", True),
+            ("outlook", "left", True),
+            ("customer", "left", False),
+        ],
+    )
+    for e in report.expiring:
+        t.add_row(
+            str(e.license_no),
+            e.serial,
+            safe(e.order_id or "(grant)"),
+            e.expires,
+            e.subscription or "-",
+            e.outlook + (" (needs action)" if e.needs_action else ""),
+            safe(e.email),
+            style="red" if e.needs_action else None,
+        )
+    out.append(t)
     return out

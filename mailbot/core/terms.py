@@ -37,3 +37,24 @@ def in_force(order: Order, today: date, grace_days: int) -> Order:
     if order.status is OrderStatus.PAID and term_lapsed(order, today, grace_days):
         return replace(order, status=OrderStatus.UNPAID)
     return order
+
+
+# A subscription's state as people read it. Stripe's own status, except that one still running
+# but set to end ("cancel at period end") says so: it will not renew, which is what staff and
+# finance need to know about it. A failing payment (past_due) outranks the planned end.
+CANCEL_AT_PERIOD_END = "cancel at period end"
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
+
+
+def subscription_state(subscription: str, cancel_at_period_end: bool) -> str:
+    """ "" (not a subscription), Stripe's status, or "cancel at period end"."""
+    if not subscription:
+        return ""
+    if cancel_at_period_end and subscription in ("active", "trialing"):
+        return CANCEL_AT_PERIOD_END
+    return subscription
+
+
+def expired(expires: date | None, today: date) -> bool:
+    """Whether a license valid through `expires` (None: perpetual) is past it on `today`."""
+    return expires is not None and expires < today

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from mailbot.core.model import License
+from mailbot.services.expiry import DatedLicense, dated_all
 from mailbot.store import Store
 from mailbot.store.rows import EscalationRow, MessageRow, OrderUse, PendingPayment
 
@@ -36,7 +37,7 @@ class CustomerView:
     email: str
     orders: list[OrderUse]
     seats: Seats
-    licenses: list[License]
+    licenses: list[DatedLicense]  # each with its expiry as of the day asked (services/expiry.py)
     messages: list[MessageRow]
     escalations: list[EscalationRow]
     pending_payments: list[PendingPayment]
@@ -46,9 +47,13 @@ class CustomerView:
         return bool(self.orders or self.licenses or self.messages or self.escalations)
 
 
-def customer_overview(store: Store, email: str, exclude_message: int | None = None) -> CustomerView:
-    """One customer's story. Counts only this customer's licenses: it runs inside the worker's
-    transaction when a notification is written, so it must not scan every license."""
+def customer_overview(
+    store: Store, email: str, *, today: date, exclude_message: int | None = None
+) -> CustomerView:
+    """One customer's story on `today` (which licenses are past their expiry). Counts only this
+    customer's licenses: it runs inside the worker's transaction when a notification is
+    written, so it must not scan every license. Orders carry their paid-until day and
+    subscription state (`OrderUse`)."""
     email = (email or "").strip().lower()
     if not email:
         return CustomerView("", [], Seats(0, 0, 0, 0), [], [], [], [])
@@ -57,7 +62,7 @@ def customer_overview(store: Store, email: str, exclude_message: int | None = No
         email=email,
         orders=orders,
         seats=Seats.of(orders),
-        licenses=store.licenses(email=email),
+        licenses=dated_all(store.licenses(email=email), today),
         messages=store.messages(sender=email, exclude=exclude_message),
         escalations=store.escalations(sender=email),
         pending_payments=store.pending_payments_of(email),

@@ -12,13 +12,14 @@ claimed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from mailbot.core import serials
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
-from mailbot.core.terms import term_lapsed
+from mailbot.core.terms import subscription_state, term_lapsed
 from mailbot.services import events
 from mailbot.services.context import Deps
+from mailbot.services.expiry import DatedLicense, dated, dated_all
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
 from mailbot.services.orders import refresh_local_orders
@@ -43,11 +44,13 @@ class Sent:
 class LicenseDetail:
     """One license with its order, the history of its seat and what people did to it."""
 
-    license: License
+    license: DatedLicense  # with its expiry as of the day asked
     order: Order | None
-    seat_history: list[License]
+    seat_history: list[DatedLicense]
     message: MessageRow | None
     history: list[AuditEntry]
+    # The order's subscription as people read it (core/terms.py); "" = not a subscription.
+    subscription_state: str = ""
 
 
 def normalize_serial(text: str, product_code: str) -> str:
@@ -71,23 +74,32 @@ def list_licenses(
     serial: str | None = None,
     state: str | None = None,
     product_code: str = "AMC",
-) -> list[License]:
-    """Licenses matching all given filters, oldest first; `email` may be "@domain"."""
+    today: date,
+) -> list[DatedLicense]:
+    """Licenses matching all given filters, oldest first; `email` may be "@domain"; each with
+    its expiry and whether it is past on `today`."""
     if serial is not None:
         serial = serials.normalize(serial, product_code) or serial.strip().upper()
         if not serial:
             return []  # an empty serial names no license
-    return store.licenses(email=email, order_id=order_id, serial=serial, state=state)
+    found = store.licenses(email=email, order_id=order_id, serial=serial, state=state)
+    return dated_all(found, today)
 
 
-def license_detail(store: Store, license_no: int) -> LicenseDetail:
+def license_detail(store: Store, license_no: int, *, today: date) -> LicenseDetail:
+    """One license, its expiry on `today`, its order (paid-until day and subscription state
+    are on it), the licenses its seat has had and what people did to it."""
     lic = _license(store, license_no)
+    order = store.order(lic.order_id) if lic.order_id else None
     return LicenseDetail(
-        license=lic,
-        order=store.order(lic.order_id) if lic.order_id else None,
-        seat_history=store.seat_history(lic.seat_key),
+        license=dated(lic, today),
+        order=order,
+        seat_history=dated_all(store.seat_history(lic.seat_key), today),
         message=store.message(lic.message_row) if lic.message_row else None,
         history=store.audit_of_license(license_no),
+        subscription_state=(
+            subscription_state(order.subscription, order.cancel_at_period_end) if order else ""
+        ),
     )
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbot.core.model import License
 from mailbot.services.context import Deps
 from mailbot.services.customers import CustomerView, customer_overview
+from mailbot.services.expiry import DatedLicense, dated_all
 from mailbot.services.mailing import StoredMail, stored_mail
 from mailbot.store import Store
 from mailbot.store.rows import AuditEntry, EscalationRow, MessageRow
@@ -34,7 +34,7 @@ class EscalationView:
     message: MessageRow | None
     mail: StoredMail | None  # None when no mail was stored (too large, a finance flag)
     audit: list[AuditEntry]
-    serial_licenses: list[License]  # every license the mail's serials have had
+    serial_licenses: list[DatedLicense]  # every license the mail's serials have had
     customer: CustomerView
 
     @property
@@ -87,11 +87,12 @@ def get_escalation(deps: Deps, store: Store, escalation_id: int) -> EscalationVi
     mail = stored_mail(deps, store, message) if message is not None else None
     names = [s.serial for s in esc.serials if s.serial]
     names += [s.old_serial for s in esc.serials if s.old_serial]
+    today = deps.clock.now().date()
     return EscalationView(
         escalation=esc,
         message=message,
         mail=mail,
         audit=store.audit_of(escalation_id),
-        serial_licenses=store.licenses_of_serials(names),
-        customer=customer_overview(store, esc.sender, exclude_message=esc.message_row),
+        serial_licenses=dated_all(store.licenses_of_serials(names), today),
+        customer=customer_overview(store, esc.sender, today=today, exclude_message=esc.message_row),
     )

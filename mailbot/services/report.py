@@ -18,17 +18,27 @@ Exceptions come first, most serious first. Refunded or disputed orders with acti
 orders with more licenses than seats are open problems: they are listed whatever the period,
 until someone fixes them. Manual grants, revocations and transfers are events listed when they
 happened within the period; paid orders never used are the period's orders without any license.
+
+After them, orders with terms (`report_terms.py`): subscriptions per currency, and the licenses
+expiring within 30 days of the day the report is made, those finance must act on first.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from mailbot.core.model import License, LicenseState, Order, OrderStatus
+from mailbot.services.report_terms import (
+    ExpiringLicense,
+    SubscriptionTotals,
+    expiring_window,
+    load_expiring,
+    subscription_totals,
+)
 from mailbot.store import Store, iso
 
 Progress = Callable[[int, int], None]
@@ -149,14 +159,32 @@ class Report:
     orders: list[OrderLine]
     exceptions: list[ReportException]
     totals: list[Totals] = field(default_factory=list)
+    subscriptions: list[SubscriptionTotals] = field(default_factory=list)
+    expiring: list[ExpiringLicense] = field(default_factory=list)
+
+    @property
+    def expiring_window(self) -> tuple[date, date]:
+        """The days (inclusive) `expiring` covers: from the day the report was made."""
+        return expiring_window(self.generated_at.astimezone(UTC).date())
+
+    @property
+    def expiring_needs_action(self) -> list[ExpiringLicense]:
+        return [e for e in self.expiring if e.needs_action]
 
     def as_json(self) -> dict[str, Any]:
+        first, last = self.expiring_window
         return {
             "period": {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()},
             "generated_at": iso(self.generated_at),
             "exceptions": [asdict(e) for e in self.exceptions],
             "orders": [asdict(o) for o in self.orders],
             "totals": [asdict(t) for t in self.totals],
+            "subscriptions": [asdict(s) for s in self.subscriptions],
+            "expiring": {
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "licenses": [asdict(e) for e in self.expiring],
+            },
         }
 
 
@@ -164,6 +192,16 @@ def refunded_seats(order: Order) -> int:
     if order.status is OrderStatus.REFUNDED:
         return order.seats
     return min(order.refunded_seats, order.seats)
+
+
+def _licensable(order: Order) -> int:
+    """The seats an order's active licenses are measured against. A subscription cancelled or
+    gone unpaid keeps the seats it paid for: their licenses expire with the paid term and lapse
+    on their own, so there is nothing to revoke and nothing for finance to do (a quantity
+    lowered on a running subscription is still over its seats)."""
+    if order.status is OrderStatus.UNPAID and order.paid_until is not None:
+        return max(0, order.seats - refunded_seats(order))
+    return order.usable_seats
 
 
 def build_report(
@@ -205,7 +243,7 @@ def build_report(
                         order.email,
                     )
                 )
-        elif len(active) > order.usable_seats:
+        elif len(active) > _licensable(order):
             problems.append(
                 ReportException(
                     "over_seats",
@@ -329,9 +367,24 @@ def _totals(lines: Sequence[OrderLine]) -> list[Totals]:
 
 
 def load_report(
-    store: Store, period: Period, now: datetime, progress: Progress | None = None
+    store: Store,
+    period: Period,
+    now: datetime,
+    progress: Progress | None = None,
+    *,
+    grace_days: int = 0,
 ) -> Report:
-    return build_report(store.all_orders(), store.licenses(), period, now, progress)
+    """The report from the store; `grace_days` is `[product] subscription_grace_days` (when a
+    subscription's term counts as lapsed)."""
+    orders = store.all_orders()
+    report = build_report(orders, store.licenses(), period, now, progress)
+    today = now.astimezone(UTC).date()
+    by_id = {o.order_id: o for o in orders}
+    return replace(
+        report,
+        subscriptions=subscription_totals(store, period.start, period.end, today, grace_days),
+        expiring=load_expiring(store, by_id, today),
+    )
 
 
 def size_of(store: Store) -> int:

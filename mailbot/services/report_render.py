@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict
 
 from mailbot.services.report import TOTAL_FIELDS, Report
+from mailbot.services.report_terms import SUBSCRIPTION_FIELDS
 
 ORDER_FIELDS = (
     "order_id",
@@ -33,6 +34,17 @@ ORDER_FIELDS = (
     "seats_free",
 )
 EXCEPTION_FIELDS = ("kind", "order_id", "serial", "license_no", "email", "at", "detail")
+EXPIRING_FIELDS = (
+    "license_no",
+    "serial",
+    "email",
+    "order_id",
+    "expires",
+    "days_left",
+    "subscription",
+    "outlook",
+    "needs_action",
+)
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # (OWASP, "CSV Injection"), also in the full-width forms some of them fold to the ASCII ones.
@@ -52,12 +64,13 @@ def render_json(report: Report) -> str:
     return json.dumps(report.as_json(), indent=2, ensure_ascii=False)
 
 
-CSV_SECTIONS = ("orders", "exceptions", "totals")
+# New tables are added at the end, never as new columns of an old one: scripts read these.
+CSV_SECTIONS = ("orders", "exceptions", "totals", "subscriptions", "expiring")
 
 
 def render_csv(report: Report, section: str = "orders") -> str:
-    """One CSV table: "orders", "exceptions" or "totals" (spreadsheets want one table a file),
-    every text cell made safe from formula injection (`spreadsheet_safe`)."""
+    """One CSV table of `CSV_SECTIONS` (spreadsheets want one table a file), every text cell
+    made safe from formula injection (`spreadsheet_safe`)."""
     fields: tuple[str, ...]
     if section == "orders":
         fields, rows = ORDER_FIELDS, [asdict(o) for o in report.orders]
@@ -65,8 +78,17 @@ def render_csv(report: Report, section: str = "orders") -> str:
         fields, rows = EXCEPTION_FIELDS, [asdict(e) for e in report.exceptions]
     elif section == "totals":
         fields, rows = TOTAL_FIELDS, [asdict(t) for t in report.totals]
+    elif section == "subscriptions":
+        fields, rows = SUBSCRIPTION_FIELDS, [asdict(t) for t in report.subscriptions]
+    elif section == "expiring":
+        fields = EXPIRING_FIELDS
+        # true/false rather than Python's True/False: what spreadsheets and scripts expect
+        rows = [
+            {**asdict(e), "needs_action": "true" if e.needs_action else "false"}
+            for e in report.expiring
+        ]
     else:
-        raise ValueError(f"unknown section {section!r}: orders, exceptions or totals")
+        raise ValueError(f"unknown section {section!r}: {', '.join(CSV_SECTIONS)}")
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"

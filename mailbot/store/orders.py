@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from mailbot.core.model import Order, OrderStatus
+from mailbot.core.terms import subscription_state
 from mailbot.store.engine import (
     Engine,
     address_condition,
@@ -84,6 +85,8 @@ def order_use(order: Order, used: int) -> OrderUse:
         amount_total=order.amount_total,
         paid_until=order.paid_until,
         subscription=order.subscription,
+        cancel_at_period_end=order.cancel_at_period_end,
+        subscription_state=subscription_state(order.subscription, order.cancel_at_period_end),
     )
 
 

@@ -15,7 +15,19 @@ from mailbot.core.model import License, Order
 from mailbot.store.engine import Engine, dumps, iso, loads, marks, when
 from mailbot.store.licenses import license_of
 from mailbot.store.orders import order_of
-from mailbot.store.rows import Renewal
+from mailbot.store.rows import Renewal, RenewalCount, TermCount
+
+# An order with a paid term in the finance report's one state, first match wins; the same
+# order as people read it on an order (core/terms.py `subscription_state`), with "lapsed" for
+# a term that gives no seats any more. Counted here rather than in Python: a shop may have
+# many subscriptions, and the report needs only these sums.
+_TERM_STATE = (
+    "CASE WHEN subscription IN ('canceled', 'incomplete_expired') THEN 'canceled' "
+    "WHEN status != 'paid' OR paid_until < ? THEN 'lapsed' "
+    "WHEN subscription = 'past_due' THEN 'past_due' "
+    "WHEN cancel_at_period_end THEN 'cancel_at_period_end' "
+    "ELSE 'active' END"
+)
 
 
 def _renewal_of(row: sqlite3.Row) -> Renewal:
@@ -102,3 +114,40 @@ class RenewalsTable(Engine):
             params,
         )
         return [_renewal_of(r) for r in rows]
+
+    def term_counts(self, lapsed_before: date) -> list[TermCount]:
+        """Orders with a paid term (subscriptions, CSV rows with `expires`) per currency and
+        state; a term whose last day is before `lapsed_before` (today less the grace) lapsed."""
+        rows = self._rows(
+            f"SELECT currency, {_TERM_STATE} AS state, count(*) AS n, "
+            "sum(max(seats - min(refunded_seats, seats), 0)) AS seats, "
+            "sum(monthly_amount) AS monthly FROM orders "
+            "WHERE paid_until IS NOT NULL OR subscription != '' "
+            "GROUP BY currency, state ORDER BY currency, state",
+            [lapsed_before.isoformat()],
+        )
+        return [
+            TermCount(
+                currency=r["currency"] or "",
+                state=r["state"],
+                orders=int(r["n"]),
+                seats=int(r["seats"] or 0),
+                monthly_amount=int(r["monthly"] or 0),
+            )
+            for r in rows
+        ]
+
+    def renewal_counts(self, start: datetime, end: datetime | None) -> list[RenewalCount]:
+        """Renewals recorded from `start` to before `end` (None: no end), per currency."""
+        where, params = ["r.created_at >= ?"], [iso(start)]
+        if end is not None:
+            where.append("r.created_at < ?")
+            params.append(iso(end))
+        rows = self._rows(
+            "SELECT coalesce(o.currency, '') AS currency, count(*) AS n, "
+            "sum(json_array_length(r.licenses)) AS licenses FROM renewals r "
+            "LEFT JOIN orders o ON o.order_id = r.order_id "
+            f"WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1",
+            params,
+        )
+        return [RenewalCount(r["currency"], int(r["n"]), int(r["licenses"] or 0)) for r in rows]

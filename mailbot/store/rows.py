@@ -237,6 +237,30 @@ class OrderUse:
     amount_total: int
     paid_until: date | None = None  # an order with terms: the last day paid for
     subscription: str = ""  # a subscription's status ("" = not one)
+    cancel_at_period_end: bool = False
+    # What people read (core/terms.py `subscription_state`): Stripe's status, or "cancel at
+    # period end" for one that will not renew; "" = not a subscription.
+    subscription_state: str = ""
+
+
+@dataclass(frozen=True)
+class TermCount:
+    """Orders with a paid term in one currency and one state (the finance report)."""
+
+    currency: str
+    state: str  # active | past_due | cancel_at_period_end | lapsed | canceled
+    orders: int
+    seats: int  # bought less refunded
+    monthly_amount: int  # minor units
+
+
+@dataclass(frozen=True)
+class RenewalCount:
+    """Renewals within a period in one currency (the finance report)."""
+
+    currency: str
+    renewals: int  # orders renewed (one a paid term)
+    licenses: int  # licenses re-signed
 
 
 @dataclass(frozen=True)

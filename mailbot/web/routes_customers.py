@@ -21,7 +21,7 @@ async def customer(request: Request, visit: Visit) -> Response:
     if not email or len(email) > MAX_ADDRESS:
         return refused(request, console, 400, "Not an address", "Give a customer's mail address.")
     warning = fresh_orders(console)
-    view = customer_overview(console.app.store, email)
+    view = customer_overview(console.app.store, email, today=console.app.clock.now().date())
     return console.pages.render(
         request,
         "customer.html",

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailbot.core.model import License
+from mailbot.services.expiry import DatedLicense
 from mailbot.services.licenses import (
     LicenseError,
     license_detail,
@@ -40,15 +40,17 @@ DONE = {
 }
 
 
-def _search(request: Request, code: str) -> tuple[str, list[License], str]:
+def _search(request: Request, code: str) -> tuple[str, list[DatedLicense], str]:
     """The query, its licenses (newest first) and a sentence when nothing matched."""
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     if not query:
         return "", [], ""
+    app = console_of(request).app
+    today = app.clock.now().date()
     if "@" in query:
-        rows = list_licenses(console_of(request).app.store, email=query, product_code=code)
+        rows = list_licenses(app.store, email=query, product_code=code, today=today)
         return query, rows[::-1], "" if rows else f"No licenses for {query}."
-    rows = list_licenses(console_of(request).app.store, serial=query, product_code=code)
+    rows = list_licenses(app.store, serial=query, product_code=code, today=today)
     if rows:
         return query, rows[::-1], ""
     try:
@@ -89,7 +91,7 @@ def _detail_page(
     try:
         if number is None:
             raise LicenseError("there is no such license")
-        detail = license_detail(console.app.store, number)
+        detail = license_detail(console.app.store, number, today=console.app.clock.now().date())
     except LicenseError:
         return refused(
             request,

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from mailbot.services.report import NEEDS_ACTION, Period, load_report, period_for
 from mailbot.services.report_render import CSV_SECTIONS, render_csv
+from mailbot.services.report_terms import OUTLOOK_TEXT
 from mailbot.web.auth import Visit, console_of, page
 from mailbot.web.common import fresh_orders, refused, sees_amounts
 
@@ -88,7 +89,9 @@ async def report(request: Request, visit: Visit) -> Response:
             sections=CSV_SECTIONS,
         )
     warning = fresh_orders(console)
-    result = load_report(console.app.store, period, now)
+    result = load_report(
+        console.app.store, period, now, grace_days=console.app.policy.subscription_grace_days
+    )
     return console.pages.render(
         request,
         "report.html",
@@ -102,6 +105,7 @@ async def report(request: Request, visit: Visit) -> Response:
         urgent=[e for e in result.exceptions if e.kind in NEEDS_ACTION],
         events=[e for e in result.exceptions if e.kind not in NEEDS_ACTION],
         amounts=sees_amounts(console, visit.account),
+        outlooks=OUTLOOK_TEXT,
     )
 
 
@@ -123,7 +127,8 @@ async def report_csv(request: Request, visit: Visit) -> Response:
     except PeriodError as exc:
         return refused(request, console, 400, "Not a period", f"No CSV: {exc}.")
     fresh_orders(console)
-    text = render_csv(load_report(console.app.store, period, now), section)
+    grace = console.app.policy.subscription_grace_days
+    text = render_csv(load_report(console.app.store, period, now, grace_days=grace), section)
     name = f"mailbot-report-{period.start.isoformat()}-{period.end.isoformat()}-{section}.csv"
     return Response(
         text,

@@ -106,3 +106,55 @@ def test_an_unknown_csv_table_is_refused(console: Console) -> None:
     console.login("fin")
     answer = console.client.get("/report.csv", params={"section": "../secrets"})
     assert answer.status_code == 400 and "orders, exceptions, totals" in answer.text
+
+
+def test_finance_sees_subscriptions_and_expiring_licenses_support_does_not(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from mailbot.core.model import Order, OrderStatus
+
+    console = make_console(tmp_path, [], product={"subscription_grace_days": 7})
+    env, now = console.env, console.env.clock.now()
+
+    def sub(order_id: str, state: str, until: date, monthly: int, cancel: bool = False) -> Order:
+        return Order(
+            order_id,
+            f"{order_id}@acme.example",
+            "",
+            1,
+            OrderStatus.PAID,
+            datetime(2026, 9, 1, tzinfo=UTC),
+            currency="eur",
+            source="stripe",
+            paid_until=until,
+            subscription=state,
+            cancel_at_period_end=cancel,
+            monthly_amount=monthly,
+        )
+
+    env.store.upsert_orders(
+        [
+            sub("sub_due", "past_due", date(2026, 12, 1), 2000),
+            sub("sub_end", "active", date(2027, 5, 1), 1234, cancel=True),
+        ],
+        now,
+    )
+    env.send(request("sub_due@acme.example", new_serial()))
+    console.login("sam")
+    assert console.client.get("/report").status_code == 403
+    assert console.client.get("/report.csv", params={"section": "expiring"}).status_code == 403
+    console.client.cookies.clear()
+    console.login("fin")
+    page = console.client.get("/report", params=NOV).text
+    assert page.index("Exceptions") < page.index("Subscriptions") < page.index("Licenses expiring")
+    assert "32.34 EUR" in page and "12.34 EUR" in page  # recurring, of which ending
+    expiring = page[page.index("Licenses expiring 2026-11-29 to 2026-12-29") :]
+    assert "sub_due@acme.example" in expiring and "needs action" in expiring
+    assert "lapses unless the failed payment is collected" in expiring
+    answer = console.client.get("/report.csv", params={**NOV, "section": "expiring"})
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [(r["order_id"], r["expires"], r["needs_action"]) for r in rows] == [
+        ("sub_due", "2026-12-08", "true")
+    ]
