@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import select
 import threading
@@ -42,6 +43,7 @@ POOL_AFTER = 100  # mails of a pass parsed in the worker before the parse proces
 # Longer than any one parse may take (the parser's CPU budget is well under a second): a
 # process that has not answered by then is stuck, and the worker goes on alone.
 ANSWER_SECONDS = 10.0
+LOCK_LOOK_SECONDS = 0.5  # how often a waiting parse process looks whether its worker lives
 SKIP_RING = 4096  # far more than the fetch thread reads ahead (PREFETCH_DEPTH)
 _STOP = -1
 
@@ -59,6 +61,7 @@ def _serve(
     options: dict[str, Any],
 ) -> None:
     """The parse process: tickets and raw mails in, (ticket, Inbound) out, in order."""
+    parent = os.getppid()
     while True:
         try:
             ticket, raw = jobs.recv()
@@ -66,12 +69,22 @@ def _serve(
             return
         if ticket == _STOP:
             return
-        with lock:
+        # A worker killed while it held the lock never lets go of it: wait in slices, and
+        # leave when the worker is no longer there (its children go to another parent).
+        while not lock.acquire(timeout=LOCK_LOOK_SECONDS):
+            if os.getppid() != parent:
+                return
+        try:
             if skipped[ticket % SKIP_RING]:
                 skipped[ticket % SKIP_RING] = 0
                 continue  # the worker took this one back
             current.value = ticket
-        results.send((ticket, parse_message(raw, **options)))
+        finally:
+            lock.release()
+        try:
+            results.send((ticket, parse_message(raw, **options)))
+        except OSError:  # the worker is gone (a broken pipe)
+            return
 
 
 class ParsePool:

@@ -170,3 +170,58 @@ def test_the_worker_goes_on_while_the_process_parses_a_mail(tmp_path: Path) -> N
         assert pool.start(third) == 2
         assert _settle(pool, 2) == _local(settings, third.raw)
         assert 1 not in pool._ready  # mail 1 was skipped there, not parsed twice
+
+
+_HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from mailbot.config import load
+from mailbot.services.parse_pool import ParsePool
+from tests.services.test_parse_pool import _fetched
+
+pool = ParsePool(load(Path(sys.argv[2])), after=0)
+first, second = _fetched(2)
+ticket = pool.start(first)
+while pool._current.value < ticket:
+    time.sleep(0.01)
+pool._lock.acquire()  # killed while it holds the lock the parse process needs next
+pool.start(second)
+print(pool._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_parse_process_ends_when_its_worker_is_killed_holding_the_lock(
+    tmp_path: Path,
+) -> None:
+    """A worker SIGKILLed inside `claim` never releases the shared lock: its parse process
+    must notice the worker is gone and end, not wait for the lock forever."""
+    import subprocess
+    import sys
+
+    from tests.apps import REPO
+
+    env = make_env(tmp_path, [])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(REPO), str(env.config)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        child = int(holder.stdout.readline())
+        time.sleep(0.3)  # the parse process is now waiting for the lock
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = Path(f"/proc/{child}").exists()
+        if alive:
+            os.kill(child, signal.SIGKILL)
+        assert not alive, "the parse process outlived its worker"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate()
