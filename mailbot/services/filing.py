@@ -22,6 +22,7 @@ from mailbot.core.model import Fetched, Outcome
 from mailbot.services.ports import Mailbox
 
 Group = Sequence[tuple[Fetched, Outcome]]
+MOVE_AT_MOST = 1000  # mails filed by one call to the mailbox when groups have piled up
 
 
 class Filing:
@@ -70,12 +71,31 @@ class Filing:
             done = self._groups.get()
             if done is None:
                 return
-            if self._error is not None:
-                continue  # stays in the mailbox; the next pass moves it
-            try:
-                self._mailbox.mark_done(done)
-            except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
-                self._error = exc
-                continue
-            with self._lock:
-                self._filed.extend(f.key for f, _ in done)
+            finished = False
+            # Groups that waited while a move was on the server go in one call: a server's
+            # cost per MOVE grows with the folder (a big INBOX rewrites its index each time),
+            # so a backlog is filed in fewer, larger moves.
+            batch = list(done)
+            while len(batch) < MOVE_AT_MOST:
+                try:
+                    more = self._groups.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    finished = True
+                    break
+                batch.extend(more)
+            self._move(batch)
+            if finished:
+                return
+
+    def _move(self, batch: Group) -> None:
+        if self._error is not None:
+            return  # stays in the mailbox; the next pass moves it
+        try:
+            self._mailbox.mark_done(batch)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
+            self._error = exc
+            return
+        with self._lock:
+            self._filed.extend(f.key for f, _ in batch)
