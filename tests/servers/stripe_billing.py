@@ -514,5 +514,3 @@ class BillingMixin:
         self._check(params, {"expand"})
         invoice = self._get(self._invoices, id, "invoice")
         return self._expand(copy.deepcopy(invoice), params)
-
-

@@ -26,12 +26,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-import json
 import os
 import random
 import re
 import selectors
-import string
 import subprocess
 import sys
 import threading
@@ -66,6 +64,7 @@ __all__ = [
     "example",
     "parse_params",
 ]
+
 
 def parse_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Stripe's form encoding (`a[b][0]=x`, `expand[]=y`) -> nested dicts and lists."""
