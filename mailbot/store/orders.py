@@ -34,7 +34,9 @@ _UPSERT = (
     "client_reference_id = CASE WHEN excluded.client_reference_id != '' THEN "
     "excluded.client_reference_id ELSE orders.client_reference_id END, "
     "aliases = CASE WHEN excluded.aliases != '[]' THEN excluded.aliases ELSE orders.aliases END, "
-    "updated_at = excluded.updated_at, language = excluded.language, "
+    # Nor the Checkout locale it was bought in: a language once known is kept.
+    "updated_at = excluded.updated_at, language = CASE WHEN excluded.language != '' THEN "
+    "excluded.language ELSE orders.language END, "
     "paid_until = excluded.paid_until, "
     "subscription = excluded.subscription, "
     "cancel_at_period_end = excluded.cancel_at_period_end, "

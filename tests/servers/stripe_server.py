@@ -7,8 +7,9 @@ Fixtures (pytest plugin, listed in tests/conftest.py):
   It covers Customers, PaymentIntents, charges and refunds, but not Checkout.
 - `stripe_checkout_server` -> a running `StripeCheckoutServer`: the endpoints mailbot reads
   that localstripe lacks (Checkout Sessions and their line items, the Events API with `types`
-  and `created` filters, disputes), with controls to create purchases, refund, dispute, fail,
-  and go down.
+  and `created` filters, disputes; Subscriptions whose periods move forward, their Invoices
+  and events, in stripe_billing.py), with controls to create purchases and subscriptions,
+  renew, cancel, refund, dispute, fail, stall a request, and go down.
 
 Every object the checkout server returns is a deep copy of Stripe's own example object from
 tests/data/stripe_fixtures/fixtures3.json with ids, emails, amounts and states overridden, so the
@@ -25,12 +26,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-import json
 import os
 import random
 import re
 import selectors
-import string
 import subprocess
 import sys
 import threading
@@ -43,43 +42,28 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-FIXTURES_PATH = (
-    Path(__file__).resolve().parent.parent / "data" / "stripe_fixtures" / "fixtures3.json"
+from tests.servers.stripe_billing import BillingMixin
+from tests.servers.stripe_common import (
+    DEFAULT_PRICE,
+    DEFAULT_PRODUCT,
+    FIXTURES_PATH,
+    TEST_API_KEY,
+    StripeErrorResponse,
+    example,
 )
-DEFAULT_PRICE = "price_amc_seat"
-DEFAULT_PRODUCT = "prod_amc"
-TEST_API_KEY = "sk_test_mailbot_0123456789"
+from tests.servers.stripe_common import rand as _rand
 
-_examples: dict[str, Any] | None = None
-_examples_lock = threading.Lock()
-
-
-def example(name: str) -> dict[str, Any]:
-    """A fresh deep copy of Stripe's example object `name` (e.g. "checkout.session")."""
-    global _examples
-    with _examples_lock:
-        if _examples is None:
-            _examples = json.loads(FIXTURES_PATH.read_text(encoding="utf-8"))["resources"]
-        return copy.deepcopy(_examples[name])
-
-
-class StripeErrorResponse(Exception):
-    """Raised inside a handler: becomes Stripe's error JSON with this status."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type_: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"type": type_, "message": message, "code": code, "param": param}}
-        self.headers = dict(headers or {})
+__all__ = [
+    "DEFAULT_PRICE",
+    "DEFAULT_PRODUCT",
+    "FIXTURES_PATH",
+    "TEST_API_KEY",
+    "LocalStripe",
+    "StripeCheckoutServer",
+    "StripeErrorResponse",
+    "example",
+    "parse_params",
+]
 
 
 def parse_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -112,11 +96,7 @@ def parse_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return lists(root)
 
 
-def _rand(n: int) -> str:
-    return "".join(random.choices(string.ascii_letters + string.digits, k=n))
-
-
-class StripeCheckoutServer:
+class StripeCheckoutServer(BillingMixin):
     """A Stripe-compatible HTTP server (aiohttp, 127.0.0.1, free port) in a background thread.
 
     Implemented: GET /v1/checkout/sessions (status, customer, customer_details[email],
@@ -125,13 +105,17 @@ class StripeCheckoutServer:
     /v1/events/{id}, GET /v1/charges/{id}, GET /v1/payment_intents (customer, created), GET
     /v1/payment_intents/{id}, GET /v1/customers (email), GET /v1/customers/{id}, GET
     /v1/disputes (charge, payment_intent), GET /v1/disputes/{id}, POST /v1/refunds, GET
-    /v1/refunds/{id}. Lists are newest first with limit/starting_after/has_more and
+    /v1/refunds/{id}, and from BillingMixin GET /v1/subscriptions (status, customer, price,
+    created), GET /v1/subscriptions/{id}, GET /v1/invoices, GET /v1/invoices/{id}. Lists are
+    newest first with limit/starting_after/has_more and
     `expand` (`data.` paths), like Stripe; unknown parameters are rejected like Stripe does.
     Requests need `Authorization: Bearer <api_key>` (any sk_test_ key unless one is given).
 
     Controls (thread-safe, callable while the server runs): add_session, pay_async,
     add_payment_intent, refund, dispute, close_dispute, fail_next, down/up, advance (the
-    server clock), hold_events/release_events, and the flags emit_duplicate_events and
+    server clock), hold_events/release_events, stall/release_stall (hold matching requests
+    unanswered), add_subscription, renew_subscription, pay_invoice, update_subscription,
+    cancel_subscription, and the flags emit_duplicate_events and
     shuffle_events. request_count / requests record what the client asked.
     """
 
@@ -163,6 +147,12 @@ class StripeCheckoutServer:
         self._visible: list[str] = []  # event ids the Events API shows
         self._held: list[str] = []
         self._failures: list[tuple[int, str | None]] = []
+        # Requests whose path matches are held unanswered until release_stall(): a client
+        # caught mid-sync at a known request, to be killed there.
+        self._stall: re.Pattern[str] | None = None
+        self._stall_gate: asyncio.Event | None = None
+        self.stalled: list[str] = []
+        self._init_billing()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -257,6 +247,23 @@ class StripeCheckoutServer:
             header = None if retry_after is None else f"{retry_after:g}"
             self._failures.extend([(status, header)] * n)
 
+    def stall(self, path_pattern: str) -> None:
+        """Hold every request whose path fully matches `path_pattern` (a regex) until
+        release_stall(); `stalled` lists the paths held so far."""
+        # An Event binds to the loop on its first wait (Python 3.10+), so it can be made here;
+        # it is set from the loop's thread (release_stall).
+        gate = asyncio.Event()
+        with self._lock:
+            self._stall = re.compile(path_pattern)
+            self._stall_gate = gate
+
+    def release_stall(self) -> None:
+        with self._lock:
+            gate, self._stall, self._stall_gate = self._stall_gate, None, None
+        if gate is not None:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(gate.set)
+
     def release_events(self) -> None:
         """Make held events visible, keeping their (older) `created`: late arrivals."""
         with self._lock:
@@ -280,6 +287,8 @@ class StripeCheckoutServer:
         extra_items: Iterable[Mapping[str, Any]] = (),
         customer: bool = False,
         receipt_number: str | None = None,
+        locale: str | None = None,
+        preferred_locales: Iterable[str] = (),
         events: bool = True,
     ) -> dict[str, Any]:
         """A Checkout Session for `seats` x `price_id` (+ `extra_items`, each a mapping with
@@ -301,7 +310,11 @@ class StripeCheckoutServer:
                     )
                 )
             total = sum(i["amount_total"] for i in items)
-            customer_id = self._customer(email, name)["id"] if customer else None
+            customer_id = None
+            if customer:
+                created_customer = self._customer(email, name)
+                created_customer["preferred_locales"] = list(preferred_locales)
+                customer_id = created_customer["id"]
             session = example("checkout.session")
             session_id = self._new_id("cs_test_", 58)
             pi = None
@@ -338,6 +351,7 @@ class StripeCheckoutServer:
                 currency_conversion=None,
                 invoice_creation=None,
                 metadata={},
+                locale=locale,
             )
             session["customer_details"].update(email=email, name=name or None)
             self._store(self._sessions, session)
@@ -634,6 +648,13 @@ class StripeCheckoutServer:
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         body: list[tuple[str, str]] = []
+        with self._lock:
+            gate = self._stall_gate
+            held = gate is not None and bool(self._stall and self._stall.fullmatch(request.path))
+            if held:
+                self.stalled.append(request.path)
+        if held and gate is not None:
+            await gate.wait()
         if request.method == "POST":
             form = await request.post()
             body = [(k, str(v)) for k, v in form.items()]
@@ -691,6 +712,7 @@ class StripeCheckoutServer:
         ("GET", r"/v1/disputes/(?P<id>[^/]+)", "get_dispute"),
         ("POST", r"/v1/refunds", "create_refund"),
         ("GET", r"/v1/refunds/(?P<id>[^/]+)", "get_refund"),
+        *BillingMixin._BILLING_ROUTES,
     )
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -937,6 +959,8 @@ class StripeCheckoutServer:
             self._sessions,
             self._refunds,
             self._disputes,
+            self._subscriptions,
+            self._invoices,
         ):
             if value in table:
                 return copy.deepcopy(table[value])

@@ -194,6 +194,7 @@ def test_a_checkout_session_of_a_subscription_brings_its_reference_to_the_subscr
             "data": [
                 {
                     "quantity": 2,
+                    "current_period_start": 1_797_000_000,
                     "current_period_end": 1_800_000_000,
                     "price": {
                         "id": "price_seat",
@@ -219,7 +220,11 @@ def test_a_checkout_session_of_a_subscription_brings_its_reference_to_the_subscr
         "past_due",
         True,
     )
-    assert order.paid_until == datetime.fromtimestamp(1_800_000_000, UTC).date()
+    # Past due: Stripe moved the period when it billed it, so it is paid up to its start.
+    assert order.paid_until == datetime.fromtimestamp(1_797_000_000, UTC).date()
+    paid = subscription_order(dict(sub, status="active"), ["price_seat"], [])
+    assert paid is not None
+    assert paid.paid_until == datetime.fromtimestamp(1_800_000_000, UTC).date()
     assert (order.monthly_amount, order.currency) == (2000, "usd")  # 2 x 120.00 a year
     assert (order.client_reference_id, order.aliases) == ("req-7", ("cs_sub",))
     assert subscription_order(sub, ["price_none"], []) is None

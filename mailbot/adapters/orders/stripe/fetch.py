@@ -30,6 +30,7 @@ from mailbot.adapters.orders.stripe.mapping import (
     SESSIONS_PATH,
     SUBSCRIPTION_EXPAND,
     expanded,
+    invoice_subscription,
     licensed_items,
     metadata_seats,
     object_id,
@@ -253,7 +254,7 @@ class OrderFetcher:
             if kind.startswith("customer.subscription."):
                 sub_id = object_id(obj)
             elif kind.startswith("invoice."):
-                sub_id = object_id(obj.get("subscription"))
+                sub_id = invoice_subscription(obj)
             if sub_id:
                 if sub_id not in subscriptions:
                     subscriptions.append(sub_id)

@@ -91,6 +91,19 @@ def customer_language(customer: Mapping[str, Any] | None, checkout_locale: Any =
     return language_tag(str(checkout_locale or "")) if checkout_locale != "auto" else ""
 
 
+def invoice_subscription(invoice: Mapping[str, Any]) -> str:
+    """The id of the Subscription an invoice bills; "" for an invoice of none.
+
+    API versions from 2025-03-31 (basil) name it under `parent.subscription_details`; older
+    ones had a top-level `subscription`. An account's events come in its pinned version, so
+    both are read."""
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+    if isinstance(details, Mapping) and details.get("subscription"):
+        return object_id(details["subscription"])
+    return object_id(invoice.get("subscription"))
+
+
 def _when(ts: Any) -> datetime:
     return datetime.fromtimestamp(int(ts or 0), UTC)
 
@@ -225,6 +238,7 @@ def subscription_order(
     seats = monthly = 0
     currency = str(sub.get("currency") or "")
     period_ends: list[int] = []
+    period_starts: list[int] = []
     for item in items:
         price = item.get("price") or item.get("plan") or {}
         if not isinstance(price, Mapping):
@@ -238,16 +252,22 @@ def subscription_order(
         currency = currency or str(price.get("currency") or "")
         if item.get("current_period_end"):
             period_ends.append(int(item["current_period_end"]))
+            period_starts.append(int(item.get("current_period_start") or 0))
     if seats <= 0:
         return None
+    status = str(sub.get("status") or "")
     end = sub.get("current_period_end") or (min(period_ends) if period_ends else 0)
+    if status == "past_due":
+        # Stripe moves the period forward when it bills the next one, paid or not: a
+        # subscription past due is paid only up to the start of its current period. Its
+        # licenses keep running on their grace, and a renewal waits for the invoice paid.
+        end = sub.get("current_period_start") or (min(period_starts) if period_starts else 0)
     customer = expanded(sub.get("customer")) or {}
     details = (session or {}).get("customer_details") or {}
     metadata = sub.get("metadata") or {}
     email = str(
         details.get("email") or customer.get("email") or metadata.get("email") or ""
     ).strip()
-    status = str(sub.get("status") or "")
     aliases = tuple(a for a in (object_id(session) if session else "",) if a)
     return Order(
         order_id=str(sub["id"]),
@@ -264,6 +284,7 @@ def subscription_order(
         subscription=status,
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         monthly_amount=monthly,
+        language=customer_language(customer, (session or {}).get("locale")),
     )
 
 
