@@ -596,3 +596,27 @@ def test_xoauth2_token_command(dovecot: DovecotServer, box_for: Any) -> None:
     with pytest.raises(MailboxAuthError) as caught:
         list(refused.fetch_new(BIG))
     assert "Sign in again" in str(caught.value) and "tok-123" not in str(caught.value)
+
+
+def test_moves_leave_no_server_replies_behind(
+    dovecot: DovecotServer, box_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """imaplib keeps every untagged response nobody asks for: the EXPUNGE line of each moved
+    mail would pile up over a long backlog (memory that grows with the mailbox)."""
+    login, _ = dovecot.user("forget")
+    for n in range(30):
+        dovecot.append(login, "INBOX", mail(n))
+    box = box_for(login)
+    clients: list[IMAPClient] = []
+    original = IMAPClient.move
+
+    def move(client: IMAPClient, messages: Any, folder: str) -> Any:
+        clients.append(client)
+        return original(client, messages, folder)
+
+    monkeypatch.setattr(IMAPClient, "move", move)
+    fetched = list(box.fetch_new(10_000_000))
+    box.mark_done([(f, Outcome.ISSUED) for f in fetched])
+    assert clients and len(fetched) == 30
+    kept = clients[0]._imap.untagged_responses
+    assert "EXPUNGE" not in kept and "OK" not in kept, sorted(kept)
