@@ -36,7 +36,7 @@ def license_number(app: App, ref: str) -> int:
         if int(number) > ROW_ID_MAX:
             raise Failure(f"no license #{number}; `mailbot licenses list` lists them")
         return int(number)
-    from mailbot.services.licenses import list_licenses
+    from mailbot.services.license_views import list_licenses
 
     rows = (
         list_licenses(

@@ -82,7 +82,7 @@ def licenses_list(
     Example:
       mailbot licenses list --order cs_test_a1 --state active
     """
-    from mailbot.services.licenses import list_licenses
+    from mailbot.services.license_views import list_licenses
 
     app = open_app()
     rows = list_licenses(
@@ -115,7 +115,7 @@ def licenses_show(license_ref: str, as_json: bool) -> None:
       mailbot licenses show 12
       mailbot licenses show AMC-5X7P-J077-A92P-0S6Z
     """
-    from mailbot.services.licenses import license_detail
+    from mailbot.services.license_views import license_detail
 
     app = open_app()
     with plain_errors():

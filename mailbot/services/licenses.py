@@ -12,20 +12,18 @@ claimed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from mailbot.core import serials
-from mailbot.core.model import License, LicenseState, Order, OrderStatus
-from mailbot.core.terms import subscription_state, term_lapsed
+from mailbot.core.model import License, LicenseState, OrderStatus
+from mailbot.core.terms import term_lapsed
 from mailbot.services import events
 from mailbot.services.context import Deps
-from mailbot.services.expiry import DatedLicense, dated, dated_all
 from mailbot.services.issuing import issue_license
 from mailbot.services.mailing import Thread, queue_mail, reply_language, result_item
 from mailbot.services.orders import refresh_local_orders
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
-from mailbot.store.rows import AuditEntry, MessageRow
 
 
 class LicenseError(Exception):
@@ -40,19 +38,6 @@ class Sent:
     to: str
 
 
-@dataclass(frozen=True)
-class LicenseDetail:
-    """One license with its order, the history of its seat and what people did to it."""
-
-    license: DatedLicense  # with its expiry as of the day asked
-    order: Order | None
-    seat_history: list[DatedLicense]
-    message: MessageRow | None
-    history: list[AuditEntry]
-    # The order's subscription as people read it (core/terms.py); "" = not a subscription.
-    subscription_state: str = ""
-
-
 def normalize_serial(text: str, product_code: str) -> str:
     """A serial as typed by staff -> its normalized form, or LicenseError in plain words."""
     found = serials.parse(text, product_code)
@@ -64,43 +49,6 @@ def normalize_serial(text: str, product_code: str) -> str:
             "wrong: a character is mistyped"
         )
     return found.normalized
-
-
-def list_licenses(
-    store: Store,
-    *,
-    email: str | None = None,
-    order_id: str | None = None,
-    serial: str | None = None,
-    state: str | None = None,
-    product_code: str = "AMC",
-    today: date,
-) -> list[DatedLicense]:
-    """Licenses matching all given filters, oldest first; `email` may be "@domain"; each with
-    its expiry and whether it is past on `today`."""
-    if serial is not None:
-        serial = serials.normalize(serial, product_code) or serial.strip().upper()
-        if not serial:
-            return []  # an empty serial names no license
-    found = store.licenses(email=email, order_id=order_id, serial=serial, state=state)
-    return dated_all(found, today)
-
-
-def license_detail(store: Store, license_no: int, *, today: date) -> LicenseDetail:
-    """One license, its expiry on `today`, its order (paid-until day and subscription state
-    are on it), the licenses its seat has had and what people did to it."""
-    lic = _license(store, license_no)
-    order = store.order(lic.order_id) if lic.order_id else None
-    return LicenseDetail(
-        license=dated(lic, today),
-        order=order,
-        seat_history=dated_all(store.seat_history(lic.seat_key), today),
-        message=store.message(lic.message_row) if lic.message_row else None,
-        history=store.audit_of_license(license_no),
-        subscription_state=(
-            subscription_state(order.subscription, order.cancel_at_period_end) if order else ""
-        ),
-    )
 
 
 # -- issuing by hand -------------------------------------------------------------------------
@@ -246,7 +194,8 @@ def mail_licenses(
 # -- staff actions on licenses ---------------------------------------------------------------
 
 
-def _license(store: Store, license_no: int) -> License:
+def require_license(store: Store, license_no: int) -> License:
+    """The license with this number, or LicenseError saying how to find one."""
     lic = store.license(license_no)
     if lic is None:
         raise LicenseError(f"no license #{license_no}; `mailbot licenses list` lists them")
@@ -256,7 +205,7 @@ def _license(store: Store, license_no: int) -> License:
 def resend(deps: Deps, license_no: int, actor: str, now: datetime) -> Sent:
     """Mail an active license again, to its order's email only."""
     with deps.store.transaction() as store:
-        lic = _license(store, license_no)
+        lic = require_license(store, license_no)
         if lic.state is not LicenseState.ACTIVE:
             raise LicenseError(f"license #{license_no} is revoked; it cannot be sent again")
         to = recipient_of(store, lic)
@@ -279,7 +228,7 @@ def revoke(deps: Deps, license_no: int, reason: str, actor: str, now: datetime) 
     if not reason.strip():
         raise LicenseError("say why (--reason); finance and support read it later")
     with deps.store.transaction() as store:
-        lic = _license(store, license_no)
+        lic = require_license(store, license_no)
         if lic.state is not LicenseState.ACTIVE:
             raise LicenseError(f"license #{license_no} is already revoked")
         store.revoke_license(license_no, reason.strip(), now)
@@ -291,7 +240,7 @@ def revoke(deps: Deps, license_no: int, reason: str, actor: str, now: datetime) 
             f"license #{license_no}: {lic.serial} revoked: {reason.strip()}",
             now,
         )
-    return _license(deps.store, license_no)
+    return require_license(deps.store, license_no)
 
 
 def transfer(
@@ -360,7 +309,7 @@ def transfer(
                 )
     except Conflict:
         raise LicenseError(f"{new_serial} already has an active license") from None
-    return _license(deps.store, old.license_no), new, sent
+    return require_license(deps.store, old.license_no), new, sent
 
 
 def grant(

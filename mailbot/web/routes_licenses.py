@@ -14,10 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mailbot.services.expiry import DatedLicense
+from mailbot.services.license_views import license_detail, list_licenses
 from mailbot.services.licenses import (
     LicenseError,
-    license_detail,
-    list_licenses,
     normalize_serial,
     resend,
     revoke,

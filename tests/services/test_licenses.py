@@ -12,6 +12,7 @@ from mailbot.adapters.signing import load_public_keys
 from mailbot.core.revocation_format import (
     verify_revocation_list,
 )
+from mailbot.services import license_views
 from mailbot.services import licenses as licensing
 from mailbot.services.licenses import LicenseError
 from tests.db import execute, one
@@ -44,33 +45,40 @@ def test_list_filters_and_show(env: Env) -> None:
     (n1, n2) = licensed(env, ALICE, a1, a2)
     (n3,) = licensed(env, BOB, b := new_serial())
     code = "AMC"
-    assert [r.license_no for r in licensing.list_licenses(env.store, today=TODAY)] == [n1, n2, n3]
+    assert [r.license_no for r in license_views.list_licenses(env.store, today=TODAY)] == [
+        n1,
+        n2,
+        n3,
+    ]
     assert [
-        r.license_no for r in licensing.list_licenses(env.store, today=TODAY, email=ALICE.upper())
+        r.license_no
+        for r in license_views.list_licenses(env.store, today=TODAY, email=ALICE.upper())
     ] == [
         n1,
         n2,
     ]
     assert [
         r.license_no
-        for r in licensing.list_licenses(env.store, today=TODAY, email="@contoso.example")
+        for r in license_views.list_licenses(env.store, today=TODAY, email="@contoso.example")
     ] == [n3]
     assert [
-        r.license_no for r in licensing.list_licenses(env.store, today=TODAY, order_id="ORD-A")
+        r.license_no for r in license_views.list_licenses(env.store, today=TODAY, order_id="ORD-A")
     ] == [n1, n2]
     assert [
         r.license_no
-        for r in licensing.list_licenses(
+        for r in license_views.list_licenses(
             env.store, serial=b.lower().replace("-", " "), product_code=code, today=TODAY
         )
     ] == [n3]
-    assert licensing.list_licenses(env.store, today=TODAY, serial="") == []  # "" names no license
+    assert (
+        license_views.list_licenses(env.store, today=TODAY, serial="") == []
+    )  # "" names no license
 
-    detail = licensing.license_detail(env.store, n1, today=TODAY)
+    detail = license_views.license_detail(env.store, n1, today=TODAY)
     assert detail.order is not None and detail.order.order_id == "ORD-A"
     assert detail.license.license_string.startswith("AMC1-")
     with pytest.raises(LicenseError, match="no license #99"):
-        licensing.license_detail(env.store, 99, today=TODAY)
+        license_views.license_detail(env.store, 99, today=TODAY)
 
     out = env.cli("licenses", "list", "--customer", ALICE)
     assert out.exit_code == 0 and a1 in out.output and b not in out.output
@@ -95,7 +103,7 @@ def test_resend_goes_to_the_orders_email_only(env: Env) -> None:
     assert sent.to == ALICE and row["to_addr"] == ALICE and row["kind"] == "reply"
     lic = env.store.license(no)
     assert lic is not None and lic.license_string in text_of(row["raw"])
-    history = licensing.license_detail(env.store, no, today=TODAY).history
+    history = license_views.license_detail(env.store, no, today=TODAY).history
     assert history[-1].actor == "ann" and history[-1].action == "license_resent"
     out = env.cli_json("licenses", "resend", str(no), "--as", "ann")
     assert out["to"] == ALICE
