@@ -93,7 +93,11 @@ class App:
             return OutboxDirectory(o.path, group=self.settings.store_group)
         from mailbot.adapters.senders.smtp import SmtpSender
 
-        return SmtpSender(o)
+        if o.connections == 1:
+            return SmtpSender(o)
+        from mailbot.adapters.senders.smtp_lanes import SmtpLanes
+
+        return SmtpLanes([SmtpSender(o) for _ in range(o.connections)])
 
     @cached_property
     def _order_source(self) -> Any:

@@ -63,10 +63,20 @@ class _Formatter(logging.Formatter):
         return f"{head} {rest}".rstrip()
 
 
+_configured: tuple[str, bool] | None = None
+
+
 def configure(level: str = "info", as_json: bool = False) -> None:
+    global _configured
+    _configured = (level, as_json)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(as_json))
     root = logging.getLogger("mailbot")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def configured() -> tuple[str, bool] | None:
+    """The arguments of the last `configure` (for a child process to log the same way)."""
+    return _configured

@@ -109,6 +109,7 @@ class OutboxSettings(Section):
     security: Security = "starttls"
     timeout_seconds: Seconds = 30
     max_attempts: Annotated[int, Field(ge=1)] = 8  # temporary failures before giving up
+    connections: Annotated[int, Field(ge=1, le=16)] = 2  # SMTP connections a batch uses at most
 
     @model_validator(mode="after")
     def check_at_load(self, info: ValidationInfo) -> OutboxSettings:

@@ -96,11 +96,13 @@ def _old_index(text: str, pair: tuple[SerialFinding, SerialFinding]) -> tuple[in
 
 def transfer(inbound: Inbound, policy: Policy) -> Hit | None:
     # A reply's subject is our own ("Your license was transferred"): only fresh words count.
+    ok = [s for s in inbound.serials if s.status is SerialStatus.OK]
+    if len(ok) < 2:
+        return None  # before the wording: most mails hold one serial, and text can be long
     subject = "" if is_reply_subject(inbound.subject) else inbound.subject
     wording_text = _NOT_TRANSFER.sub(" ", f"{subject}\n{inbound.text}")
     wording = _TRANSFER_WORDS.search(wording_text)
-    ok = [s for s in inbound.serials if s.status is SerialStatus.OK]
-    if not wording or len(ok) < 2:
+    if not wording:
         return None
     said = wording.group(0)
     if len(inbound.serials) != 2:

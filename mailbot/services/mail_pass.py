@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailbot.services.checkpoints import Checkpoints
 from mailbot.services.context import Deps
 from mailbot.services.courier import Courier
 from mailbot.services.delivery import DeliveryReport
@@ -30,6 +31,6 @@ def run_mail_pass(
     deps: Deps, worker: Worker, on_each: Callable[[Processed], None] | None = None
 ) -> PassReport:
     """Process every waiting mail and deliver the replies as their groups commit."""
-    with Courier(deps, worker.mailbox, worker.stop) as courier:
+    with Checkpoints(deps.store), Courier(deps, worker.mailbox, worker.stop) as courier:
         totals = worker.run_pass(on_each, after_commit=courier.nudge)
     return PassReport(totals, courier.report)

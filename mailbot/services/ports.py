@@ -8,7 +8,7 @@ or SMTP, CSV or Stripe). Adapters implement these; services only ever see these.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -70,6 +70,16 @@ class Mailbox(Protocol):
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Block until new mail may be there (IMAP IDLE) or the timeout passes."""
+        ...
+
+    def reader_elsewhere(self) -> Callable[[], Mailbox] | None:
+        """A picklable callable that opens this same mailbox read-only in another process
+        (the fetch process of a long pass), or None when no other process can."""
+        ...
+
+    @property
+    def keeps_sent_copies(self) -> bool:
+        """Whether `file_sent` files anything (an IMAP Sent folder is configured)."""
         ...
 
     def file_sent(self, raw: bytes) -> bool:

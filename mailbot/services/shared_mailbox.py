@@ -18,13 +18,12 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any
 
 from mailbot.core.model import Fetched, Outcome
 from mailbot.services.ports import Check, Mailbox
 
 PREFETCH_DEPTH = 100  # mails fetched ahead of the worker
-T = TypeVar("T")
 
 
 class SharedMailbox:
@@ -53,12 +52,9 @@ class SharedMailbox:
             with self._lock:
                 _close(mails)
 
-    def prefetch(
-        self, max_size: int, start: Callable[[Fetched], T], depth: int | None = None
-    ) -> Prefetch[T]:
-        """Start fetching in a thread of its own; use the result as a context manager.
-        `start(mail)` runs in that thread for each mail, and its result comes with the mail."""
-        return Prefetch(self, max_size, start, PREFETCH_DEPTH if depth is None else depth)
+    def prefetch(self, max_size: int, depth: int | None = None) -> Prefetch:
+        """Start fetching in a thread of its own; use the result as a context manager."""
+        return Prefetch(self, max_size, PREFETCH_DEPTH if depth is None else depth)
 
     def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
         with self._lock:
@@ -68,7 +64,16 @@ class SharedMailbox:
         with self._lock:
             return self.inner.wait_for_mail(timeout)
 
+    def reader_elsewhere(self) -> Callable[[], Mailbox] | None:
+        return self.inner.reader_elsewhere()
+
+    @property
+    def keeps_sent_copies(self) -> bool:
+        return self.inner.keeps_sent_copies
+
     def file_sent(self, raw: bytes) -> bool:
+        if not self.inner.keeps_sent_copies:
+            return False  # without waiting for the lock the fetch thread may hold for long
         with self._lock:
             return self.inner.file_sent(raw)
 
@@ -96,26 +101,22 @@ class _End:
         self.error = error
 
 
-class Prefetch(Generic[T]):
+class Prefetch:
     """Mails fetched by a thread of their own, handed over in order through a bounded queue.
 
-    `next(block=...)` returns the next mail with what `start` made of it, or None when there is
-    none ready (not blocking) or no more at all (`finished` is then True). An exception in the
-    fetch thread is raised here, in the worker's thread, where it would have been raised
-    without the prefetch."""
+    `next(block=...)` returns the next mail, or None when there is none ready (not blocking)
+    or no more at all (`finished` is then True). An exception in the fetch thread is raised
+    here, in the worker's thread, where it would have been raised without the prefetch."""
 
-    def __init__(
-        self, mailbox: SharedMailbox, max_size: int, start: Callable[[Fetched], T], depth: int
-    ) -> None:
+    def __init__(self, mailbox: SharedMailbox, max_size: int, depth: int) -> None:
         self._mailbox = mailbox
         self._max_size = max_size
-        self._start = start
-        self._queue: queue.Queue[tuple[Fetched, T] | _End] = queue.Queue(maxsize=max(1, depth))
+        self._queue: queue.Queue[Fetched | _End] = queue.Queue(maxsize=max(1, depth))
         self._halt = threading.Event()
         self.finished = False
         self._thread = threading.Thread(target=self._run, name="mailbot-fetch", daemon=True)
 
-    def __enter__(self) -> Prefetch[T]:
+    def __enter__(self) -> Prefetch:
         self._thread.start()
         return self
 
@@ -127,7 +128,7 @@ class Prefetch(Generic[T]):
     ) -> None:
         self.close()
 
-    def next(self, block: bool = True) -> tuple[Fetched, T] | None:
+    def next(self, block: bool = True) -> Fetched | None:
         if self.finished:
             return None
         try:
@@ -157,7 +158,7 @@ class Prefetch(Generic[T]):
         mails = self._mailbox.fetch_new(self._max_size)
         try:
             for fetched in mails:
-                if not self._hand_over((fetched, self._start(fetched))):
+                if not self._hand_over(fetched):
                     break
         except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
             end = _End(exc)
@@ -165,14 +166,20 @@ class Prefetch(Generic[T]):
             mails.close()
         self._hand_over(end)
 
-    def _hand_over(self, item: tuple[Fetched, T] | _End) -> bool:
-        while not self._halt.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _hand_over(self, item: Fetched | _End) -> bool:
+        return hand_over(self._queue, item, self._halt)
+
+
+def hand_over(into: queue.Queue[Any], item: object, halt: threading.Event) -> bool:
+    """Put ITEM into a bounded queue, waiting while it is full, unless HALT is set first (the
+    taker is gone): whether it was put."""
+    while not halt.is_set():
+        try:
+            into.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _close(mails: Iterator[Fetched]) -> None:

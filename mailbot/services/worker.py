@@ -1,7 +1,7 @@
 """The worker: every waiting mail through evaluate -> apply, each all or nothing.
 
-    fetch thread ──> known key? ─────────────────────────> finish the mailbox move only
-                 └─> parse, classify, live lookup ─┐
+    mail feed ──> known key? ───────────────────────────> finish the mailbox move only
+              └─> parse, classify, live lookup ─┐
                               [group transaction: per mail a savepoint:
                                evaluate ─> record ─> apply] ─> commit ─> mark_done, deliver
                                (a staff member's answer to a reply address, not from a
@@ -34,13 +34,13 @@ from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
 from mailbot.services.filing import Filing
+from mailbot.services.mail_feed import MailFeed
 from mailbot.services.mailing import record_mail, with_parse
 from mailbot.services.notify import raise_escalation
 from mailbot.services.orders import refresh_local_orders
-from mailbot.services.parse_pool import ParsePool, Waiting
 from mailbot.services.pass_results import PassTotals, Processed, already_done
 from mailbot.services.reply_by_mail import reply_tag, take_staff_reply
-from mailbot.services.shared_mailbox import Prefetch, shared
+from mailbot.services.shared_mailbox import shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
 from mailbot.store.rows import NewEscalation, NewMessage
@@ -97,13 +97,12 @@ class Worker:
         # moved, which is noted at the end of a complete pass.
         unfiled = self.deps.store.unfiled_keys()
         with (
-            ParsePool(self.deps.settings) as parsing,
-            self.mailbox.prefetch(max_size, parsing.start) as waiting,
+            MailFeed(self.mailbox, self.deps.settings, max_size) as waiting,
             Filing(self.mailbox) as filing,
         ):
-            carried: list[tuple[Fetched, int | None]] = []
+            carried: list[tuple[Fetched, Inbound | None]] = []
             while not self.stop.is_set():
-                group = self._next_group(waiting, parsing, carried)
+                group = self._next_group(waiting, carried)
                 if not group:
                     break
                 with self.deps.store.transaction():
@@ -127,17 +126,12 @@ class Worker:
         return totals
 
     def _next_group(
-        self,
-        waiting: Prefetch[int | None],
-        parsing: ParsePool,
-        carried: list[tuple[Fetched, int | None]],
+        self, waiting: MailFeed, carried: list[tuple[Fetched, Inbound | None]]
     ) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
         work. Waits only for the first one, so a single new mail is answered at once. One
-        statement finds which of them an earlier run recorded. A mail the parse process is
-        busy with is not waited for: the next ones are prepared here meanwhile, and it is
-        picked up at the end, in its place. What the time limit leaves is `carried` over to
-        the next group."""
+        statement finds which of them an earlier run recorded. What the time limit leaves is
+        `carried` over to the next group."""
         began = time.monotonic()
         ready, carried[:] = carried[:], []
         while len(ready) < GROUP_MAILS:
@@ -146,8 +140,8 @@ class Worker:
                 break
             ready.append(item)
         known = self.deps.store.messages_by_keys([f.key for f, _ in ready])
-        group: list[_Prepared | tuple[Fetched, int | None]] = []
-        for n, (fetched, ticket) in enumerate(ready):
+        group: list[_Prepared] = []
+        for n, (fetched, parsed) in enumerate(ready):
             if self.stop.is_set():
                 break  # stopping: the rest stays in the mailbox for the next run
             if group and time.monotonic() - began > GROUP_SECONDS:
@@ -157,17 +151,8 @@ class Worker:
             if recorded is not None:
                 group.append(_Prepared(fetched, early=already_done(fetched.key, recorded)))
                 continue
-            claimed = parsing.claim(ticket)
-            if isinstance(claimed, Waiting):
-                group.append((fetched, ticket))
-            else:
-                group.append(self._prepare(fetched, claimed, looked_up=True))
-        return [
-            p
-            if isinstance(p, _Prepared)
-            else self._prepare(p[0], parsing.wait(p[1]), looked_up=True)
-            for p in group
-        ]
+            group.append(self._prepare(fetched, parsed, looked_up=True))
+        return group
 
     def process(self, fetched: Fetched) -> Processed:
         """One mail, start to commit. Never raises but for a SetupError."""
@@ -178,7 +163,7 @@ class Worker:
     def _prepare(
         self, fetched: Fetched, parsed: Inbound | None = None, *, looked_up: bool = False
     ) -> _Prepared:
-        """Everything before the transaction: parse (unless the parse process did),
+        """Everything before the transaction: parse (unless the fetch process did),
         classify, and a live order lookup (a network call, which must not hold the
         database's write lock). `looked_up`: the caller knows the mail is not recorded."""
         known = None if looked_up else self.deps.store.message_by_key(fetched.key)

@@ -204,6 +204,11 @@ class Engine:
     def close(self) -> None:
         self.conn.close()
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file as far as readers allow, waiting
+        for no one (SQLite's PASSIVE checkpoint)."""
+        self._execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def _check_ours(self) -> None:
         """A database with tables but no schema version of ours belongs to something else."""
         tables = {

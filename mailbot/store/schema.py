@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -356,6 +356,18 @@ def _migration_13(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_14(db: sqlite_utils.Database) -> None:
+    # Queries every mail makes, which scanned a whole table (issue 11: a decision's cost must
+    # not grow with the store): the transfers of a seat in the window, a customer's
+    # escalations for the staff notification, and the open escalations nobody was told of.
+    db.execute("CREATE INDEX licenses_seat ON licenses (seat_key, issued_at)")
+    db.execute("CREATE INDEX escalations_sender ON escalations (sender, created_at)")
+    db.execute(
+        "CREATE INDEX escalations_not_notified ON escalations (created_at, id) "
+        "WHERE state = 'open' AND notified_at IS NULL"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -370,4 +382,5 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     11: _migration_11,
     12: _migration_12,
     13: _migration_13,
+    14: _migration_14,
 }

@@ -682,3 +682,36 @@ def test_the_commented_imap_and_smtp_example_in_config_example_works(
     folders = message_ids_in(dovecot, login)
     assert folders["INBOX"] == [] and len(folders[PROCESSED]) == 1
     assert len(folders["Sent"]) == 1  # sent_folder = "Sent" in the example
+
+
+def test_a_long_pass_fetches_in_its_own_process_and_decides_as_one_without(
+    dovecot: DovecotServer,
+    smtp_sink: SmtpSink,
+    imap_app: Callable[..., App],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fetch process reads the folder on a connection of its own (EXAMINE) while the
+    worker's moves the mail it decided: every mail is decided once, filed, and as it would be
+    with the worker fetching alone."""
+    from mailbot.services import mail_feed
+
+    # 45 mails: the demo's three times over, each copy with a Message-ID of its own.
+    mails = [
+        re.sub(rb"(?im)^(message-id:\s*<)", rb"\g<1>%d." % n, raw, count=1)
+        for n in range(3)
+        for raw in demo_mails()
+    ]
+    assert len({re.search(rb"(?im)^message-id:.*$", m).group(0) for m in mails}) == 45
+
+    def run(name: str, after: int) -> list[tuple[str, str, str | None]]:
+        monkeypatch.setattr(mail_feed, "FETCH_PROCESS_AFTER", after)
+        login, _ = dovecot.user(name)
+        append_all(dovecot, login, mails)
+        worker = Worker(imap_app(tmp_path / name, login, smtp_sink))
+        done = worker.poll_once()
+        assert len({p.key for p in done}) == len(done) == len(mails)
+        assert message_ids_in(dovecot, login)["INBOX"] == []
+        return [(p.sender, p.outcome.value, p.reason.value if p.reason else None) for p in done]
+
+    assert run("alone", 1000) == run("two", 4)

@@ -72,6 +72,8 @@ def test_migration_8_indexes_what_earlier_versions_stored(tmp_path: Path) -> Non
     conn.executescript(
         "DROP TABLE escalation_search; DROP INDEX pending_payments_sender; "
         "DROP INDEX messages_processed; DROP TABLE events; DROP TABLE seat_releases; "
+        "DROP INDEX licenses_seat; DROP INDEX escalations_sender; "
+        "DROP INDEX escalations_not_notified; "
         "UPDATE meta SET value = '7' WHERE key = 'schema_version';"
     )
     conn.close()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 from mailbot.core.model import Fetched, Outcome
@@ -125,8 +126,15 @@ class MaildirMailbox:
     def is_local(self) -> bool:
         return True
 
-    def file_sent(self, raw: bytes) -> bool:
+    def reader_elsewhere(self) -> Callable[[], MaildirMailbox]:
+        return partial(MaildirMailbox, self.path, since=self.since, read_only=True)
+
+    @property
+    def keeps_sent_copies(self) -> bool:
         return False  # a Maildir inbox has no Sent folder of ours
+
+    def file_sent(self, raw: bytes) -> bool:
+        return False
 
     def escalated_folder(self) -> str:
         return ""  # escalated mail stays in cur/, flagged

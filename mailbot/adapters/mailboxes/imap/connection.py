@@ -142,6 +142,17 @@ def _login(client: IMAPClient, settings: MailboxSettings, tokens: TokenSource | 
         raise MailboxAuthError(login_failure_advice(settings, _said(exc))) from None
 
 
+def forget_unasked(client: IMAPClient) -> None:
+    """Drop what the server said unasked: an EXPUNGE per mail moved (by us, or by another
+    connection to the folder, which hears of each move during its own commands) and a move's
+    COPYUID line. imaplib keeps untagged responses until someone asks for them, and nobody
+    asks for these, so a backlog of 100,000 mails would leave 100,000 of them behind in
+    memory. (No public imapclient call does this; its one connection seam is `_imap`.)"""
+    kept = client._imap.untagged_responses
+    for kind in ("EXPUNGE", "VANISHED", "OK"):
+        kept.pop(kind, None)
+
+
 def _discard(client: IMAPClient) -> None:
     """Drop a connection without the LOGOUT exchange (it is broken or of unknown state)."""
     try:

@@ -36,6 +36,7 @@ from mailbot.adapters.mailboxes.imap.connection import (
     IMAPClientAbortError,
     IMAPClientError,
     MailboxUnavailable,
+    forget_unasked,
 )
 from mailbot.adapters.mailboxes.imap.session import ImapSession
 from mailbot.config import MailboxSettings
@@ -212,6 +213,7 @@ class Fetcher:
             return {}
         try:
             data = client.fetch(uids, ["BODY.PEEK[]"])
+            forget_unasked(client)  # the moves of the mail before these, told to us here
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:

@@ -32,6 +32,7 @@ from mailbot.adapters.mailboxes.imap.connection import (
     IMAPClientError,
     MailboxError,
     MailboxUnavailable,
+    forget_unasked,
 )
 from mailbot.adapters.mailboxes.imap.session import ImapSession
 from mailbot.config import MailboxSettings
@@ -156,7 +157,7 @@ class Filer:
                     # Without UID EXPUNGE this removes every \Deleted mail in the folder,
                     # which is what any client's "compact" would do to them as well.
                     client.expunge()
-            _forget_move_replies(client)
+            forget_unasked(client)
 
     def _ensure_folder(self, client: IMAPClient, configured: str) -> str:
         name = self._session.server_name(configured)
@@ -180,13 +181,3 @@ class Filer:
                 pass  # unsubscribed folders still work; some servers have no subscriptions
         self._known_folders.add(name)
         return name
-
-
-def _forget_move_replies(client: IMAPClient) -> None:
-    """Drop what the server said along with a move: an EXPUNGE per mail and the COPYUID
-    line. imaplib keeps untagged responses until someone asks for them, and nobody asks for
-    these, so a backlog of 100,000 mails would leave 100,000 of them behind in memory. (No
-    public imapclient call does this; its one connection seam is `_imap`.)"""
-    kept = client._imap.untagged_responses
-    for kind in ("EXPUNGE", "VANISHED", "OK"):
-        kept.pop(kind, None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 from mailbot.adapters.mailboxes.imap.codec import FolderInfo, _is_bye, _is_new_mail
 from mailbot.adapters.mailboxes.imap.connection import CONNECTION_ERRORS, IMAPClient, open_client
@@ -58,6 +59,7 @@ class ImapMailbox:
         BODY.PEEK, and nothing is moved, flagged or appended."""
         self._settings = settings
         self._read_only = read_only
+        self._own_connect = connect is not None
         self._tokens = TokenSource(settings) if settings.auth == "xoauth2" else None
         self._clock = clock
         self._sleep = sleep
@@ -171,6 +173,15 @@ class ImapMailbox:
     @property
     def is_local(self) -> bool:
         return False
+
+    def reader_elsewhere(self) -> Callable[[], ImapMailbox] | None:
+        if self._own_connect:
+            return None  # a test's connection seam cannot be had in another process
+        return partial(ImapMailbox, self._settings, read_only=True)
+
+    @property
+    def keeps_sent_copies(self) -> bool:
+        return bool(self._settings.sent_folder) and not self._read_only
 
     def file_sent(self, raw: bytes) -> bool:
         """File a copy of one of our replies in sent_folder (\\Seen); False if not done."""
