@@ -6,17 +6,17 @@ Python, and parsing a mail (its MIME structure, charsets, HTML, quotes) is the l
 of all. For a long pass the worker therefore hands both to a process of its own (spawned:
 nothing of this process's threads or connections is inherited). It opens the same mailbox
 *read-only* (`Mailbox.reader_elsewhere`: an IMAP folder is EXAMINEd on a connection of its
-own, bodies are read with BODY.PEEK), lists the waiting mail as the worker would, and sends each
-mail with its parse down a pipe, in the listing's order. It never moves, flags or answers
-anything: filing stays with the worker, after its commits, as always.
+own, bodies are read with BODY.PEEK), lists the waiting mail as the worker would, and sends
+each mail with its parse and classification down a pipe, in the listing's order. It never
+moves, flags or answers anything: filing stays with the worker, after its commits, as always.
 
 What it finds the worker decides as if it had fetched it itself: a mail known from an earlier
-run is recognised by its key before anything is decided. A mail whose parse fails there comes
-without one, and the worker parses it again, so the failure is kept with its traceback as any
-other. A fault of the mailbox there (the server gone, a login refused) is raised in the
-worker's thread, where a fetch of its own would have raised it. If the process dies, the pass
-goes on fetching in the worker (see `mail_feed.py`). A process whose worker died ends when its
-next mail finds nobody reading the pipe.
+run is recognised by its key before anything is decided. A mail whose parse or classification
+fails there comes without either, and the worker reads it again, so the failure is kept with
+its traceback as any other. A fault of the mailbox there (the server gone, a login refused) is
+raised in the worker's thread, where a fetch of its own would have raised it. If the process
+dies, the pass goes on fetching in the worker (see `mail_feed.py`). A process whose worker
+died ends when its next mail finds nobody reading the pipe.
 """
 
 from __future__ import annotations
@@ -26,18 +26,31 @@ import multiprocessing
 import queue
 import threading
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from mailbot.config import Settings
-from mailbot.core.model import Fetched, Inbound
+from mailbot.core.classify import Classification, classify
+from mailbot.core.model import Fetched, Inbound, Policy
 from mailbot.logs import configure, configured
 from mailbot.mail.parse.message import parse_message
 from mailbot.services.ports import Mailbox
 from mailbot.services.shared_mailbox import hand_over
 
 log = logging.getLogger("mailbot.worker")
+
+
+@dataclass(frozen=True)
+class Read:
+    """A mail as the fetch process read it: parsed and classified (both pure: the same
+    there as here)."""
+
+    inbound: Inbound
+    cls: Classification
+
+
 AHEAD = 100  # mails fetched and parsed ahead of the worker: memory stays flat in the backlog
 _MAIL, _END, _ERROR = "mail", "end", "error"
 
@@ -56,10 +69,12 @@ def _serve(
     max_size: int,
     skip: frozenset[str],
     options: dict[str, Any],
+    policy: Policy,
     logging_as: tuple[str, bool] | None,
     results: Connection,
 ) -> None:
-    """The fetch process: every waiting mail with its parse, then the end (or the error)."""
+    """The fetch process: every waiting mail with its parse and classification, then the end
+    (or the error)."""
     if logging_as is not None:
         configure(*logging_as)
     mailbox: Mailbox | None = None
@@ -68,7 +83,7 @@ def _serve(
         for fetched in mailbox.fetch_new(max_size):
             if fetched.key in skip:
                 continue  # handed to the worker before this process began
-            results.send((_MAIL, fetched, _parse(fetched, options)))
+            results.send((_MAIL, fetched, _read(fetched, options, policy)))
         results.send((_END, None, None))
     except (BrokenPipeError, EOFError):
         return  # the worker is gone: nobody to fetch for
@@ -82,12 +97,13 @@ def _serve(
             mailbox.close()
 
 
-def _parse(fetched: Fetched, options: dict[str, Any]) -> Inbound | None:
+def _read(fetched: Fetched, options: dict[str, Any], policy: Policy) -> Read | None:
     if fetched.raw is None:
         return None
     try:
-        return parse_message(fetched.raw, **options)
-    except Exception:  # noqa: BLE001 - the worker parses it again and keeps the traceback
+        inbound = parse_message(fetched.raw, **options)
+        return Read(inbound, classify(inbound, policy))
+    except Exception:  # noqa: BLE001 - the worker reads it again and keeps the traceback
         return None
 
 
@@ -110,6 +126,7 @@ class FetchProcess:
         open_mailbox: Callable[[], Mailbox],
         settings: Settings,
         max_size: int,
+        policy: Policy,
         skip: Collection[str] = (),
     ) -> None:
         self._arrived: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=AHEAD)
@@ -124,6 +141,7 @@ class FetchProcess:
                 max_size,
                 frozenset(skip),
                 parse_options(settings),
+                policy,
                 configured(),
                 writing,
             ),
@@ -149,8 +167,8 @@ class FetchProcess:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def next(self, block: bool = True) -> tuple[Fetched, Inbound | None] | None:
-        """The next mail with its parse; None when none is ready (not blocking) or there is
+    def next(self, block: bool = True) -> tuple[Fetched, Read | None] | None:
+        """The next mail as read there; None when none is ready (not blocking) or there is
         none any more (`finished`, or `failed` when the process died). A mailbox fault of the
         process is raised here."""
         if self.finished or self.failed:

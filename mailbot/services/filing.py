@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -23,6 +24,11 @@ from mailbot.services.ports import Mailbox
 
 Group = Sequence[tuple[Fetched, Outcome]]
 MOVE_AT_MOST = 1000  # mails filed by one call to the mailbox when groups have piled up
+# A move at most this often: what is committed meanwhile goes with the next one. A server's
+# cost per MOVE grows with the folder (Dovecot rewrites a Maildir's list of UIDs each time),
+# so a backlog filed once a second costs it a fraction of one move per group; a lone mail
+# after a quiet while is moved at once.
+MOVE_EVERY_SECONDS = 1.0
 
 
 class Filing:
@@ -67,24 +73,27 @@ class Filing:
         return filed
 
     def _run(self) -> None:
+        last_move = -MOVE_EVERY_SECONDS
         while True:
             done = self._groups.get()
             if done is None:
                 return
             finished = False
-            # Groups that waited while a move was on the server go in one call: a server's
-            # cost per MOVE grows with the folder (a big INBOX rewrites its index each time),
-            # so a backlog is filed in fewer, larger moves.
+            # The groups committed until MOVE_EVERY_SECONDS after the last move go in one
+            # call (and what piled up while that move was on the server).
             batch = list(done)
+            due = last_move + MOVE_EVERY_SECONDS
             while len(batch) < MOVE_AT_MOST:
+                wait = due - time.monotonic()
                 try:
-                    more = self._groups.get_nowait()
+                    more = self._groups.get(timeout=wait) if wait > 0 else self._groups.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    finished = True
+                    finished = True  # the pass ends: this is the last move
                     break
                 batch.extend(more)
+            last_move = time.monotonic()
             self._move(batch)
             if finished:
                 return

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import deque
 
 from mailbot.config import Settings
-from mailbot.core.model import Fetched, Inbound
-from mailbot.services.fetch_process import FetchProcess
+from mailbot.core.model import Fetched, Policy
+from mailbot.services.fetch_process import FetchProcess, Read
 from mailbot.services.shared_mailbox import Prefetch, SharedMailbox
 
 FETCH_PROCESS_AFTER = 100  # mails of a pass fetched here before the fetch process starts
@@ -29,17 +29,19 @@ RECENT = 1024
 
 class MailFeed:
     """Use as a context manager around a pass; `next` as `Prefetch.next`, with each mail
-    its parse when the fetch process made one (None: the worker parses it)."""
+    how the fetch process read it (None: the worker reads it)."""
 
     def __init__(
         self,
         mailbox: SharedMailbox,
         settings: Settings,
+        policy: Policy,
         max_size: int,
         after: int | None = None,
     ) -> None:
         self._mailbox = mailbox
         self._settings = settings
+        self._policy = policy
         self._max_size = max_size
         self._after = FETCH_PROCESS_AFTER if after is None else after
         self._handed = 0
@@ -62,7 +64,7 @@ class MailFeed:
         source = self._remote or self._local
         return source is not None and source.finished
 
-    def next(self, block: bool = True) -> tuple[Fetched, Inbound | None] | None:
+    def next(self, block: bool = True) -> tuple[Fetched, Read | None] | None:
         while True:
             if self._remote is not None:
                 item = self._remote.next(block)
@@ -93,7 +95,7 @@ class MailFeed:
         assert self._local is not None
         self._local.close()  # its read-ahead stays on the server, for the process to list
         self._remote = FetchProcess(
-            opener, self._settings, self._max_size, skip=frozenset(self._recent)
+            opener, self._settings, self._max_size, self._policy, skip=frozenset(self._recent)
         )
 
     def _fetch_here_again(self) -> None:

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from mailbot.core.classify import Classification, Kind, classify
@@ -33,6 +33,7 @@ from mailbot.core.model import Fetched, Inbound, Outcome, Policy, Reason
 from mailbot.services.apply import apply_decision
 from mailbot.services.context import Deps
 from mailbot.services.evaluate import Evaluation, evaluate, parse
+from mailbot.services.fetch_process import Read
 from mailbot.services.filing import Filing
 from mailbot.services.mail_feed import MailFeed
 from mailbot.services.mailing import record_mail, with_parse
@@ -97,10 +98,10 @@ class Worker:
         # moved, which is noted at the end of a complete pass.
         unfiled = self.deps.store.unfiled_keys()
         with (
-            MailFeed(self.mailbox, self.deps.settings, max_size) as waiting,
+            MailFeed(self.mailbox, self.deps.settings, self.deps.policy, max_size) as waiting,
             Filing(self.mailbox) as filing,
         ):
-            carried: list[tuple[Fetched, Inbound | None]] = []
+            carried: list[tuple[Fetched, Read | None]] = []
             while not self.stop.is_set():
                 group = self._next_group(waiting, carried)
                 if not group:
@@ -112,7 +113,14 @@ class Worker:
                     self.deps.store.mark_mailbox_done(filing.take_filed())
                 if after_commit is not None:
                     after_commit()
-                filing.file([(p.fetched, r.outcome) for p, r in zip(group, results, strict=True)])
+                # Without the bodies: a move needs only the key, and memory stays small while
+                # groups wait for their move.
+                filing.file(
+                    [
+                        (replace(p.fetched, raw=None), r.outcome)
+                        for p, r in zip(group, results, strict=True)
+                    ]
+                )
                 for result in results:
                     unfiled.discard(result.key)
                     totals.count(result)
@@ -126,7 +134,7 @@ class Worker:
         return totals
 
     def _next_group(
-        self, waiting: MailFeed, carried: list[tuple[Fetched, Inbound | None]]
+        self, waiting: MailFeed, carried: list[tuple[Fetched, Read | None]]
     ) -> list[_Prepared]:
         """Mails for one transaction: what is ready, up to GROUP_MAILS or GROUP_SECONDS of
         work. Waits only for the first one, so a single new mail is answered at once. One
@@ -141,7 +149,7 @@ class Worker:
             ready.append(item)
         known = self.deps.store.messages_by_keys([f.key for f, _ in ready])
         group: list[_Prepared] = []
-        for n, (fetched, parsed) in enumerate(ready):
+        for n, (fetched, read) in enumerate(ready):
             if self.stop.is_set():
                 break  # stopping: the rest stays in the mailbox for the next run
             if group and time.monotonic() - began > GROUP_SECONDS:
@@ -151,7 +159,7 @@ class Worker:
             if recorded is not None:
                 group.append(_Prepared(fetched, early=already_done(fetched.key, recorded)))
                 continue
-            group.append(self._prepare(fetched, parsed, looked_up=True))
+            group.append(self._prepare(fetched, read, looked_up=True))
         return group
 
     def process(self, fetched: Fetched) -> Processed:
@@ -161,21 +169,23 @@ class Worker:
             return self._commit(prepared)
 
     def _prepare(
-        self, fetched: Fetched, parsed: Inbound | None = None, *, looked_up: bool = False
+        self, fetched: Fetched, read: Read | None = None, *, looked_up: bool = False
     ) -> _Prepared:
-        """Everything before the transaction: parse (unless the fetch process did),
-        classify, and a live order lookup (a network call, which must not hold the
-        database's write lock). `looked_up`: the caller knows the mail is not recorded."""
+        """Everything before the transaction: parse and classify (unless the fetch process
+        did), and a live order lookup (a network call, which must not hold the database's
+        write lock). `looked_up`: the caller knows the mail is not recorded."""
         known = None if looked_up else self.deps.store.message_by_key(fetched.key)
         if known is not None:
             return _Prepared(fetched, early=already_done(fetched.key, known))
         if fetched.raw is None:
             return _Prepared(fetched)
-        inbound: Inbound | None = parsed
+        inbound: Inbound | None = None
         try:
-            if inbound is None:
+            if read is not None:
+                inbound, cls = read.inbound, read.cls
+            else:
                 inbound = parse(self.deps.settings, fetched.raw)
-            cls = classify(inbound, self.deps.policy)
+                cls = classify(inbound, self.deps.policy)
             self._live_lookup(inbound, cls)
             return _Prepared(fetched, inbound, cls)
         except SetupError:

@@ -1,5 +1,5 @@
-"""The fetch process of a long pass: what it fetches and parses reads exactly as what the
-worker would have fetched and parsed itself, a pass through it decides every mail once and
+"""The fetch process of a long pass: what it fetches, parses and classifies reads exactly as
+what the worker would have made of it itself, a pass through it decides every mail once and
 as it would without it, a dead process costs nothing but speed, a fault of its mailbox is
 the worker's to raise, and a process whose worker died does not outlive it."""
 
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from mailbot.adapters.mailboxes.maildir import MaildirMailbox
-from mailbot.core.model import Fetched, Inbound
+from mailbot.core.classify import classify
+from mailbot.core.model import Fetched
 from mailbot.mail.parse.message import parse_message
 from mailbot.services import mail_feed
-from mailbot.services.fetch_process import FetchProcess, parse_options
+from mailbot.services.fetch_process import FetchProcess, Read, parse_options
 from mailbot.services.pass_results import Processed
 from mailbot.services.ports import Mailbox
 from tests.staff_env import Env, mail, make_env, new_serial, request
@@ -34,7 +35,7 @@ def _deliver(env: Env, n: int) -> None:
             env.deliver(request(f"user{i % 20}@northwind.example", new_serial()))
 
 
-def _taken(process: FetchProcess) -> list[tuple[Fetched, Inbound | None]]:
+def _taken(process: FetchProcess) -> list[tuple[Fetched, Read | None]]:
     taken = []
     while (item := process.next()) is not None:
         taken.append(item)
@@ -47,13 +48,15 @@ def test_what_the_process_fetches_and_parses_reads_as_here(tmp_path: Path) -> No
     settings = env.app.settings
     here = list(env.mailbox.fetch_new(10_000_000))
     reader = env.mailbox.reader_elsewhere()
-    with FetchProcess(reader, settings, 10_000_000) as process:
+    with FetchProcess(reader, settings, 10_000_000, env.app.policy) as process:
         there = _taken(process)
         assert process.finished and not process.failed
     assert [f for f, _ in there] == here
-    for fetched, parsed in there:
-        assert fetched.raw is not None
-        assert parsed == parse_message(fetched.raw, **parse_options(settings))
+    for fetched, read in there:
+        assert fetched.raw is not None and read is not None
+        inbound = parse_message(fetched.raw, **parse_options(settings))
+        assert read.inbound == inbound
+        assert read.cls == classify(inbound, env.app.policy)
 
 
 def test_the_process_skips_the_mail_handed_over_before_it_began(tmp_path: Path) -> None:
@@ -62,7 +65,7 @@ def test_the_process_skips_the_mail_handed_over_before_it_began(tmp_path: Path) 
     here = list(env.mailbox.fetch_new(10_000_000))
     skip = {here[0].key, here[2].key}
     reader = env.mailbox.reader_elsewhere()
-    with FetchProcess(reader, env.app.settings, 10_000_000, skip=skip) as process:
+    with FetchProcess(reader, env.app.settings, 10_000_000, env.app.policy, skip=skip) as process:
         there = [f.key for f, _ in _taken(process)]
     assert there == [f.key for f in here if f.key not in skip]
 
@@ -71,9 +74,9 @@ def test_a_mail_over_the_size_cap_comes_without_body_or_parse(tmp_path: Path) ->
     env = make_env(tmp_path, [])
     _deliver(env, 2)
     reader = env.mailbox.reader_elsewhere()
-    with FetchProcess(reader, env.app.settings, 10) as process:
+    with FetchProcess(reader, env.app.settings, 10, env.app.policy) as process:
         there = _taken(process)
-    assert [(f.raw, parsed) for f, parsed in there] == [(None, None), (None, None)]
+    assert [(f.raw, read) for f, read in there] == [(None, None), (None, None)]
 
 
 def _failing_mailbox(sentence: str) -> Mailbox:
@@ -83,7 +86,7 @@ def _failing_mailbox(sentence: str) -> Mailbox:
 def test_a_fault_of_its_mailbox_is_raised_in_the_worker(tmp_path: Path) -> None:
     env = make_env(tmp_path, [])
     opener = partial(_failing_mailbox, "the mail server said no")
-    with FetchProcess(opener, env.app.settings, 10_000_000) as process:
+    with FetchProcess(opener, env.app.settings, 10_000_000, env.app.policy) as process:
         with pytest.raises(RuntimeError, match="the mail server said no"):
             process.next()
         assert process.finished and not process.failed
@@ -133,7 +136,7 @@ def test_a_dead_fetch_process_leaves_the_rest_of_the_pass_to_the_worker(
     class Dying(FetchProcess):
         handed = 0
 
-        def next(self, block: bool = True) -> tuple[Fetched, Inbound | None] | None:
+        def next(self, block: bool = True) -> tuple[Fetched, Read | None] | None:
             item = super().next(block)
             Dying.handed += item is not None
             if Dying.handed == 4 and self.pid is not None:
@@ -161,7 +164,7 @@ from mailbot.services.fetch_process import FetchProcess
 settings = load(Path(sys.argv[2]))
 from mailbot.adapters.mailboxes.maildir import MaildirMailbox
 reader = MaildirMailbox(Path(sys.argv[3])).reader_elsewhere()
-process = FetchProcess(reader, settings, 10_000_000)
+process = FetchProcess(reader, settings, 10_000_000, settings.decision_policy())
 process.next()
 print(process.pid, flush=True)
 time.sleep(600)

@@ -76,3 +76,37 @@ def test_a_failed_move_is_raised_in_the_worker_and_stops_the_filing(tmp_path: Pa
                 break
             time.sleep(0.01)
         later.file([(m, Outcome.ISSUED) for m in mails[2:]])  # raised here, in the worker
+
+
+class CountingMaildir(MaildirMailbox):
+    """A real Maildir that notes the size of every move."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def mark_done(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
+        self.calls.append(len(done))
+        super().mark_done(done)
+
+
+def test_a_lone_mail_is_moved_at_once_and_a_backlog_in_fewer_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.services import filing as filing_module
+
+    monkeypatch.setattr(filing_module, "MOVE_EVERY_SECONDS", 60.0)
+    mailbox = CountingMaildir(tmp_path / "maildir")
+    mails = _waiting(mailbox, 11)
+    with Filing(mailbox) as filing:
+        filing.file([(mails[0], Outcome.ISSUED)])
+        deadline = time.monotonic() + 10
+        while not mailbox.calls and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert mailbox.calls == [1]  # after a quiet while: at once
+        for mail in mails[1:]:  # ten groups committed right after it
+            filing.file([(mail, Outcome.ISSUED)])
+        time.sleep(0.05)
+        assert mailbox.calls == [1]  # they wait for the next move ...
+    assert mailbox.calls == [1, 10]  # ... which the end of the pass makes at once, together
+    assert sorted(filing.take_filed()) == sorted(m.key for m in mails)
