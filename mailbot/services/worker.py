@@ -44,7 +44,7 @@ from mailbot.services.reply_by_mail import reply_tag, take_staff_reply
 from mailbot.services.shared_mailbox import shared
 from mailbot.store import Store
 from mailbot.store.errors import Conflict
-from mailbot.store.rows import NewEscalation, NewMessage
+from mailbot.store.rows import MessageRef, NewEscalation, NewMessage
 
 log = logging.getLogger("mailbot.worker")
 # Mails decided in one transaction (and then moved together): a sync to disk per group, not
@@ -64,6 +64,10 @@ class _Prepared:
     cls: Classification | None = None
     early: Processed | None = None
     error: str | None = None
+    # Looked up with the rest of its group: an earlier mail with its Message-ID that was
+    # decided but not filed (see `_same_mail_new_key`).
+    twin_looked_up: bool = False
+    twin: MessageRef | None = None
 
 
 class Worker:
@@ -147,7 +151,11 @@ class Worker:
             if item is None:
                 break
             ready.append(item)
-        known = self.deps.store.messages_by_keys([f.key for f, _ in ready])
+        store = self.deps.store
+        known = store.messages_by_keys([f.key for f, _ in ready])
+        twins = store.unfiled_by_message_ids(
+            [f.message_id for f, _ in ready if _may_have_twin(f) and f.key not in known]
+        )
         group: list[_Prepared] = []
         for n, (fetched, read) in enumerate(ready):
             if self.stop.is_set():
@@ -159,7 +167,9 @@ class Worker:
             if recorded is not None:
                 group.append(_Prepared(fetched, early=already_done(fetched.key, recorded)))
                 continue
-            group.append(self._prepare(fetched, read, looked_up=True))
+            prepared = self._prepare(fetched, read, looked_up=True)
+            prepared.twin_looked_up, prepared.twin = True, twins.get(fetched.message_id)
+            group.append(prepared)
         return group
 
     def process(self, fetched: Fetched) -> Processed:
@@ -199,7 +209,7 @@ class Worker:
         if prepared.early is not None:
             return prepared.early
         store = self.deps.store
-        moved = self._same_mail_new_key(fetched)
+        moved = self._same_mail_new_key(prepared)
         if moved is not None:
             return moved
         if fetched.raw is None:
@@ -228,15 +238,20 @@ class Worker:
             inbound=inbound,
         )
 
-    def _same_mail_new_key(self, fetched: Fetched) -> Processed | None:
+    def _same_mail_new_key(self, prepared: _Prepared) -> Processed | None:
         """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
         under a new key. Same folder, same Message-ID, not yet marked done: it is the same
         copy, so the row takes the new key and only the move is left to do."""
-        if not fetched.message_id or not fetched.key.startswith("imap:"):
+        fetched = prepared.fetched
+        if not _may_have_twin(fetched):
             return None
         folder = fetched.key.rsplit(":", 2)[0]
         store = self.deps.store
-        ref = store.unfiled_message_by_message_id(fetched.message_id)
+        ref = (
+            prepared.twin
+            if prepared.twin_looked_up
+            else store.unfiled_message_by_message_id(fetched.message_id)
+        )
         if ref is None or ref.mailbox_key.rsplit(":", 2)[0] != folder:
             return None
         store.rekey_message(ref.id, fetched.key)
@@ -344,6 +359,11 @@ class Worker:
                 now,
             )
         return Processed(fetched.key, row, sender, subject, Outcome.ESCALATED, reason)
+
+
+def _may_have_twin(fetched: Fetched) -> bool:
+    """Whether `_same_mail_new_key` applies: an IMAP mail whose Message-ID is known."""
+    return bool(fetched.message_id) and fetched.key.startswith("imap:")
 
 
 def _failure(fetched: Fetched) -> str:

@@ -76,6 +76,21 @@ class MessagesTable(Engine):
                 found[row["mailbox_key"]] = _ref(row)
         return found
 
+    def unfiled_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, MessageRef]:
+        """`unfiled_message_by_message_id` for a group of mails in one statement: by
+        Message-ID, the first decided mail not yet filed."""
+        found: dict[str, MessageRef] = {}
+        ids = sorted(set(message_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self._rows(
+                f"SELECT {_REF} FROM messages WHERE message_id IN ({marks(chunk)}) "
+                "AND mailbox_done = 0 AND duplicate_of IS NULL ORDER BY id",
+                chunk,
+            ):
+                found.setdefault(row["message_id"], _ref(row))
+        return found
+
     def message_by_message_id(self, message_id: str) -> MessageRef | None:
         """The first mail with this Message-ID (duplicates point at it)."""
         row = self._row(
