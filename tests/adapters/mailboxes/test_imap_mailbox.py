@@ -185,6 +185,41 @@ def test_fetch_in_chunks_keeps_uid_order(
     assert [f.raw is None for f in fetched] == [n == 4 for n in range(7)]
 
 
+def test_a_listing_is_read_a_stretch_of_uids_at_a_time(
+    dovecot: DovecotServer, box_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SEARCH lists more than a stretch of UIDs, a stretch of mail long moved away is
+    crossed in wider steps, and every waiting mail still comes once, in UID order."""
+    monkeypatch.setattr(fetching, "LIST_WINDOW", 4)
+    searches: list[tuple[str, int]] = []
+    original = IMAPClient.search
+
+    def search(client: IMAPClient, criteria: Any = "ALL", charset: Any = None) -> Any:
+        found = original(client, criteria, charset)
+        if len(criteria) > 2 and criteria[-2] == "UID":
+            searches.append((str(criteria[-1]), len(found)))
+        return found
+
+    monkeypatch.setattr(IMAPClient, "search", search)
+    login, _ = dovecot.user("stretches")
+    uids = [dovecot.append(login, "INBOX", mail(n)) for n in range(30)]
+    client = dovecot.client(login)  # the first 20 were filed long ago: UIDs 1-20 are empty
+    try:
+        client.create_folder("Archive")
+        client.select_folder("INBOX")
+        client.move(uids[:20], "Archive")
+    finally:
+        client.logout()
+
+    fetched = list(box_for(login).fetch_new(BIG))
+
+    assert [int(f.extra["uid"]) for f in fetched] == uids[20:]
+    stretches = [(s.split(":"), n) for s, n in searches if ":" in s]
+    spans = [int(high) - int(low) + 1 for (low, high), _ in stretches]
+    assert spans[0] == 4 and max(spans) > 4  # wider steps over the empty stretch
+    assert max(n for _, n in stretches) <= 2 * 4  # no answer lists more than that
+
+
 # -- filing ------------------------------------------------------------------------------------
 
 

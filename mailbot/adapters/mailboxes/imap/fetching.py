@@ -44,6 +44,12 @@ from mailbot.core.model import Fetched
 
 log = logging.getLogger(LOGGER_NAME)
 
+# UIDs one SEARCH covers to begin with: a listing is read a stretch at a time, so a backlog of
+# a million mails is never held (or parsed from one huge SEARCH answer) at once. A stretch
+# with few waiting mails in it (UIDs of mail long moved away) makes the next one wider, up to
+# LIST_WIDEST times as wide.
+LIST_WINDOW = 5000
+LIST_WIDEST = 16
 META_CHUNK = 200  # UIDs per metadata FETCH
 BODY_CHUNK_COUNT = 100  # bodies per FETCH ...
 BODY_CHUNK_BYTES = 16 * 1024 * 1024  # ... and at most this much of them held at once
@@ -76,12 +82,36 @@ class Fetcher:
         # again under new keys, which the worker recognises by Message-ID.
         for _ in range(2):
             try:
-                validity, uids = self._session.call(self._list_waiting)
+                validity, top = self._session.call(self._highest_uid)
             except MailboxUnavailable:
                 return
-            status = yield from self._fetch_listed(validity, uids, max_size)
+            status = yield from self._fetch_stretches(validity, top, max_size)
             if status != _RELIST:
                 return
+
+    def _fetch_stretches(
+        self, validity: int, top: int, max_size: int
+    ) -> Generator[Fetched, None, str]:
+        """The waiting mail with UIDs up to TOP (the folder's highest when the pass began),
+        listed a stretch of UIDs at a time."""
+        low, span = 1, LIST_WINDOW
+        while low <= top:
+            high = min(top, low + span - 1)
+            try:
+                uids = self._session.call(
+                    partial(self._list_waiting, validity=validity, low=low, high=high)
+                )
+            except MailboxUnavailable:
+                return _DOWN
+            if uids is None:
+                return _RELIST
+            status = yield from self._fetch_listed(validity, uids, max_size)
+            if status != _DONE:
+                return status
+            low = high + 1
+            sparse = len(uids) < LIST_WINDOW // 2
+            span = min(span * 2, LIST_WINDOW * LIST_WIDEST) if sparse else LIST_WINDOW
+        return _DONE
 
     def unlisted_mail(self, client: IMAPClient) -> bool:
         """Is there mail above the highest UID we listed? A new-mail notice can arrive inside
@@ -113,19 +143,28 @@ class Fetcher:
                 return status
         return _DONE
 
-    def _list_waiting(self, client: IMAPClient) -> tuple[int, list[int]]:
+    def _highest_uid(self, client: IMAPClient) -> tuple[int, int]:
+        """The folder's UIDVALIDITY and highest UID (0 when it is empty)."""
         # Dovecot (and others) answer SEARCH from the session's last synced view; NOOP
         # syncs it, so mail that arrived since our last command is included.
         client.noop()
-        criteria: list[Any] = ["UNDELETED", *self._since()]
-        if not self._settings.move:
-            criteria += ["UNKEYWORD", KEYWORD]
-        uids = sorted(int(uid) for uid in client.search(criteria))
         validity = self._session.uidvalidity
         assert validity is not None  # set by the select that made this connection usable
-        if uids:
-            self._listed_up_to = (validity, uids[-1])
-        return validity, uids
+        # "UID *" is the highest UID in use (an empty folder answers with none).
+        top = max((int(uid) for uid in client.search(["UID", "*"])), default=0)
+        self._listed_up_to = (validity, top)
+        return validity, top
+
+    def _list_waiting(
+        self, client: IMAPClient, validity: int, low: int, high: int
+    ) -> list[int] | None:
+        """The waiting mail's UIDs from LOW to HIGH; None when UIDVALIDITY changed."""
+        if self._session.uidvalidity != validity:
+            return None
+        criteria: list[Any] = ["UNDELETED", *self._since(), "UID", f"{low}:{high}"]
+        if not self._settings.move:
+            criteria += ["UNKEYWORD", KEYWORD]
+        return sorted(int(uid) for uid in client.search(criteria))
 
     def _since(self) -> list[Any]:
         """SEARCH SINCE for `[mailbox] since`: the server compares its own arrival date
