@@ -53,22 +53,25 @@ class MaildirMailbox:
             for sub in ("new", "cur", "tmp"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
 
-    def _waiting(self) -> list[Path]:
+    def _waiting(self) -> list[str]:
+        """The waiting mails' file names, "new/NAME" or "cur/NAME", in arrival order (names,
+        not Path objects: a folder of 100,000 mails is listed whole to be sorted)."""
         new, cur = self.path / "new", self.path / "cur"
         if self.read_only and not (new.is_dir() and cur.is_dir()):
             return []
-        waiting = [p for p in new.iterdir() if not p.name.startswith(".")]
-        for p in cur.iterdir():
-            flags = p.name.partition(":2,")[2]
-            if DONE_FLAG not in flags and not p.name.startswith("."):
-                waiting.append(p)
+        waiting = [f"new/{name}" for name in os.listdir(new) if not name.startswith(".")]
+        for name in os.listdir(cur):
+            flags = name.partition(":2,")[2]
+            if DONE_FLAG not in flags and not name.startswith("."):
+                waiting.append(f"cur/{name}")
         # Maildir names begin with the delivery time: name order is arrival order, and unlike
         # mtimes it survives copying the folder.
-        return sorted(waiting, key=lambda p: p.name)
+        return sorted(waiting, key=lambda each: each[4:])
 
     def fetch_new(self, max_size: int) -> Iterator[Fetched]:
         self._ensure_folders()
-        for path in self._waiting():
+        for name in self._waiting():
+            path = self.path / name
             size, mtime = 0, time.time()
             try:
                 stat = path.stat()
