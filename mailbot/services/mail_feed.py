@@ -15,6 +15,7 @@ and only files it, as after a crash.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 from mailbot.config import Settings
@@ -22,6 +23,7 @@ from mailbot.core.model import Fetched, Policy
 from mailbot.services.fetch_process import FetchProcess, Read
 from mailbot.services.shared_mailbox import Prefetch, SharedMailbox
 
+log = logging.getLogger("mailbot.worker")
 FETCH_PROCESS_AFTER = 100  # mails of a pass fetched here before the fetch process starts
 # Far more than the worker holds undecided (a group and what it carries over).
 RECENT = 1024
@@ -97,6 +99,7 @@ class MailFeed:
         self._remote = FetchProcess(
             opener, self._settings, self._max_size, self._policy, skip=frozenset(self._recent)
         )
+        log.info("a long backlog: fetching in a process of its own", extra={"after": self._handed})
 
     def _fetch_here_again(self) -> None:
         assert self._remote is not None

@@ -92,6 +92,33 @@ def test_the_installed_wheel_runs_the_demo(installed: Path, tmp_path: Path) -> N
     assert doctor.returncode == 0 and "template issued: renders (shipped)" in doctor.stdout
 
 
+def test_the_installed_wheel_fetches_a_long_backlog_in_a_process_of_its_own(
+    installed: Path, tmp_path: Path
+) -> None:
+    """More mail than a pass fetches alone: the installed package spawns its fetch process
+    (which imports the installed mailbot, not the checkout) and every mail is decided once."""
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "data" / "demo", site / "data" / "demo")
+    shutil.copy(REPO / "config.example.toml", site / "mailbot.toml")
+    new = site / "data" / "run" / "maildir" / "new"
+    for folder in ("new", "cur", "tmp"):
+        (new.parent / folder).mkdir(parents=True)
+    demo = sorted((REPO / "data" / "demo" / "maildir" / "new").glob("1*"))
+    for copy in range(8):  # 120 mails, each copy with a Message-ID and a file name of its own
+        for n, path in enumerate(demo):
+            raw = path.read_bytes().replace(b"Message-ID: <", b"Message-ID: <%d." % copy, 1)
+            (new / f"{1700000000 + copy * 100 + n}.M{copy}_{n}P1.wheel").write_bytes(raw)
+    mailbot = installed / "mailbot"
+    assert _run(mailbot, "keys", "init", cwd=site).returncode == 0
+    run = _run(mailbot, "--log-level", "info", "run", "--once", "--json", cwd=site)
+    assert run.returncode == 0, run.stderr[-3000:]
+    processed = json.loads(run.stdout)["processed"]
+    assert len(processed) == 120 and len({p["key"] for p in processed}) == 120
+    assert "fetching in a process of its own" in run.stderr
+    assert "the fetch process stopped" not in run.stderr
+    assert list(new.iterdir()) == []
+
+
 def test_the_installed_wheel_says_when_it_falls_back_to_the_demo_config(
     installed: Path, tmp_path: Path
 ) -> None:
