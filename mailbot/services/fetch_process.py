@@ -37,7 +37,7 @@ from mailbot.core.model import Fetched, Inbound, Policy
 from mailbot.logs import configure, configured
 from mailbot.mail.parse.message import parse_message
 from mailbot.services.ports import Mailbox
-from mailbot.services.shared_mailbox import hand_over
+from mailbot.services.shared_mailbox import hand_over, join_giver
 
 log = logging.getLogger("mailbot.worker")
 
@@ -199,20 +199,14 @@ class FetchProcess:
         if self._process.is_alive():
             self._process.kill()  # it only reads: there is nothing to finish cleanly
         self._process.join()
-        while self._receiver.is_alive():
-            try:
-                while True:
-                    self._arrived.get_nowait()  # unblock a receiver waiting to hand over
-            except queue.Empty:
-                pass
-            self._receiver.join(timeout=0.05)
+        join_giver(self._receiver, self._arrived)
         self._reading.close()
 
     def _receive(self) -> None:
         while not self._halt.is_set():
             try:
                 item = self._reading.recv()
-            except (EOFError, OSError) as exc:
-                item = ("died", exc, None)
+            except (EOFError, OSError):
+                item = ("died", None, None)  # the pipe ended without a word
             if not hand_over(self._arrived, item, self._halt) or item[0] != _MAIL:
                 return

@@ -145,13 +145,7 @@ class Prefetch:
     def close(self) -> None:
         """Stop the fetch thread and wait for it; what it fetched ahead stays on the server."""
         self._halt.set()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()  # unblock a thread waiting to hand over a mail
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.05)
+        join_giver(self._thread, self._queue)
 
     def _run(self) -> None:
         end = _End()
@@ -180,6 +174,18 @@ def hand_over(into: queue.Queue[Any], item: object, halt: threading.Event) -> bo
         except queue.Full:
             continue
     return False
+
+
+def join_giver(giver: threading.Thread, into: queue.Queue[Any]) -> None:
+    """Wait for a thread that `hand_over`s into INTO (its halt already set), emptying the
+    queue meanwhile so that it is not left waiting for room."""
+    while giver.is_alive():
+        try:
+            while True:
+                into.get_nowait()
+        except queue.Empty:
+            pass
+        giver.join(timeout=0.05)
 
 
 def _close(mails: Iterator[Fetched]) -> None:

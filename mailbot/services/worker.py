@@ -64,9 +64,8 @@ class _Prepared:
     cls: Classification | None = None
     early: Processed | None = None
     error: str | None = None
-    # Looked up with the rest of its group: an earlier mail with its Message-ID that was
-    # decided but not filed (see `_same_mail_new_key`).
-    twin_looked_up: bool = False
+    # An earlier mail with its Message-ID, decided but not filed (see `_same_mail_new_key`);
+    # looked up for a whole group at once.
     twin: MessageRef | None = None
 
 
@@ -151,11 +150,8 @@ class Worker:
             if item is None:
                 break
             ready.append(item)
-        store = self.deps.store
-        known = store.messages_by_keys([f.key for f, _ in ready])
-        twins = store.unfiled_by_message_ids(
-            [f.message_id for f, _ in ready if _may_have_twin(f) and f.key not in known]
-        )
+        known = self.deps.store.messages_by_keys([f.key for f, _ in ready])
+        twins = self._twins([f for f, _ in ready if f.key not in known])
         group: list[_Prepared] = []
         for n, (fetched, read) in enumerate(ready):
             if self.stop.is_set():
@@ -168,13 +164,21 @@ class Worker:
                 group.append(_Prepared(fetched, early=already_done(fetched.key, recorded)))
                 continue
             prepared = self._prepare(fetched, read, looked_up=True)
-            prepared.twin_looked_up, prepared.twin = True, twins.get(fetched.message_id)
+            prepared.twin = twins.get(fetched.message_id)
             group.append(prepared)
         return group
+
+    def _twins(self, mails: list[Fetched]) -> dict[str, MessageRef]:
+        """By Message-ID, the decided and unfiled mail each of MAILS may be a new copy of."""
+        return self.deps.store.unfiled_by_message_ids(
+            [f.message_id for f in mails if _may_have_twin(f)]
+        )
 
     def process(self, fetched: Fetched) -> Processed:
         """One mail, start to commit. Never raises but for a SetupError."""
         prepared = self._prepare(fetched)
+        if prepared.early is None:
+            prepared.twin = self._twins([fetched]).get(fetched.message_id)
         with self.deps.store.transaction():
             return self._commit(prepared)
 
@@ -242,19 +246,10 @@ class Worker:
         """After an IMAP UIDVALIDITY change, mail we decided but had not yet moved comes back
         under a new key. Same folder, same Message-ID, not yet marked done: it is the same
         copy, so the row takes the new key and only the move is left to do."""
-        fetched = prepared.fetched
-        if not _may_have_twin(fetched):
-            return None
-        folder = fetched.key.rsplit(":", 2)[0]
-        store = self.deps.store
-        ref = (
-            prepared.twin
-            if prepared.twin_looked_up
-            else store.unfiled_message_by_message_id(fetched.message_id)
-        )
-        if ref is None or ref.mailbox_key.rsplit(":", 2)[0] != folder:
-            return None
-        store.rekey_message(ref.id, fetched.key)
+        fetched, ref = prepared.fetched, prepared.twin
+        if ref is None or ref.mailbox_key.rsplit(":", 2)[0] != fetched.key.rsplit(":", 2)[0]:
+            return None  # none, or in another folder
+        self.deps.store.rekey_message(ref.id, fetched.key)
         log.info(
             "mail came back under a new key; finishing its move",
             extra={"old_key": ref.mailbox_key, "key": fetched.key},

@@ -77,8 +77,8 @@ class MessagesTable(Engine):
         return found
 
     def unfiled_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, MessageRef]:
-        """`unfiled_message_by_message_id` for a group of mails in one statement: by
-        Message-ID, the first decided mail not yet filed."""
+        """By Message-ID, the first decided mail with it that is not yet filed in the
+        mailbox: one statement for a group of mails."""
         found: dict[str, MessageRef] = {}
         ids = sorted(set(message_ids))
         for start in range(0, len(ids), 500):
@@ -95,15 +95,6 @@ class MessagesTable(Engine):
         """The first mail with this Message-ID (duplicates point at it)."""
         row = self._row(
             f"SELECT {_REF} FROM messages WHERE message_id = ? "
-            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-            [message_id],
-        )
-        return _ref(row) if row else None
-
-    def unfiled_message_by_message_id(self, message_id: str) -> MessageRef | None:
-        """A decided mail with this Message-ID that is not yet filed in the mailbox."""
-        row = self._row(
-            f"SELECT {_REF} FROM messages WHERE message_id = ? AND mailbox_done = 0 "
             "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
             [message_id],
         )
